@@ -1,0 +1,32 @@
+# `make demo` and `make test` set everything up on a fresh machine: .venv, the pinned torch pair, gnrcnn.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.gnrcnn-installed
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup demo test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[test,plot]"
+	$(BIN)/python -c "import torch, torchvision, gnrcnn; print('gnrcnn', gnrcnn.__version__, 'torch', torch.__version__)"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gnrcnn demo --out results/demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -x --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) results build *.egg-info

@@ -1,0 +1,10 @@
+"""gnrcnn: Mask R-CNN with Group Normalization, reproducing MMDetection's configs/gn model zoo."""
+
+__version__ = "0.1.0"
+
+from .api import build_model, load_model
+from .config import Config, load_config
+from .errors import GnrcnnError
+from .structures import Instances
+
+__all__ = ["Config", "GnrcnnError", "Instances", "__version__", "build_model", "load_config", "load_model"]

@@ -1,0 +1,324 @@
+"""Typed configuration: dataclasses filled from YAML files with ``_base_`` inheritance.
+
+A config is found by name (a YAML shipped in ``gnrcnn/configs``) or by path. A file may start
+with ``_base_: <name or relative path>``; its keys are merged over the base's, section by section.
+``--set section.key=value`` overrides are applied last. Every key and value is checked against the
+dataclasses below, so a typo is one clear line naming it rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
+from .errors import GnrcnnError
+
+NORMS = ("gn", "bn", "frozen_bn", "none")
+
+
+def _choice(default: str, *choices: str) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass
+class BackboneConfig:
+    depth: int = field(default=50, metadata={"choices": (18, 34, 50, 101)})
+    norm: str = _choice("gn", *NORMS)
+    frozen_stages: int = 1  # stem + this many stages get no gradient; -1: nothing frozen
+    zero_init_residual: bool = False  # when not pretrained: each block's last norm starts at 0
+
+
+@dataclass
+class FPNConfig:
+    channels: int = 256
+    norm: str = _choice("gn", *NORMS)
+
+
+@dataclass
+class RPNConfig:
+    anchor_scale: float = 8.0
+    anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    strides: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64])
+    pre_nms_topk_test: int = 1000
+    post_nms_topk_test: int = 1000
+    pre_nms_topk_train: int = 2000
+    post_nms_topk_train: int = 1000
+    nms_iou: float = 0.7
+    min_box_size: float = 0.0
+    pos_iou: float = 0.7
+    neg_iou: float = 0.3
+    min_pos_iou: float = 0.3
+    low_quality_matches: bool = True
+    batch_per_image: int = 256
+    pos_fraction: float = 0.5
+    # "sampled": losses divided by the number of sampled anchors (MMDetection);
+    # "batch": by images x batch_per_image (detectron2).
+    loss_norm: str = _choice("sampled", "sampled", "batch")
+
+
+@dataclass
+class RoIConfig:
+    norm: str = _choice("gn", *NORMS)
+    conv_channels: int = 256
+    box_convs: int = 4
+    box_fc: int = 1024
+    mask_convs: int = 4
+    box_pool: int = 7
+    mask_pool: int = 14
+    # "mmdet": floor(log2(sqrt(wh) / 56 + 1e-6)); "detectron2": floor(4 + log2(sqrt(wh) / 224 + 1e-8)) - 2
+    level_mapping: str = _choice("mmdet", "mmdet", "detectron2")
+    box_stds: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
+    pos_iou: float = 0.5
+    neg_iou: float = 0.5
+    min_pos_iou: float = 0.5
+    low_quality_matches: bool = True
+    batch_per_image: int = 512
+    pos_fraction: float = 0.25
+    mask_size: int = 28
+    score_thr: float = 0.05
+    nms_iou: float = 0.5
+    max_detections: int = 100
+    mask_thr: float = 0.5
+
+
+@dataclass
+class ModelConfig:
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    fpn: FPNConfig = field(default_factory=FPNConfig)
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    roi: RoIConfig = field(default_factory=RoIConfig)
+    # Float arithmetic of anchors and box decoding: MMDetection's or detectron2's (they differ in rounding
+    # and in detectron2 clamping dw/dh from above only).
+    box_coding: str = _choice("mmdet", "mmdet", "detectron2")
+
+
+@dataclass
+class InputConfig:
+    mean: list[float] = field(default_factory=lambda: [103.53, 116.28, 123.675])
+    std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    to_rgb: bool = False  # the network sees RGB (True) or BGR (False) channel order
+    short: int = 800  # test-time short side ...
+    long: int = 1333  # ... and cap on the long side
+    train_shorts: list[int] = field(default_factory=list)  # multi-scale training; empty = [short]
+    # "mmdet": OpenCV bilinear, new = int(side * min(long/L, short/S) + 0.5);
+    # "detectron2": Pillow bilinear, detectron2's ResizeShortestEdge arithmetic.
+    resize: str = _choice("mmdet", "mmdet", "detectron2")
+    size_divisor: int = 32
+    flip_prob: float = 0.5
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 24
+    lr_steps: list[int] = field(default_factory=lambda: [16, 22])  # epochs (or iterations, see by_iter)
+    by_iter: bool = False  # epochs/lr_steps count iterations instead of epochs
+    base_lr: float = 0.02
+    base_batch: int = 16  # lr is scaled linearly from base_lr at base_batch images to the real batch
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    weight_decay_norm: float = -1.0  # < 0: same as weight_decay (MMDetection); detectron2 uses 0
+    warmup_iters: int = 500
+    warmup_factor: float = 0.001
+    images_per_gpu: int = 2
+    accumulate: int = 1  # gradient accumulation steps
+    log_every: int = 20
+    checkpoint_every_iters: int = 0  # 0: once per epoch only
+    keep_checkpoints: int = 3
+    eval_every_epochs: int = 0  # 0: only at the end
+    num_workers: int = 2
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    class_names: list[str] = field(default_factory=lambda: list(COCO_CLASS_NAMES))
+    category_ids: list[int] = field(default_factory=lambda: list(COCO_CATEGORY_IDS))
+
+
+@dataclass
+class Config:
+    name: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.data.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def available_configs() -> list[str]:
+    """Names of the configs shipped with the package (bases, whose names start with '_', excluded)."""
+    root = resources.files("gnrcnn") / "configs"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml") and not p.name.startswith("_"))
+
+
+def _read_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise GnrcnnError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GnrcnnError(f"{where}: a config file must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _load_raw(name_or_path: str, seen: tuple[str, ...] = (), relative_to: Path | None = None) -> dict[str, Any]:
+    """The merged (base first) dict of a config name or YAML path."""
+    path = Path(name_or_path)
+    if relative_to is not None and not path.is_absolute() and (relative_to / path).is_file():
+        path = relative_to / path
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        where, text, parent = str(path), path.read_text(), path.parent
+    else:
+        shipped = resources.files("gnrcnn") / "configs" / f"{name_or_path}.yaml"
+        if not shipped.is_file():
+            if path.suffix in (".yaml", ".yml"):
+                raise GnrcnnError(f"config file not found: {name_or_path}")
+            names = ", ".join(available_configs())
+            raise GnrcnnError(f"unknown config name '{name_or_path}' (known: {names}; or give a .yaml path)")
+        where, text, parent = f"config '{name_or_path}'", shipped.read_text(), None
+    if where in seen:
+        raise GnrcnnError(f"{where}: circular _base_ chain ({' -> '.join((*seen, where))})")
+    data = _read_yaml(text, where)
+    base = data.pop("_base_", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise GnrcnnError(f"{where}: _base_ must be a config name or path, got {base!r}")
+    return _merge(_load_raw(base, (*seen, where), parent), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise GnrcnnError(f"config key '{key}': expected a list, got {value!r}")
+        (inner,) = typing.get_args(tp)
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported annotation {tp}")  # pragma: no cover - schema bug
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is bool or tp is str:
+        if isinstance(value, tp):
+            return value
+    else:
+        raise TypeError(f"unsupported annotation {tp}")  # pragma: no cover - schema bug
+    raise GnrcnnError(f"config key '{key}': expected {tp.__name__}, got {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if not isinstance(data, dict):
+        raise GnrcnnError(f"config section '{prefix.rstrip('.')}' must be a mapping, got {data!r}")
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        known = ", ".join(fields)
+        raise GnrcnnError(f"unknown config key '{prefix}{unknown[0]}' (known in this section: {known})")
+    kwargs = {}
+    for name, value in data.items():
+        tp, key = hints[name], f"{prefix}{name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key + ".")
+            continue
+        value = _coerce(value, tp, key)
+        choices = fields[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise GnrcnnError(f"config key '{key}': {value!r} is not one of {', '.join(map(str, choices))}")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["model.rpn.nms_iou=0.6", ...]`` -> nested dict; values are read as YAML scalars/lists."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise GnrcnnError(f"--set expects section.key=value, got '{pair}'")
+        key, raw = pair.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2 or not all(parts):
+            raise GnrcnnError(f"--set expects section.key=value, got '{pair}'")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise GnrcnnError(f"--set {key}: cannot read value '{raw}'") from None
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def config_from_dict(data: dict[str, Any], name: str = "") -> Config:
+    data = dict(data)
+    data.setdefault("name", name)
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def load_config(name_or_path: str, overrides: list[str] | dict[str, Any] | None = None) -> Config:
+    """A shipped config by name (``mask-rcnn_r50_fpn_gn-all_2x_coco``) or a YAML file, plus overrides."""
+    raw = _load_raw(name_or_path)
+    if overrides:
+        raw = _merge(raw, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+    name = Path(name_or_path).stem if name_or_path.endswith((".yaml", ".yml")) else name_or_path
+    return config_from_dict(raw, raw.get("name", name) if isinstance(raw.get("name"), str) else name)
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks a dataclass type cannot express."""
+    if len(cfg.data.class_names) != len(cfg.data.category_ids):
+        raise GnrcnnError(
+            f"config: data.class_names has {len(cfg.data.class_names)} entries but "
+            f"data.category_ids has {len(cfg.data.category_ids)}"
+        )
+    if not cfg.data.class_names:
+        raise GnrcnnError("config: data.class_names is empty")
+    for key in ("mean", "std"):
+        if len(getattr(cfg.input, key)) != 3:
+            raise GnrcnnError(f"config key 'input.{key}': expected 3 values")
+    if len(cfg.model.rpn.strides) != 5:
+        raise GnrcnnError("config key 'model.rpn.strides': expected 5 strides (P2..P6)")
+    if len(cfg.model.roi.box_stds) != 4:
+        raise GnrcnnError("config key 'model.roi.box_stds': expected 4 values")
+    if not -1 <= cfg.model.backbone.frozen_stages <= 4:
+        raise GnrcnnError("config key 'model.backbone.frozen_stages': expected -1..4")
+    if cfg.input.short <= 0 or cfg.input.long <= 0:
+        raise GnrcnnError("config keys 'input.short'/'input.long' must be positive")
+
+
+def dump_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

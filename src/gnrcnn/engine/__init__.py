@@ -1,0 +1,1 @@
+"""Running the model: prediction, training, evaluation, benchmarks."""

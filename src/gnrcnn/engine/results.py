@@ -1,0 +1,84 @@
+"""Detections -> COCO results records (RLE masks) and pictures."""
+
+from __future__ import annotations
+
+import colorsys
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torchvision.io import write_png
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+from ..structures import Instances
+
+
+def encode_masks(masks: torch.Tensor) -> list[dict[str, Any]]:
+    """(n, H, W) bool -> COCO RLEs with utf-8 ``counts``, all masks in one pycocotools call."""
+    if masks.shape[0] == 0:
+        return []
+    # (n, W, H) C-order is (H, W, n) Fortran order: the column-major layout RLE wants, without a copy per mask.
+    arr = masks.transpose(1, 2).contiguous().cpu().numpy().astype(np.uint8).transpose(2, 1, 0)
+    rles = mask_utils.encode(arr)
+    for r in rles:
+        r["counts"] = r["counts"].decode("utf-8")
+    return rles
+
+
+def to_coco_records(
+    inst: Instances, category_ids: list[int], image_id: int | None = None, file_name: str | None = None
+) -> list[dict[str, Any]]:
+    """One COCO results record per detection: bbox [x, y, w, h] in original pixels, RLE segmentation."""
+    boxes = inst.boxes.detach().cpu().double()
+    xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+    rles = encode_masks(inst.masks)
+    out = []
+    for i, (bbox, score, label) in enumerate(zip(xywh, inst.scores.tolist(), inst.labels.tolist())):
+        rec: dict[str, Any] = {}
+        if image_id is not None:
+            rec["image_id"] = image_id
+        if file_name is not None:
+            rec["file_name"] = file_name
+        rec.update(category_id=int(category_ids[label]), bbox=[round(v, 3) for v in bbox], score=round(score, 5))
+        if rles:
+            rec["segmentation"] = rles[i]
+        out.append(rec)
+    return out
+
+
+def write_json_atomic(obj: Any, path: str | Path) -> None:
+    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def palette(n: int) -> list[tuple[int, int, int]]:
+    """Distinct, stable colours: hues a golden angle apart."""
+    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95)) for i in range(n)]
+
+
+def draw(image: np.ndarray, inst: Instances, class_names: list[str], score_thr: float = 0.3) -> torch.Tensor:
+    """Masks, boxes and 'name score' labels of detections scoring >= ``score_thr`` on an RGB image."""
+    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    keep = inst.scores >= score_thr
+    if not bool(keep.any()):
+        return img
+    labels = inst.labels[keep].tolist()
+    colors = [palette(len(class_names))[i] for i in labels]
+    img = draw_segmentation_masks(img, inst.masks[keep].cpu(), alpha=0.45, colors=colors)
+    text = [f"{class_names[i]} {s:.2f}" for i, s in zip(labels, inst.scores[keep].tolist())]
+    width = max(1, round(max(image.shape[:2]) / 400))
+    return draw_bounding_boxes(img, inst.boxes[keep].cpu(), text, colors=colors, width=width)
+
+
+def save_png(img: torch.Tensor, path: str | Path) -> None:
+    write_png(img.contiguous(), str(path))

@@ -1,0 +1,63 @@
+"""Box maths on xyxy tensors: IoU, grouped NMS, rescaling. Pure functions.
+
+Shapes: boxes (M, 4) xyxy; scores (M,); groups (M,) int64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.ops import nms
+
+
+def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU matrix (..., M, N) of boxes a (..., M, 4) and b (..., N, 4); union floored at 1e-6 like MMDetection."""
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    lt = torch.maximum(a[..., :, None, :2], b[..., None, :, :2])
+    rb = torch.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    union = (area_a[..., :, None] + area_b[..., None, :] - inter).clamp(min=1e-6)
+    return inter / union
+
+
+def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
+    """NMS where boxes of different groups never suppress each other; indices kept, by decreasing score.
+
+    All groups go through one NMS call: each group is shifted to its own region of the plane.
+    The shift is done in float64, where it is exact for float32 coordinates, so every IoU equals the
+    one computed within the group alone (float32 coordinate tricks round the coordinates instead).
+    """
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    b = boxes.double()
+    span = b.max() - torch.clamp(b.min(), max=0) + 1
+    shifted = b + (groups.double() * span)[:, None]
+    return nms(shifted, scores.double(), iou)
+
+
+def rank_within(groups: torch.Tensor) -> torch.Tensor:
+    """For a sequence of group ids, each element's rank among the earlier elements of its group."""
+    if groups.numel() == 0:
+        return groups.clone()
+    order = torch.sort(groups, stable=True).indices
+    sorted_groups = groups[order]
+    pos = torch.arange(groups.numel(), device=groups.device)
+    starts = torch.ones_like(sorted_groups, dtype=torch.bool)
+    starts[1:] = sorted_groups[1:] != sorted_groups[:-1]
+    first = torch.cummax(torch.where(starts, pos, torch.zeros_like(pos)), 0).values
+    rank = torch.empty_like(pos)
+    rank[order] = pos - first
+    return rank
+
+
+def keep_top_per_image(keep: torch.Tensor, image_ids: torch.Tensor, k: int) -> torch.Tensor:
+    """From ``keep`` (indices in decreasing score), the first ``k`` of each image, sorted by image then score."""
+    img = image_ids[keep]
+    keep = keep[rank_within(img) < k]
+    return keep[torch.sort(image_ids[keep], stable=True).indices]
+
+
+def scale_boxes(boxes: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Divide xyxy boxes (M, 4) by per-box (M, 2) factors (sx, sy): resized -> original pixels."""
+    return boxes / factors.repeat(1, 2)

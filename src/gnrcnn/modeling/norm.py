@@ -1,0 +1,53 @@
+"""Normalisation layers chosen by name, and conv blocks that carry one.
+
+Shapes: x (N, C, H, W).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import FrozenBatchNorm2d
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype.
+
+    Under bf16/fp16 autocast the group statistics of large feature maps lose too much precision
+    in reduced precision, so the norm runs in fp32 and hands back the input's dtype.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32:
+            return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            y = F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps)
+        return y.to(x.dtype)
+
+
+def make_norm(kind: str, channels: int, groups: int = 32) -> nn.Module:
+    """``gn`` (32 groups, eps 1e-5), ``bn``, ``frozen_bn`` or ``none`` (identity)."""
+    if kind == "gn":
+        return GroupNorm32(groups, channels, eps=1e-5)
+    if kind == "bn":
+        return nn.BatchNorm2d(channels)
+    if kind == "frozen_bn":
+        return FrozenBatchNorm2d(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm '{kind}'")
+
+
+class ConvNorm(nn.Module):
+    """conv -> norm (-> ReLU). The conv has a bias only when there is no norm to absorb it."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, norm: str, relu: bool, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=norm == "none")
+        self.norm = make_norm(norm, cout)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        return F.relu(x, inplace=True) if self.relu else x

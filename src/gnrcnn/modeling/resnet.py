@@ -1,0 +1,105 @@
+"""ResNet backbone, "pytorch style" (a bottleneck's stride sits in its 3x3 conv).
+
+Shapes: image (N, 3, H, W) -> C2..C5 with strides 4, 8, 16, 32 and channels
+(256, 512, 1024, 2048) for depth 50/101, (64, 128, 256, 512) for depth 18/34.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .norm import make_norm
+
+STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+WIDTHS = (64, 128, 256, 512)
+
+
+def _conv(cin: int, cout: int, k: int, stride: int, norm: str) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride, k // 2, bias=norm == "none")
+
+
+def _shortcut(cin: int, cout: int, stride: int, norm: str) -> nn.Module | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(_conv(cin, cout, 1, stride, norm), make_norm(norm, cout))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int, norm: str) -> None:
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1, self.norm1 = _conv(cin, width, 1, 1, norm), make_norm(norm, width)
+        self.conv2, self.norm2 = _conv(width, width, 3, stride, norm), make_norm(norm, width)
+        self.conv3, self.norm3 = _conv(width, cout, 1, 1, norm), make_norm(norm, cout)
+        self.downsample = _shortcut(cin, cout, stride, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        y = F.relu(self.norm2(self.conv2(y)), inplace=True)
+        y = self.norm3(self.conv3(y))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(y + identity, inplace=True)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int, norm: str) -> None:
+        super().__init__()
+        self.conv1, self.norm1 = _conv(cin, width, 3, stride, norm), make_norm(norm, width)
+        self.conv2, self.norm2 = _conv(width, width, 3, 1, norm), make_norm(norm, width)
+        self.downsample = _shortcut(cin, width, stride, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        y = self.norm2(self.conv2(y))
+        identity = x if self.downsample is None else self.downsample(x)
+        return F.relu(y + identity, inplace=True)
+
+
+class ResNet(nn.Module):
+    def __init__(self, depth: int = 50, norm: str = "gn", frozen_stages: int = 1) -> None:
+        super().__init__()
+        block = Bottleneck if depth >= 50 else BasicBlock
+        self.conv1 = _conv(3, 64, 7, 2, norm)
+        self.norm1 = make_norm(norm, 64)
+        cin = 64
+        self.out_channels: list[int] = []
+        for i, (n, width) in enumerate(zip(STAGE_BLOCKS[depth], WIDTHS)):
+            blocks = []
+            for j in range(n):
+                stride = 2 if (j == 0 and i > 0) else 1
+                blocks.append(block(cin, width, stride, norm))
+                cin = width * block.expansion
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            self.out_channels.append(cin)
+        self.frozen_stages = frozen_stages
+        self._freeze()
+
+    def _freeze(self) -> None:
+        frozen: list[nn.Module] = [self.conv1, self.norm1] if self.frozen_stages >= 0 else []
+        frozen += [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
+        for m in frozen:
+            for p in m.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ResNet:
+        super().train(mode)
+        # Frozen stages keep inference behaviour (matters for BatchNorm statistics only).
+        if mode and self.frozen_stages >= 0:
+            for m in [self.conv1, self.norm1] + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]:
+                m.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = F.relu(self.norm1(self.conv1(x)), inplace=True)
+        x = F.max_pool2d(x, 3, 2, 1)
+        outs = []
+        for i in range(1, 5):
+            x = getattr(self, f"layer{i}")(x)
+            outs.append(x)
+        return outs

@@ -1,0 +1,43 @@
+"""Shared fixtures: test data paths and reference checkpoints built once per session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import refweights
+
+DATA = Path(__file__).parent / "data"
+REFERENCE = DATA / "reference"
+SEED_CONFIGS = [
+    "mask-rcnn_r50_fpn_gn-all_2x_coco",
+    "mask-rcnn_r50_fpn_gn-all_3x_coco",
+    "mask-rcnn_r101_fpn_gn-all_2x_coco",
+    "mask-rcnn_r101_fpn_gn-all_3x_coco",
+    "mask-rcnn_r50-contrib_fpn_gn-all_2x_coco",
+    "mask-rcnn_r50-contrib_fpn_gn-all_3x_coco",
+]
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(scope="session")
+def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ckpts")
+
+
+@pytest.fixture(scope="session")
+def r50_sample(ckpt_dir: Path) -> Path:
+    """The reference sample's weights: seed 2026, background bias 6."""
+    return refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", ckpt_dir / "r50_sample.pth")
+
+
+@pytest.fixture(scope="session")
+def r50_silent(ckpt_dir: Path) -> Path:
+    """Weights whose background logit dominates: no detection scores above 0.05."""
+    return refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", ckpt_dir / "r50_silent.pth", bg_bias=60.0)

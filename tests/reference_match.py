@@ -1,0 +1,64 @@
+"""Comparing gnrcnn's outputs with a reference JSON (format of data/reference/astronaut_r50.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torchvision.ops import box_iou
+
+from gnrcnn.structures import Instances
+
+
+def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int = 0) -> float:
+    """Largest |ours - ref| / max(|ref|, 1e-3 * level std) over the sampled P2..P6 values."""
+    worst = 0.0
+    for level, f in zip(ref["fpn"], feats):
+        assert list(f.shape[1:]) == level["shape"], (level["level"], f.shape)
+        pos = torch.tensor([s["chw"] for s in level["samples"]])
+        ours = f[image][pos[:, 0], pos[:, 1], pos[:, 2]].double()
+        theirs = torch.tensor([s["value"] for s in level["samples"]], dtype=torch.float64)
+        denom = theirs.abs().clamp(min=1e-3 * level["std"])
+        worst = max(worst, float(((ours - theirs).abs() / denom).max()))
+    return worst
+
+
+def match_detections(inst: Instances, ref_dets: list[dict[str, Any]]) -> tuple[int, list[float]]:
+    """Greedy one-to-one matching: same label, box IoU >= 0.98, |score diff| <= 0.01.
+
+    Returns the number matched and the mask IoUs of the matched pairs.
+    """
+    if not ref_dets:
+        return 0, []
+    rb = torch.tensor([d["box_xyxy"] for d in ref_dets], dtype=torch.float32)
+    rs = torch.tensor([d["score"] for d in ref_dets])
+    rl = torch.tensor([d["label"] for d in ref_dets])
+    if len(inst) == 0:
+        return 0, []
+    iou = box_iou(rb, inst.boxes.float().cpu())
+    ok = (rl[:, None] == inst.labels.cpu()[None]) & (iou >= 0.98)
+    ok &= (rs[:, None] - inst.scores.cpu()[None]).abs() <= 0.01
+    used: set[int] = set()
+    mask_ious: list[float] = []
+    for i in range(len(ref_dets)):
+        cands = [j for j in torch.nonzero(ok[i]).flatten().tolist() if j not in used]
+        if not cands:
+            continue
+        j = max(cands, key=lambda c: float(iou[i, c]))
+        used.add(j)
+        ref_mask = mask_utils.decode(ref_dets[i]["mask_rle"]).astype(bool)
+        ours = inst.masks[j].cpu().numpy()
+        union = np.logical_or(ref_mask, ours).sum()
+        mask_ious.append(1.0 if union == 0 else float(np.logical_and(ref_mask, ours).sum() / union))
+    return len(mask_ious), mask_ious
+
+
+def proposals_match(boxes: torch.Tensor, scores: torch.Tensor, ref: dict[str, Any]) -> float:
+    """Share of reference proposals that have a proposal of ours with IoU >= 0.98 and |score diff| <= 1e-3."""
+    rb = torch.tensor(ref["rpn_proposals_resized_xyxy"], dtype=torch.float32)
+    rs = torch.tensor(ref["rpn_scores"])
+    iou = box_iou(rb, boxes.cpu())
+    ok = (iou >= 0.98) & ((rs[:, None] - scores.cpu()[None]).abs() <= 1e-3)
+    return float(ok.any(1).float().mean())

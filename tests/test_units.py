@@ -1,0 +1,148 @@
+"""Box maths, anchors, level mapping, NMS and mask pasting against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gnrcnn.modeling import box_coder
+from gnrcnn.modeling.anchors import AnchorGenerator
+from gnrcnn.modeling.box_head import multiclass_nms
+from gnrcnn.modeling.box_ops import grouped_nms, pairwise_iou, scale_boxes
+from gnrcnn.modeling.mask_paste import paste_masks
+from gnrcnn.modeling.roi_pooler import map_levels
+
+
+def test_anchors_of_a_2x2_grid_at_stride_4() -> None:
+    gen = AnchorGenerator([4], 8.0, [0.5, 1.0, 2.0])
+    (a,) = gen([(2, 2)], torch.device("cpu"))
+    s2 = math.sqrt(2.0)
+    base = torch.tensor(
+        [[-16 * s2, -8 * s2, 16 * s2, 8 * s2], [-16, -16, 16, 16], [-8 * s2, -16 * s2, 8 * s2, 16 * s2]]
+    )
+    shifts = torch.tensor([[0, 0], [4, 0], [0, 4], [4, 4]], dtype=torch.float32)  # (x, y) by row, then column
+    want = (base[None] + shifts.repeat(1, 2)[:, None]).reshape(-1, 4)
+    assert a.shape == (12, 4)
+    torch.testing.assert_close(a, want, rtol=0, atol=1e-5)
+    assert gen([(2, 2)], torch.device("cpu"))[0] is a  # cached
+
+
+def test_encode_decode_round_trip_and_clamp() -> None:
+    ref = torch.tensor([[10.0, 20.0, 50.0, 100.0], [0.0, 0.0, 8.0, 4.0]])
+    tgt = torch.tensor([[12.0, 18.0, 60.0, 90.0], [1.0, -1.0, 5.0, 9.0]])
+    for stds in ([1.0, 1.0, 1.0, 1.0], [0.1, 0.1, 0.2, 0.2]):
+        d = box_coder.encode(ref, tgt, stds)
+        torch.testing.assert_close(box_coder.decode(ref, d, stds), tgt, atol=1e-4, rtol=0)
+    d = box_coder.encode(ref[:1], tgt[:1], [1.0] * 4)
+    want = torch.tensor([[(36 - 30) / 40, (54 - 60) / 80, math.log(48 / 40), math.log(72 / 80)]])
+    torch.testing.assert_close(d, want)
+    # dw, dh are clamped to +-log(1000/16): a huge delta scales the size by at most 62.5
+    big = box_coder.decode(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[0.0, 0.0, 50.0, -50.0]]), [1.0] * 4)
+    assert big[0, 2] - big[0, 0] == pytest.approx(2 * 62.5, rel=1e-5)
+    assert big[0, 3] - big[0, 1] == pytest.approx(2 / 62.5, rel=1e-5)
+    clipped = box_coder.decode(torch.tensor([[0.0, 0.0, 20.0, 20.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]),
+                               [1.0] * 4, torch.tensor([[15.0, 30.0]]))  # fmt: skip
+    assert clipped.tolist() == [[0.0, 0.0, 30.0, 15.0]]  # x to [0, w], y to [0, h]
+
+
+def test_class_specific_decode() -> None:
+    ref = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    deltas = torch.tensor([[0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]])  # two classes
+    out = box_coder.decode(ref, deltas, [0.1, 0.1, 0.2, 0.2])
+    assert out.shape == (1, 8)
+    assert out[0, :4].tolist() == [0.0, 0.0, 10.0, 10.0] and out[0, 4:].tolist() == [1.0, 0.0, 11.0, 10.0]
+
+
+@pytest.mark.parametrize(("size", "level"), [(55, 0), (56, 0), (111, 0), (112, 1), (224, 2), (448, 3), (1000, 3)])
+def test_level_mapping(size: float, level: int) -> None:
+    box = torch.tensor([[0.0, 0.0, size, size]])
+    assert map_levels(box).item() == level
+    assert map_levels(torch.tensor([[5.0, 5.0, 5.0 + size / 2, 5.0 + size * 2]])).item() == level  # sqrt(w h)
+
+
+def test_multiclass_nms() -> None:
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
+    scores = torch.tensor([[0.9, 0.05], [0.8, 0.7], [0.06, 0.0501]])
+    dets = multiclass_nms(boxes[:, None].expand(3, 2, 4), scores, torch.zeros(3, dtype=torch.long), 0.05, 0.5, 100)
+    # class 0: box 1 (IoU 0.82 with box 0) suppressed; 0.05 is not > 0.05; class 1 keeps its own copy of box 1
+    assert dets.scores.tolist() == pytest.approx([0.9, 0.7, 0.06, 0.0501])
+    assert dets.labels.tolist() == [0, 1, 0, 1]
+    torch.testing.assert_close(dets.boxes, boxes[[0, 1, 2, 2]])
+    # the cap: 150 disjoint boxes of one class keep the 100 best, best first
+    xs = torch.arange(150, dtype=torch.float32) * 20
+    many = torch.stack([xs, xs * 0, xs + 10, xs * 0 + 10], 1)[:, None]
+    sc = torch.linspace(0.1, 0.9, 150)[:, None]
+    dets = multiclass_nms(many, sc, torch.zeros(150, dtype=torch.long), 0.05, 0.5, 100)
+    assert len(dets.scores) == 100 and torch.equal(dets.scores, sc.flatten().flip(0)[:100])
+    # images never suppress each other either
+    two = multiclass_nms(boxes[:2, None], scores[:2, :1], torch.tensor([0, 1]), 0.05, 0.5, 100)
+    assert two.image_ids.tolist() == [0, 1]
+
+
+def test_grouped_nms_matches_per_group_nms() -> None:
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(300, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + 5 + torch.rand(300, 2, generator=g) * 30], 1)
+    scores, groups = torch.rand(300, generator=g), torch.randint(0, 5, (300,), generator=g)
+    keep = grouped_nms(boxes, scores, groups, 0.5)
+    assert torch.all(scores[keep][:-1] >= scores[keep][1:])
+    for c in range(5):
+        idx = torch.nonzero(groups == c).squeeze(1)
+        ious = pairwise_iou(boxes[idx], boxes[idx])
+        order = torch.argsort(scores[idx], descending=True)
+        kept: list[int] = []
+        for i in order.tolist():
+            if all(ious[i, j] <= 0.5 for j in kept):
+                kept.append(i)
+        assert set(idx[kept].tolist()) == set(keep[groups[keep] == c].tolist())
+
+
+def test_paste_constant_map_fills_exactly_the_box() -> None:
+    boxes = torch.tensor([[10.2, 20.7, 30.3, 40.1], [0.0, 0.0, 4.0, 3.0]])
+    masks = paste_masks(torch.ones(2, 28, 28), boxes, torch.tensor([0, 1]), [(50, 40), (6, 7)])
+    want = torch.zeros(50, 40, dtype=torch.bool)
+    want[21:40, 10:30] = True  # pixel centres y + 0.5 in [20.7, 40.1], x + 0.5 in [10.2, 30.3]
+    assert masks[0].shape == (1, 50, 40) and torch.equal(masks[0][0], want)
+    want = torch.zeros(6, 7, dtype=torch.bool)
+    want[:3, :4] = True
+    assert torch.equal(masks[1][0], want)
+
+
+def test_paste_in_small_chunks_equals_one_chunk() -> None:
+    g = torch.Generator().manual_seed(1)
+    xy = torch.rand(40, 2, generator=g) * 80
+    boxes = torch.cat([xy, xy + 1 + torch.rand(40, 2, generator=g) * 60], 1).clamp(max=100)
+    probs = torch.rand(40, 28, 28, generator=g)
+    ids = torch.sort(torch.randint(0, 3, (40,), generator=g)).values
+    shapes = [(100, 100), (90, 120), (100, 101)]
+    a = paste_masks(probs, boxes, ids, shapes)
+    b = paste_masks(probs, boxes, ids, shapes, budget=500)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert [m.shape[0] for m in a] == torch.bincount(ids, minlength=3).tolist()
+
+
+def test_rescale_boxes_per_axis() -> None:
+    out = scale_boxes(torch.tensor([[10.0, 20.0, 30.0, 40.0]]), torch.tensor([[2.0, 0.5]]))
+    assert out.tolist() == [[5.0, 40.0, 15.0, 80.0]]
+
+
+def _paste_whole_image(prob: torch.Tensor, box: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The definition: every pixel centre of the image samples the map spanning the box."""
+    x0, y0, x1, y1 = box.tolist()
+    gy = ((torch.arange(h, dtype=torch.float32) + 0.5 - y0) / (y1 - y0)) * 2 - 1
+    gx = ((torch.arange(w, dtype=torch.float32) + 0.5 - x0) / (x1 - x0)) * 2 - 1
+    grid = torch.stack([gx[None].expand(h, w), gy[:, None].expand(h, w)], -1)[None]
+    return torch.nn.functional.grid_sample(prob[None, None], grid, align_corners=False)[0, 0] >= 0.5
+
+
+def test_windowed_paste_equals_whole_image_paste() -> None:
+    g = torch.Generator().manual_seed(2)
+    xy = torch.rand(30, 2, generator=g) * torch.tensor([70.0, 50.0])
+    boxes = torch.cat([xy, xy + 0.5 + torch.rand(30, 2, generator=g) * 40], 1)
+    boxes = torch.minimum(boxes, torch.tensor([80.0, 60.0, 80.0, 60.0]))
+    probs = torch.rand(30, 28, 28, generator=g) ** 0.3  # many values near 1, so edges matter
+    (masks,) = paste_masks(probs, boxes, torch.zeros(30, dtype=torch.long), [(60, 80)])
+    for i in range(30):
+        assert torch.equal(masks[i], _paste_whole_image(probs[i], boxes[i], 60, 80))
