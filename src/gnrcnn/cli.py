@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .errors import GnrcnnError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .engine.predictor import Detector
 
 
 def _add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) -> None:
@@ -27,7 +32,7 @@ def _device(name: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> Detector:
     from .api import load_model
 
     if not args.config and not args.weights:
@@ -70,6 +75,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return predict.run(load_model("mask-rcnn_r50_fpn_gn-all_2x_coco"), [photo], args.out, 0.05)
 
 
+def _train_config(args: argparse.Namespace) -> Config:
+    from .config import load_config
+
+    overrides = list(args.overrides)
+    if args.scale:
+        overrides += [f"input.short={args.scale[0]}", f"input.long={args.scale[1]}"]
+    for flag, key in (("batch_size", "train.images_per_gpu"), ("seed", "train.seed"),
+                      ("num_workers", "train.num_workers"), ("accumulate", "train.accumulate")):  # fmt: skip
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    return load_config(args.config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import distributed
+    from .engine.evaluate import format_table
+    from .engine.trainer import TrainArgs, Trainer
+
+    cfg = _train_config(args)
+    targs = TrainArgs(args.data_root, args.ann, args.work_dir, args.val_data_root, args.val_ann, args.weights,
+                      args.backbone_weights, args.resume, args.max_iters, _device(args.device), args.amp)  # fmt: skip
+    try:
+        metrics = Trainer(cfg, targs).train()
+        if metrics and distributed.is_main():
+            print(format_table(metrics))
+    finally:
+        distributed.cleanup()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -86,6 +121,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for predictions.json and the pictures")
     p.add_argument("--score-thr", type=float, default=0.3, help="minimum score drawn (the JSON keeps all)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="train on a COCO-format dataset (torchrun for several processes)")
+    p.add_argument("--config", required=True, help="config name (see `gnrcnn zoo`) or a YAML file")
+    p.add_argument("--data-root", required=True, help="folder the annotation file's file_names are relative to")
+    p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
+    p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
+    p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
+    p.add_argument("--weights", help="start from this detection checkpoint (fine-tuning)")
+    p.add_argument("--backbone-weights", help="start from this ImageNet backbone (the published recipe)")
+    p.add_argument("--work-dir", required=True, help="checkpoints, logs, loss curve, metrics")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
+    p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
+    p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
+    p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
+    p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    p.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="mixed precision (fp16: CUDA only)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="the end-to-end demo (what `make demo` runs)")
     p.add_argument("--out", default="results/demo")

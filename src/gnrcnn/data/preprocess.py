@@ -76,28 +76,44 @@ def pad_shape(size: tuple[int, int], divisor: int) -> tuple[int, int]:
     return (-(-size[0] // divisor) * divisor, -(-size[1] // divisor) * divisor)
 
 
+def pad_batch(images: list[torch.Tensor], divisor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, h, w) uint8 tensors -> (N, 3, Hp, Wp) uint8 zero-padded batch and (N, 2) float sizes (h, w)."""
+    hs, ws = [t.shape[1] for t in images], [t.shape[2] for t in images]
+    hp, wp = pad_shape((max(hs), max(ws)), divisor)
+    batch = torch.zeros((len(images), 3, hp, wp), dtype=torch.uint8)
+    for i, t in enumerate(images):
+        batch[i, :, : t.shape[1], : t.shape[2]] = t
+    return batch, torch.tensor(list(zip(hs, ws)), dtype=torch.float32)
+
+
 class Normalizer:
-    """Channel order, (x - mean) / std and zero padding, done on the target device."""
+    """Channel order and (x - mean) / std on the target device; the padding stays exactly zero.
+
+    Batches travel as uint8 (a quarter of the bytes of float32) and are normalised where they land.
+    """
 
     def __init__(self, cfg: InputConfig, device: torch.device | str = "cpu") -> None:
         self.to_rgb = cfg.to_rgb
         self.divisor = cfg.size_divisor
         self.device = torch.device(device)
-        self.mean = torch.tensor(cfg.mean, dtype=torch.float32, device=self.device).view(3, 1, 1)
-        self.std = torch.tensor(cfg.std, dtype=torch.float32, device=self.device).view(3, 1, 1)
+        self.mean = torch.tensor(cfg.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+
+    def normalize(self, batch: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """(N, 3, Hp, Wp) uint8 RGB, zero padded -> float32 network input."""
+        x = batch.to(self.device, non_blocking=True)
+        if not self.to_rgb:
+            x = x.flip(1)
+        x = (x.float() - self.mean) / self.std
+        sizes = sizes.to(self.device)
+        ys = torch.arange(x.shape[2], device=self.device)[None, :, None] < sizes[:, 0, None, None]
+        xs = torch.arange(x.shape[3], device=self.device)[None, None, :] < sizes[:, 1, None, None]
+        return x.mul_((ys & xs)[:, None])
 
     def __call__(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """RGB uint8 (3, h, w) tensors -> (batch, image_sizes)."""
-        hs, ws = [t.shape[1] for t in images], [t.shape[2] for t in images]
-        hp, wp = pad_shape((max(hs), max(ws)), self.divisor)
-        batch = torch.zeros((len(images), 3, hp, wp), dtype=torch.float32, device=self.device)
-        for i, t in enumerate(images):
-            t = t.to(self.device, non_blocking=True)
-            if not self.to_rgb:
-                t = t.flip(0)
-            batch[i, :, : t.shape[1], : t.shape[2]] = (t.float() - self.mean) / self.std
-        sizes = torch.tensor(list(zip(hs, ws)), dtype=torch.float32, device=self.device)
-        return batch, sizes
+        """RGB uint8 (3, h, w) tensors -> (normalised batch, image_sizes), both on the device."""
+        batch, sizes = pad_batch(images, self.divisor)
+        return self.normalize(batch, sizes), sizes.to(self.device)
 
 
 class Preprocessor:

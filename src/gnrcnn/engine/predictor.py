@@ -30,7 +30,9 @@ def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContex
 class Detector:
     """``Detector(cfg, model)(images)`` -> list of ``Instances`` in original-image pixels."""
 
-    def __init__(self, cfg: Config, model: MaskRCNN, device: torch.device | str = "cpu", amp: str | None = None):
+    def __init__(
+        self, cfg: Config, model: MaskRCNN, device: torch.device | str = "cpu", amp: str | None = None
+    ) -> None:
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()

@@ -10,15 +10,19 @@ from torchvision.ops import nms
 
 
 def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU matrix (..., M, N) of boxes a (..., M, 4) and b (..., N, 4); union floored at 1e-6 like MMDetection."""
+    """IoU matrix (..., M, N) of boxes a (..., M, 4) and b (..., N, 4); union floored at 1e-6 like MMDetection.
+
+    Written with x and y separately and in place: for all anchors of a large image (~270k) against
+    many ground truths, the (..., M, N) intermediates dominate training memory.
+    """
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    lt = torch.maximum(a[..., :, None, :2], b[..., None, :, :2])
-    rb = torch.minimum(a[..., :, None, 2:], b[..., None, :, 2:])
-    wh = (rb - lt).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = (area_a[..., :, None] + area_b[..., None, :] - inter).clamp(min=1e-6)
-    return inter / union
+    iw = torch.minimum(a[..., :, None, 2], b[..., None, :, 2]) - torch.maximum(a[..., :, None, 0], b[..., None, :, 0])
+    ih = torch.minimum(a[..., :, None, 3], b[..., None, :, 3]) - torch.maximum(a[..., :, None, 1], b[..., None, :, 1])
+    inter = iw.clamp_(min=0).mul_(ih.clamp_(min=0))
+    del ih
+    union = (area_a[..., :, None] + area_b[..., None, :]).sub_(inter).clamp_(min=1e-6)
+    return inter.div_(union)
 
 
 def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:

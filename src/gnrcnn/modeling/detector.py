@@ -17,11 +17,13 @@ from .box_head import BoxHead, Detections, postprocess_detections
 from .box_ops import scale_boxes
 from .fpn import FPN
 from .init import init_weights
+from .losses import classification_loss, l1_loss, mask_loss, objectness_loss
 from .mask_head import MaskHead, select_class
 from .mask_paste import paste_masks
 from .resnet import ResNet
 from .roi_pooler import MultiScaleRoIAlign
-from .rpn import RPN, Proposals, generate_proposals
+from .rpn import RPN, Proposals, flatten_level, generate_proposals
+from .targets import Targets, mask_targets, pad_ground_truth, roi_samples, rpn_samples
 
 
 def to_rois(boxes: torch.Tensor, image_ids: torch.Tensor) -> torch.Tensor:
@@ -78,12 +80,59 @@ class MaskRCNN(nn.Module):
         logits = self.mask_head(self.mask_pooler(feats[:4], to_rois(dets.boxes, dets.image_ids)))
         return select_class(logits, dets.labels).float().sigmoid()
 
-    def forward(self, images: torch.Tensor, image_sizes: torch.Tensor) -> tuple[Detections, torch.Tensor]:
-        """Inference: detections in resized-image pixels and their class's mask probabilities."""
+    def forward(
+        self, images: torch.Tensor, image_sizes: torch.Tensor, targets: Targets | None = None
+    ) -> tuple[Detections, torch.Tensor] | dict[str, torch.Tensor]:
+        """With ``targets``: the five training losses. Without: detections in resized-image pixels
+        and their class's mask probabilities."""
+        if targets is not None:
+            return self.losses(images, image_sizes, targets)
         feats = self.features(images)
         props = self.proposals(feats, image_sizes)
         dets = self.detect(feats, props, image_sizes)
         return dets, self.mask_probs(feats, dets)
+
+    def losses(self, images: torch.Tensor, image_sizes: torch.Tensor, targets: Targets) -> dict[str, torch.Tensor]:
+        """RPN objectness + L1, softmax CE + class-specific L1, mask BCE (SEMANTICS.md section 6)."""
+        cfg, k = self.cfg, self.num_classes
+        feats = self.features(images)
+        logits, deltas, anchors = self.rpn(feats)
+        gt_boxes, gt_labels, gt_valid = pad_ground_truth(targets)
+        sizes = [tuple(f.shape[-2:]) for f in feats]
+        valid = torch.cat(self.rpn.anchor_generator.valid_mask(sizes, targets.pad_shapes), dim=1)
+        rs = rpn_samples(torch.cat(anchors), valid, gt_boxes, gt_valid, cfg.rpn)
+        flat = [flatten_level(lg, dl) for lg, dl in zip(logits, deltas)]
+        flat_logits, flat_deltas = torch.cat([f[0] for f in flat], 1), torch.cat([f[1] for f in flat], 1)
+        sampled = rs.pos | rs.neg
+        out = {
+            "loss_rpn_cls": objectness_loss(flat_logits[sampled], rs.pos[sampled], rs.avg_factor),
+            "loss_rpn_bbox": l1_loss(flat_deltas[rs.pos], rs.deltas, rs.avg_factor),
+        }
+        rpn = cfg.rpn
+        props = generate_proposals(
+            logits, deltas, anchors, image_sizes, rpn.pre_nms_topk_train, rpn.post_nms_topk_train, rpn.nms_iou,
+            rpn.min_box_size, self.decode,
+        )  # fmt: skip
+        r = roi_samples(props.boxes, props.image_ids, gt_boxes, gt_labels, gt_valid, k, cfg.roi.box_stds, cfg.roi)
+        cls, reg = self.box_head(self.box_pooler(feats[:4], r.rois))
+        pos_labels = r.labels[: r.num_pos]
+        pos_reg = reg[: r.num_pos].view(r.num_pos, k, 4)[torch.arange(r.num_pos, device=reg.device), pos_labels]
+        out["loss_cls"] = classification_loss(cls, r.labels)
+        out["loss_bbox"] = l1_loss(pos_reg, r.deltas, max(len(r.labels), 1))
+        out["loss_mask"] = self._mask_loss(feats, r.rois[: r.num_pos], pos_labels, targets.masks, r.gt_index)
+        return out
+
+    def _mask_loss(
+        self, feats: list[torch.Tensor], rois: torch.Tensor, labels: torch.Tensor, gt_masks: torch.Tensor,
+        gt_index: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        if rois.shape[0] == 0:
+            # No positive RoI (an image without ground truth): run the head on a dummy RoI with zero
+            # weight, so every parameter still takes part (DistributedDataParallel needs that).
+            dummy = rois.new_tensor([[0.0, 0.0, 0.0, 1.0, 1.0]])
+            return self.mask_head(self.mask_pooler(feats[:4], dummy)).sum() * 0.0
+        logits = select_class(self.mask_head(self.mask_pooler(feats[:4], rois)), labels)
+        return mask_loss(logits, mask_targets(gt_masks, rois, gt_index, self.cfg.roi.mask_size))
 
 
 def postprocess(

@@ -1,0 +1,111 @@
+"""A generated COCO-format dataset of coloured shapes: the demo's data, no download needed.
+
+Each image holds 2-6 circles, triangles and rectangles of random colour, size and rotation on a
+noisy, textured background, some partly hiding others. Unoccluded shapes are annotated with their
+exact polygon, occluded ones with the RLE of their visible part.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+from tqdm import tqdm
+
+CLASSES = ("circle", "triangle", "rectangle")
+
+
+def _polygon(kind: int, cx: float, cy: float, r: float, angle: float, aspect: float) -> np.ndarray:
+    if kind == 0:
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        pts = np.stack([np.cos(t), np.sin(t)], 1) * r
+    elif kind == 1:
+        t = angle + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
+        return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1)
+    else:
+        pts = np.array([[-1, -aspect], [1, -aspect], [1, aspect], [-1, aspect]], np.float64) * r
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return pts @ rot.T + [cx, cy]
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    base = rng.integers(40, 216, 3)
+    ramp = np.linspace(-1, 1, size)[:, None, None] * rng.integers(-40, 41, 3)
+    img = base + ramp + rng.normal(0, rng.uniform(4, 14), (size, size, 3))
+    for _ in range(rng.integers(3, 9)):  # texture: faint random lines
+        p0, p1 = rng.integers(0, size, 2), rng.integers(0, size, 2)
+        color = (base + rng.integers(-35, 36, 3)).tolist()
+        cv2.line(img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), color, int(rng.integers(1, 4)))
+    return img
+
+
+def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Image and [(class, polygon, visible mask)] of its shapes."""
+    img = _background(rng, size)
+    shapes: list[tuple[int, np.ndarray, np.ndarray]] = []
+    for _ in range(int(rng.integers(2, 7))):
+        for _try in range(20):
+            kind = int(rng.integers(0, 3))
+            r = rng.uniform(0.07, 0.2) * size
+            cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
+            poly = _polygon(kind, cx, cy, r, rng.uniform(0, np.pi), rng.uniform(0.45, 1.0))
+            mask = np.zeros((size, size), np.uint8)
+            cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+            # Keep every earlier shape at least 60% visible, so occlusion stays partial.
+            if mask.sum() > 60 and all((m & ~mask.astype(bool)).sum() >= 0.6 * m.sum() for _, _, m in shapes):
+                break
+        else:
+            continue
+        color = rng.integers(0, 256, 3)
+        cv2.fillPoly(img, [np.round(poly).astype(np.int32)], color.tolist())
+        shapes = [(k, p, m & ~mask.astype(bool)) for k, p, m in shapes]
+        shapes.append((kind, poly, mask.astype(bool)))
+    return np.clip(img, 0, 255).astype(np.uint8), shapes
+
+
+def _annotation(kind: int, poly: np.ndarray, mask: np.ndarray, full: np.ndarray, ann_id: int, img_id: int) -> dict:
+    ys, xs = np.nonzero(mask)
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    if mask.sum() == full.sum():  # unoccluded: the exact polygon
+        segm: Any = [np.round(poly, 2).flatten().tolist()]
+    else:
+        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        segm = {"size": list(mask.shape), "counts": rle["counts"].decode()}
+    return {"id": ann_id, "image_id": img_id, "category_id": kind + 1, "iscrowd": 0, "segmentation": segm,
+            "bbox": [int(x0), int(y0), int(x1 - x0), int(y1 - y0)], "area": int(mask.sum())}  # fmt: skip
+
+
+def make_split(out: Path, split: str, count: int, size: int, seed: int, first_id: int = 1) -> dict[str, Any]:
+    folder = out / split
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, {"train": 0, "val": 1}.get(split, 2)])
+    images, anns = [], []
+    for i in tqdm(range(count), desc=f"make-shapes {split}", unit="img", leave=False):
+        img, shapes = _render(rng, size)
+        img_id = first_id + i
+        name = f"{split}/{img_id:06d}.png"
+        cv2.imwrite(str(out / name), img[..., ::-1])
+        images.append({"id": img_id, "file_name": name, "width": size, "height": size})
+        for kind, poly, mask in shapes:
+            full = np.zeros_like(mask, dtype=np.uint8)
+            cv2.fillPoly(full, [np.round(poly).astype(np.int32)], 1)
+            if mask.sum() >= 20:
+                anns.append(_annotation(kind, poly, mask, full.astype(bool), len(anns) + first_id * 100, img_id))
+    cats = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def make_shapes(out: str | Path, train: int = 200, val: int = 50, size: int = 256, seed: int = 0) -> dict[str, Path]:
+    """Write ``<out>/{train,val}/*.png`` and ``<out>/annotations/{train,val}.json`` (file names relative to ``out``)."""
+    out = Path(out)
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, count, first in (("train", train, 1), ("val", val, 1_000_000)):
+        data = make_split(out, split, count, size, seed, first)
+        paths[split] = out / "annotations" / f"{split}.json"
+        paths[split].write_text(json.dumps(data))
+    return paths

@@ -1,0 +1,139 @@
+"""Checks of COCO entries and image files, each returning a ``Problem`` (one line) or the cleaned value.
+
+The rules follow the reference: crowd annotations and boxes with w < 1, h < 1, area <= 0 or no
+overlap with the image are dropped; polygons need an even number >= 6 of coordinates (an
+annotation with none left is dropped); unknown categories are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .problems import ERROR, SKIP, Problem
+
+if TYPE_CHECKING:
+    from .coco import ImageRecord
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_image_entry(img: Any, index: int, where: str) -> Problem | None:
+    if not isinstance(img, dict) or not _is_int(img.get("id")):
+        return Problem(ERROR, f"{where}: images[{index}]", "has no integer 'id'", "bad-image-entry")
+    name = f"{where}: image {img['id']}"
+    if not isinstance(img.get("file_name"), str) or not img["file_name"]:
+        return Problem(ERROR, name, "has no 'file_name'", "bad-image-entry")
+    if not (_is_int(img.get("width")) and _is_int(img.get("height")) and img["width"] > 0 and img["height"] > 0):
+        return Problem(ERROR, f"{name} ({img['file_name']})", "needs positive integer 'width' and 'height'",
+                       "bad-image-entry")  # fmt: skip
+    return None
+
+
+def _check_segmentation(segm: Any, img: dict[str, Any], name: str) -> tuple[Any, Problem | None]:
+    """The usable segmentation (polygons or RLE) and a problem, if any."""
+    if isinstance(segm, list):
+        polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_is_num, p))]
+        if not polys:
+            return None, Problem(SKIP, name, "no polygon with an even number (>= 6) of coordinates; dropped",
+                                 "bad-polygon")  # fmt: skip
+        if len(polys) < len(segm):
+            return polys, Problem(SKIP, name, f"{len(segm) - len(polys)} malformed polygon(s) dropped, "
+                                  "the instance kept", "bad-polygon")  # fmt: skip
+        return polys, None
+    if isinstance(segm, dict):
+        size, counts = segm.get("size"), segm.get("counts")
+        if not (isinstance(size, list) and len(size) == 2 and isinstance(counts, (str, list))):
+            return None, Problem(SKIP, name, "RLE segmentation needs 'size' [h, w] and 'counts'; dropped", "bad-rle")
+        if list(size) != [img["height"], img["width"]]:
+            return None, Problem(SKIP, name, f"RLE size {size} differs from the image's [{img['height']}, "
+                                 f"{img['width']}]; dropped", "bad-rle")  # fmt: skip
+        return segm, None
+    return None, Problem(SKIP, name, "no segmentation (polygons or RLE); dropped", "no-segmentation")
+
+
+def check_annotation(
+    ann: Any,
+    index: int,
+    images: dict[int, dict[str, Any]],
+    cat_to_label: dict[int, int],
+    seen_ids: set[int],
+    where: str,
+    need_masks: bool = True,
+) -> tuple[Any, Problem | None]:
+    """(what to keep, problem). What to keep is the segmentation (polygons or RLE; True when masks are
+    not needed), or None when the annotation is dropped: crowd (silently, as the reference) or a problem."""
+    if not isinstance(ann, dict):
+        return None, Problem(ERROR, f"{where}: annotations[{index}]", "is not an object", "bad-annotation")
+    ann_id = ann.get("id")
+    name = f"{where}: annotation {ann_id if ann_id is not None else f'[{index}]'}"
+    if _is_int(ann_id):
+        if ann_id in seen_ids:
+            return None, Problem(SKIP, name, "id appears twice; the later one dropped", "duplicate-annotation-id")
+        seen_ids.add(ann_id)
+    img = images.get(ann.get("image_id"))  # type: ignore[arg-type]
+    if img is None:
+        return None, Problem(ERROR, name, f"refers to image {ann.get('image_id')!r}, which is not in 'images'",
+                             "missing-image-entry")  # fmt: skip
+    name += f" (image {img['id']}, {img['file_name']})"
+    if ann.get("iscrowd", 0):
+        return None, None
+    if ann.get("category_id") not in cat_to_label:
+        return None, Problem(SKIP, name, f"category {ann.get('category_id')!r} is not in 'categories'; dropped",
+                             "unknown-category")  # fmt: skip
+    bbox = ann.get("bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_num, bbox))):
+        return None, Problem(SKIP, name, f"bbox must be 4 numbers [x, y, w, h], got {str(bbox)[:60]}; dropped",
+                             "bad-box")  # fmt: skip
+    x, y, w, h = bbox
+    inter_w = max(0.0, min(x + w, img["width"]) - max(x, 0.0))
+    inter_h = max(0.0, min(y + h, img["height"]) - max(y, 0.0))
+    if inter_w * inter_h == 0:
+        return None, Problem(SKIP, name, f"bbox {bbox} does not overlap the image; dropped", "box-outside")
+    area = ann.get("area", w * h)
+    if w < 1 or h < 1 or not _is_num(area) or area <= 0:
+        return None, Problem(SKIP, name, f"degenerate bbox {bbox} (area {area}); dropped", "degenerate-box")
+    if not need_masks:
+        return True, None
+    return _check_segmentation(ann.get("segmentation"), img, name)
+
+
+def _header(record: ImageRecord) -> Problem | None:
+    """Cheap check from the file header: a decodable image format whose size matches the JSON."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = f"{record.path} (image {record.image_id})"
+    if not record.path.is_file():
+        return Problem(ERROR, name, "image file not found", "missing-file")
+    try:
+        with Image.open(record.path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(274, 1) if im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        return Problem(SKIP, name, f"not a readable image ({str(e)[:80]}); image dropped", "unreadable-image")
+    if orientation in (5, 6, 7, 8):  # decoders apply EXIF rotation: width and height swap
+        w, h = h, w
+    if (w, h) != (record.width, record.height):
+        return Problem(SKIP, name, f"is {w}x{h} but the JSON says {record.width}x{record.height}; image dropped",
+                       "size-mismatch")  # fmt: skip
+    return None
+
+
+def check_image_files(records: list[ImageRecord], problems: list[Problem]) -> list[ImageRecord]:
+    """Header-check every image (threads: it is I/O); keep the records whose file is usable."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(_header, records))
+    kept = []
+    for rec, problem in zip(records, found):
+        if problem is None:
+            kept.append(rec)
+        else:
+            problems.append(problem)
+    return kept

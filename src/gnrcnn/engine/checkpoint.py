@@ -1,0 +1,99 @@
+"""Training checkpoints: atomic writes, the last K kept, a ``latest`` pointer, safe resume.
+
+A training checkpoint is a gnrcnn checkpoint (usable with ``--weights``) plus the training state:
+optimizer, gradient scaler, random-number generators and the iteration counter.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import GnrcnnError
+from ..weights.safe_load import read_weights
+from ..weights.save import save_atomic
+
+LATEST = "latest"
+_NAME = re.compile(r"^iter_(\d+)\.pth$")
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy(), *n[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_path(work_dir: Path, iteration: int) -> Path:
+    return work_dir / f"iter_{iteration:08d}.pth"
+
+
+def list_checkpoints(work_dir: Path) -> list[Path]:
+    """Training checkpoints, oldest first."""
+    found = [(int(m.group(1)), p) for p in work_dir.glob("iter_*.pth") if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save(work_dir: Path, iteration: int, state: dict[str, Any], keep: int) -> Path:
+    """Write ``iter_<n>.pth`` atomically, point ``latest`` at it, delete all but the last ``keep``."""
+    path = checkpoint_path(work_dir, iteration)
+    save_atomic(state, path)
+    tmp = work_dir / f".{LATEST}.tmp"
+    tmp.write_text(path.name + "\n")
+    os.replace(tmp, work_dir / LATEST)
+    for old in list_checkpoints(work_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def _readable(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = read_weights(path)
+    except GnrcnnError as e:
+        warnings.warn(f"{e}; falling back to the previous checkpoint", stacklevel=3)
+        return None
+    needed = ("model", "optimizer", "iteration", "rng")
+    if not isinstance(obj, dict) or any(k not in obj for k in needed):
+        warnings.warn(f"{path}: not a complete training checkpoint; falling back to the previous one", stacklevel=3)
+        return None
+    return obj
+
+
+def load_for_resume(work_dir: Path, explicit: str | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads: ``explicit`` if given, else ``latest``, else older ones in turn."""
+    if explicit:
+        obj = _readable(Path(explicit))
+        if obj is None:
+            raise GnrcnnError(f"{explicit}: cannot resume from this checkpoint (corrupt or incomplete)")
+        return Path(explicit), obj
+    candidates = list(reversed(list_checkpoints(work_dir)))
+    pointer = work_dir / LATEST
+    if pointer.exists():
+        named = work_dir / pointer.read_text().strip()
+        candidates = [named] + [c for c in candidates if c != named]
+    for path in candidates:
+        if path.exists() and (obj := _readable(path)) is not None:
+            return path, obj
+    return None

@@ -1,0 +1,110 @@
+"""What training is built from: the dataset, the model and its starting weights, the optimizer, the loader."""
+
+from __future__ import annotations
+
+import functools
+import random
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..api import build_model
+from ..config import Config
+from ..data.coco import CocoDataset
+from ..data.problems import summarize
+from ..data.sampler import GroupedBatchSampler
+from ..data.train_data import TrainDataset, collate
+from ..errors import GnrcnnError
+from ..modeling import MaskRCNN
+from ..weights import load_into, load_weights_file
+
+CLASS_SPECIFIC = ("box_head.cls_score.", "box_head.bbox_pred.", "mask_head.logits.")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_dataset(ann: str, root: str, cfg: Config, verbose: bool) -> CocoDataset:
+    """The training set, validated; its categories become the model's classes."""
+    dataset = CocoDataset(ann, root, train=True)
+    dataset.raise_if_errors()
+    if dataset.skipped and verbose:
+        first = "\n".join(f"  {p}" for p in dataset.skipped[:5])
+        more = f"\n  ... ({len(dataset.skipped) - 5} more)" if len(dataset.skipped) > 5 else ""
+        print(f"warning: left out of training: {summarize(dataset.skipped)}\n{first}{more}", file=sys.stderr)
+    cfg.data.class_names = list(dataset.class_names)
+    cfg.data.category_ids = list(dataset.category_ids)
+    return dataset
+
+
+def build_for_training(cfg: Config, weights: str | None, backbone_weights: str | None, verbose: bool) -> MaskRCNN:
+    """A model for ``cfg``, started from a detection checkpoint, an ImageNet backbone, or from scratch."""
+    model = build_model(cfg)
+    say = print if verbose else (lambda *a, **k: None)
+    if weights:
+        loaded = load_weights_file(weights)
+        if loaded.backbone_only:
+            raise GnrcnnError(f"{weights}: holds a backbone only; pass it as --backbone-weights")
+        want = model.state_dict()
+        dropped = [
+            k for k, v in loaded.state_dict.items()
+            if k.startswith(CLASS_SPECIFIC) and k in want and tuple(v.shape) != tuple(want[k].shape)
+        ]  # fmt: skip
+        if dropped:
+            # Fine-tuning to another class count: the class-specific layers keep their fresh initialisation.
+            loaded.state_dict = {k: v for k, v in loaded.state_dict.items() if k not in dropped}
+            loaded.state_dict.update({k: want[k] for k in dropped})
+            say(f"note: {weights}: class-specific layers re-initialised for {cfg.num_classes} classes: {dropped}")
+        load_into(model, loaded, weights)
+        say(f"starting from {weights} ({loaded.format})")
+    elif backbone_weights:
+        loaded = load_weights_file(backbone_weights)
+        if not loaded.backbone_only:
+            loaded.state_dict = {k: v for k, v in loaded.state_dict.items() if k.startswith("backbone.")}
+        load_into(model, loaded, backbone_weights)
+        ignored = f"; ignored {len(loaded.ignored)} entries" if loaded.ignored else ""
+        say(f"backbone from {backbone_weights} ({loaded.format}){ignored}; the rest initialised at random")
+    else:
+        say("training FROM SCRATCH: no --weights or --backbone-weights given (every layer randomly initialised)")
+    return model
+
+
+def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on every parameter, or ``weight_decay_norm`` on norm layers if >= 0."""
+    t = cfg.train
+    norm_types = (nn.GroupNorm, nn.BatchNorm2d)
+    norm_params = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if t.weight_decay_norm < 0:
+        groups = [{"params": trainable, "weight_decay": t.weight_decay}]
+    else:
+        groups = [
+            {"params": [p for p in trainable if id(p) not in norm_params], "weight_decay": t.weight_decay},
+            {"params": [p for p in trainable if id(p) in norm_params], "weight_decay": t.weight_decay_norm},
+        ]
+    return torch.optim.SGD(groups, lr=t.base_lr, momentum=t.momentum)
+
+
+def make_loader(
+    dataset: CocoDataset, cfg: Config, rank: int, world: int, device: torch.device
+) -> tuple[torch.utils.data.DataLoader, GroupedBatchSampler]:
+    recs = dataset.records
+    sampler = GroupedBatchSampler(
+        np.array([r.width for r in recs]), np.array([r.height for r in recs]), cfg.train.images_per_gpu,
+        cfg.train.seed, rank, world, True, cfg.input.flip_prob, cfg.input.train_shorts or [cfg.input.short],
+    )  # fmt: skip
+    workers = cfg.train.num_workers
+    loader = torch.utils.data.DataLoader(
+        TrainDataset(dataset, cfg.input), batch_sampler=sampler, num_workers=workers,
+        collate_fn=functools.partial(collate, divisor=cfg.input.size_divisor), pin_memory=device.type == "cuda",
+        persistent_workers=False, prefetch_factor=2 if workers else None,
+        # Its own generator: creating an iterator must not draw from the global one, whose state a
+        # resumed run restores (worker seeds do not matter: augmentation is drawn by the sampler).
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )  # fmt: skip
+    return loader, sampler

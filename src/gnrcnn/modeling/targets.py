@@ -1,0 +1,139 @@
+"""Training targets of the RPN, the box head and the mask head, for a whole batch at once.
+
+Shapes: N images; ground truth padded to G per image: gt_boxes (N, G, 4), gt_labels (N, G),
+gt_valid (N, G); gt_masks (sum of real G_i, Hp, Wp) uint8 in batch order; A anchors in all levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torchvision.ops import roi_align
+
+from ..config import RoIConfig, RPNConfig
+from . import box_coder
+from .assign import max_iou_assign, random_sample
+from .box_ops import pairwise_iou, rank_within
+
+
+@dataclass
+class Targets:
+    """Ground truth of a batch, in resized-image pixels."""
+
+    boxes: list[torch.Tensor]  # per image (G_i, 4)
+    labels: list[torch.Tensor]  # per image (G_i,) in 0..K-1
+    masks: torch.Tensor  # (sum G_i, Hp, Wp) uint8, zero-padded like the images
+    pad_shapes: torch.Tensor  # (N, 2) each image's own size padded to the size divisor
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> Targets:
+        return Targets(
+            [b.to(device, non_blocking=non_blocking) for b in self.boxes],
+            [lab.to(device, non_blocking=non_blocking) for lab in self.labels],
+            self.masks.to(device, non_blocking=non_blocking),
+            self.pad_shapes.to(device, non_blocking=non_blocking),
+        )
+
+
+def pad_ground_truth(t: Targets) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n, g = len(t.boxes), max((len(b) for b in t.boxes), default=0)
+    device = t.masks.device
+    boxes = torch.zeros((n, g, 4), device=device)
+    labels = torch.zeros((n, g), dtype=torch.int64, device=device)
+    valid = torch.zeros((n, g), dtype=torch.bool, device=device)
+    for i, (b, lab) in enumerate(zip(t.boxes, t.labels)):  # N is 1-2 images: a copy each, no per-box work
+        boxes[i, : len(b)], labels[i, : len(b)], valid[i, : len(b)] = b, lab, True
+    return boxes, labels, valid
+
+
+@dataclass
+class RPNSamples:
+    pos: torch.Tensor  # (N, A) bool
+    neg: torch.Tensor  # (N, A) bool
+    deltas: torch.Tensor  # (num_pos, 4) regression targets of the positives, in pos order
+    avg_factor: float
+
+
+def rpn_samples(
+    anchors: torch.Tensor,
+    valid: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    gt_valid: torch.Tensor,
+    cfg: RPNConfig,
+    generator: torch.Generator | None = None,
+) -> RPNSamples:
+    """Assign all valid anchors (N, A) at IoU 0.7/0.3 with low-quality matches; sample 256 per image."""
+    iou = pairwise_iou(gt_boxes, anchors[None])
+    codes = max_iou_assign(iou, gt_valid, valid, cfg.pos_iou, cfg.neg_iou, cfg.min_pos_iou, cfg.low_quality_matches)
+    del iou
+    pos, neg = random_sample(codes, cfg.batch_per_image, cfg.pos_fraction, generator)
+    n_idx, a_idx = torch.nonzero(pos, as_tuple=True)
+    matched = gt_boxes[n_idx, codes[n_idx, a_idx] - 1]
+    deltas = box_coder.encode(anchors[a_idx], matched, (1.0, 1.0, 1.0, 1.0))
+    if cfg.loss_norm == "batch":
+        avg = float(cfg.batch_per_image * len(gt_boxes))
+    else:
+        avg = max(float((pos | neg).sum()), 1.0)
+    return RPNSamples(pos, neg, deltas, avg)
+
+
+@dataclass
+class RoISamples:
+    rois: torch.Tensor  # (R, 5) sampled RoIs (image index, box), positives first
+    labels: torch.Tensor  # (R,) class 0..K-1 for positives, K (background) for negatives
+    num_pos: int
+    deltas: torch.Tensor  # (num_pos, 4) regression targets
+    gt_index: torch.Tensor  # (num_pos,) index of the matched ground truth in the batch's gt_masks
+
+
+def roi_samples(
+    boxes: torch.Tensor,
+    image_ids: torch.Tensor,
+    gt_boxes: torch.Tensor,
+    gt_labels: torch.Tensor,
+    gt_valid: torch.Tensor,
+    num_classes: int,
+    stds: list[float],
+    cfg: RoIConfig,
+    generator: torch.Generator | None = None,
+) -> RoISamples:
+    """Proposals plus the ground-truth boxes as candidates; assign at IoU 0.5; sample 512 (25% positive)."""
+    n, g = gt_valid.shape
+    counts = torch.bincount(image_ids, minlength=n)
+    p = int(counts.max()) if len(image_ids) else 0
+    cand = torch.zeros((n, g + p, 4), device=boxes.device)
+    cand_valid = torch.zeros((n, g + p), dtype=torch.bool, device=boxes.device)
+    cand[:, :g], cand_valid[:, :g] = gt_boxes, gt_valid  # ground truth first, as the reference
+    slot = g + rank_within(image_ids)
+    cand[image_ids, slot], cand_valid[image_ids, slot] = boxes, True
+    codes = max_iou_assign(
+        pairwise_iou(gt_boxes, cand), gt_valid, cand_valid, cfg.pos_iou, cfg.neg_iou, cfg.min_pos_iou,
+        cfg.low_quality_matches,
+    )  # fmt: skip
+    pos, neg = random_sample(codes, cfg.batch_per_image, cfg.pos_fraction, generator)
+    pn, pc = torch.nonzero(pos, as_tuple=True)
+    nn_, nc = torch.nonzero(neg, as_tuple=True)
+    gt_of_pos = codes[pn, pc] - 1
+    img = torch.cat([pn, nn_])
+    cand_boxes = torch.cat([cand[pn, pc], cand[nn_, nc]])
+    labels = torch.cat([gt_labels[pn, gt_of_pos], torch.full_like(nn_, num_classes)])
+    deltas = box_coder.encode(cand[pn, pc], gt_boxes[pn, gt_of_pos], stds)
+    offsets = torch.cumsum(gt_valid.sum(dim=1), 0) - gt_valid.sum(dim=1)
+    return RoISamples(
+        torch.cat([img[:, None].to(cand_boxes.dtype), cand_boxes], dim=1), labels, len(pn), deltas,
+        offsets[pn] + gt_of_pos,
+    )  # fmt: skip
+
+
+def mask_targets(gt_masks: torch.Tensor, rois: torch.Tensor, gt_index: torch.Tensor, size: int) -> torch.Tensor:
+    """Each positive RoI's matched ground-truth bitmap RoIAligned to size x size and binarised at 0.5."""
+    if rois.shape[0] == 0:
+        return gt_masks.new_zeros((0, size, size), dtype=torch.float32)
+    hp, wp = gt_masks.shape[-2:]
+    boxes = rois[:, 1:].clone()
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, wp)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, hp)
+    used, inverse = torch.unique(gt_index, return_inverse=True)  # convert only the masks that are needed
+    src = gt_masks[used, None].float()
+    pooled = roi_align(src, torch.cat([inverse[:, None].to(boxes.dtype), boxes], 1), size, 1.0, 0, True)
+    return (pooled[:, 0] >= 0.5).float()
