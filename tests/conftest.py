@@ -41,3 +41,16 @@ def r50_sample(ckpt_dir: Path) -> Path:
 def r50_silent(ckpt_dir: Path) -> Path:
     """Weights whose background logit dominates: no detection scores above 0.05."""
     return refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", ckpt_dir / "r50_silent.pth", bg_bias=60.0)
+
+
+TINY = DATA / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def shapes8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 8-image training set (and 4 validation images) of 128 x 128 shapes."""
+    from gnrcnn.data.shapes import make_shapes
+
+    root = tmp_path_factory.mktemp("shapes8")
+    make_shapes(root, train=8, val=4, size=128, seed=0)
+    return root

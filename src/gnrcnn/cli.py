@@ -95,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = _train_config(args)
     targs = TrainArgs(args.data_root, args.ann, args.work_dir, args.val_data_root, args.val_ann, args.weights,
-                      args.backbone_weights, args.resume, args.max_iters, _device(args.device), args.amp)  # fmt: skip
+                      args.backbone_weights, args.resume, args.max_iters, args.stop_at, _device(args.device),
+                      args.amp)  # fmt: skip
     try:
         metrics = Trainer(cfg, targs).train()
         if metrics and distributed.is_main():
@@ -134,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
     p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
+    p.add_argument("--stop-at", type=int, metavar="ITER",
+                   help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues")
     p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
     p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
     p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")

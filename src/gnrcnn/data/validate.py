@@ -93,13 +93,13 @@ def check_annotation(
         return None, Problem(SKIP, name, f"bbox must be 4 numbers [x, y, w, h], got {str(bbox)[:60]}; dropped",
                              "bad-box")  # fmt: skip
     x, y, w, h = bbox
+    area = ann.get("area", w * h)
+    if w < 1 or h < 1 or not _is_num(area) or area <= 0:
+        return None, Problem(SKIP, name, f"degenerate bbox {bbox} (area {area}); dropped", "degenerate-box")
     inter_w = max(0.0, min(x + w, img["width"]) - max(x, 0.0))
     inter_h = max(0.0, min(y + h, img["height"]) - max(y, 0.0))
     if inter_w * inter_h == 0:
         return None, Problem(SKIP, name, f"bbox {bbox} does not overlap the image; dropped", "box-outside")
-    area = ann.get("area", w * h)
-    if w < 1 or h < 1 or not _is_num(area) or area <= 0:
-        return None, Problem(SKIP, name, f"degenerate bbox {bbox} (area {area}); dropped", "degenerate-box")
     if not need_masks:
         return True, None
     return _check_segmentation(ann.get("segmentation"), img, name)

@@ -25,25 +25,31 @@ _NAME = re.compile(r"^iter_(\d+)\.pth$")
 
 
 def rng_state() -> dict[str, Any]:
+    """Every random generator's state as plain bytes, ints and strings (safe to gather and to unpickle)."""
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
-        "torch": torch.get_rng_state(),
-    }
+        "numpy": (np_state[0], np_state[1].tobytes(), *(int(v) if i < 2 else float(v)
+                  for i, v in enumerate(np_state[2:]))),
+        "torch": bytes(torch.get_rng_state().numpy()),
+    }  # fmt: skip
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = [bytes(s.numpy()) for s in torch.cuda.get_rng_state_all()]
     return state
+
+
+def _byte_tensor(b: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(b), dtype=torch.uint8)
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy(), *n[2:]))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((n[0], np.frombuffer(n[1], dtype=np.uint32).copy(), *n[2:]))
+    torch.set_rng_state(_byte_tensor(state["torch"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state["cuda"]])
 
 
 def checkpoint_path(work_dir: Path, iteration: int) -> Path:

@@ -8,13 +8,14 @@ good one left off: weights, optimizer, scaler, random generators, iteration and 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -44,6 +45,7 @@ class TrainArgs:
     backbone_weights: str | None = None
     resume: bool | str = False  # True: the latest good checkpoint in work_dir; a str: that file
     max_iters: int | None = None
+    stop_at: int | None = None  # leave (with a checkpoint) at this iteration; --resume continues the schedule
     device: str = "cpu"
     amp: str | None = None
 
@@ -184,24 +186,37 @@ class Trainer:
             logger.write(self._banner())
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
+        end = min(total, self.args.stop_at or total)
+        trace = self._trace_file()
         try:
             for batches in self._batches():
-                if self.iteration >= total:
+                if self.iteration >= end:
                     break
                 data_time += time.perf_counter() - t_data
                 for b in batches:
                     warn_skipped(b.skipped, self.skipped_seen)
+                    if trace is not None:
+                        trace.write(f"{self.iteration + 1} {' '.join(str(m.image_id) for m in b.metas)}\n")
                 window.append(self.step(batches))
                 logger.advance()
-                if self.iteration % log_every == 0 or self.iteration == total:
+                if self.iteration % log_every == 0 or self.iteration == end:
                     now = time.perf_counter()
                     self._log(logger, window, (now - t_last) / len(window), data_time / len(window))
                     window, t_last, data_time = [], now, 0.0
-                self._maybe_checkpoint_and_eval(total, logger)
+                self._maybe_checkpoint_and_eval(end, logger)
                 t_data = time.perf_counter()
         finally:
             logger.close()
-        return self._finish()
+            if trace is not None:
+                trace.close()
+        return self._finish() if self.iteration >= total else {}
+
+    def _trace_file(self) -> TextIO | None:
+        """With GNRCNN_TRACE_DATA=1, each rank lists the image ids of every batch it trains on."""
+        if os.environ.get("GNRCNN_TRACE_DATA") != "1":
+            return None
+        self.work.mkdir(parents=True, exist_ok=True)
+        return open(self.work / f"data_trace.rank{self.rank}.txt", "a")  # closed by train()
 
     def _log(self, logger: MetricsLogger, window: list[dict[str, float]], s_iter: float, data_s: float) -> None:
         keys = [k for k in window[0] if k != "lr"]
@@ -212,13 +227,13 @@ class Trainer:
                   "eta_s": round(eta), "mem_mb": round(peak_memory_mb(self.device))}  # fmt: skip
         logger.log(record)
 
-    def _maybe_checkpoint_and_eval(self, total: int, logger: MetricsLogger) -> None:
+    def _maybe_checkpoint_and_eval(self, end: int, logger: MetricsLogger) -> None:
         t, it = self.cfg.train, self.iteration
         epoch_end = it % self.ipe == 0
-        if epoch_end or it == total or (t.checkpoint_every_iters and it % t.checkpoint_every_iters == 0):
+        if epoch_end or it == end or (t.checkpoint_every_iters and it % t.checkpoint_every_iters == 0):
             self.save_checkpoint()
         epoch = it // self.ipe
-        if epoch_end and t.eval_every_epochs and epoch % t.eval_every_epochs == 0 and it != total:
+        if epoch_end and t.eval_every_epochs and epoch % t.eval_every_epochs == 0 and it < self.schedule.total_iters:
             metrics = self.evaluate(f"epoch_{epoch}")
             if metrics:
                 logger.write(f"epoch {epoch}: box AP {metrics['bbox']['AP']:.3f}, mask AP {metrics['segm']['AP']:.3f}")
