@@ -124,3 +124,11 @@ def test_one_bad_image_does_not_lose_the_others(tmp_path: Path, r50_sample: Path
             "--set", "input.long=96", str(folder), "--out", str(out)]  # fmt: skip
     assert main(args) == 1
     assert (out / "b_good.png").exists() and (out / "predictions.json").exists()
+
+
+def test_detectron2_config_runs_end_to_end(tmp_path: Path) -> None:
+    det = load_model("detectron2_mask_rcnn_R_50_FPN_3x_gn", overrides=["input.short=256", "input.long=400"])
+    inst = det.predict(PHOTO)[0]
+    assert inst.masks.shape[1:] == (400, 600) and inst.boxes.shape[1] == 4
+    batch, _, metas = det.preprocessor([PHOTO])
+    assert metas[0].img_shape == (256, 384) and batch.shape[-2:] == (256, 384)

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
 
 from gnrcnn import load_config
-from gnrcnn.engine.trainer import Trainer, TrainArgs
+from gnrcnn.engine.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
+
+from conftest import TINY
 
 
 def losses(work: Path) -> list[dict]:
@@ -29,7 +30,8 @@ def run(root: Path, work: Path, overrides: list[str], **kw) -> dict:
 
 def test_overfits_eight_images(shapes8: Path, tmp_path: Path) -> None:
     # The R-50 GN backbone at short side 128 (narrow heads keep it quick on a CPU).
-    over = ["model.backbone.depth=50", "train.base_lr=0.16", "train.by_iter=true", "train.epochs=60", "train.lr_steps=[50]"]
+    over = ["model.backbone.depth=50", "train.base_lr=0.16", "train.by_iter=true", "train.epochs=60"]
+    over.append("train.lr_steps=[50]")
     run(shapes8, tmp_path, over)
     log = losses(tmp_path)
     assert len(log) == 60 and log[-1]["iter"] == 60
@@ -70,8 +72,7 @@ def test_torchrun_two_processes(shapes8: Path, tmp_path: Path) -> None:
     assert [p.name for p in sorted(tmp_path.glob("iter_*.pth"))] == ["iter_00000004.pth"]
     assert len(losses(tmp_path)) == 4  # rank 0 alone logs
     seen = [
-        [line.split()[1:] for line in (tmp_path / f"data_trace.rank{r}.txt").read_text().splitlines()]
-        for r in (0, 1)
+        [line.split()[1:] for line in (tmp_path / f"data_trace.rank{r}.txt").read_text().splitlines()] for r in (0, 1)
     ]
     assert len(seen[0]) == len(seen[1]) == 4
     for step0, step1 in zip(*seen):

@@ -81,11 +81,12 @@ def test_multiclass_nms() -> None:
     assert two.image_ids.tolist() == [0, 1]
 
 
-def test_grouped_nms_matches_per_group_nms() -> None:
+@pytest.mark.parametrize("n", [300, 1500])  # one shifted call / one call per group
+def test_grouped_nms_matches_per_group_nms(n: int) -> None:
     g = torch.Generator().manual_seed(0)
-    xy = torch.rand(300, 2, generator=g) * 100
-    boxes = torch.cat([xy, xy + 5 + torch.rand(300, 2, generator=g) * 30], 1)
-    scores, groups = torch.rand(300, generator=g), torch.randint(0, 5, (300,), generator=g)
+    xy = torch.rand(n, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + 5 + torch.rand(n, 2, generator=g) * 30], 1)
+    scores, groups = torch.rand(n, generator=g), torch.randint(0, 5, (n,), generator=g)
     keep = grouped_nms(boxes, scores, groups, 0.5)
     assert torch.all(scores[keep][:-1] >= scores[keep][1:])
     for c in range(5):
@@ -146,3 +147,37 @@ def test_windowed_paste_equals_whole_image_paste() -> None:
     (masks,) = paste_masks(probs, boxes, torch.zeros(30, dtype=torch.long), [(60, 80)])
     for i in range(30):
         assert torch.equal(masks[i], _paste_whole_image(probs[i], boxes[i], 60, 80))
+
+
+def test_detectron2_resize_rule() -> None:
+    from gnrcnn.data.preprocess import scaled_size
+
+    assert scaled_size(480, 640, 800, 1333, "detectron2") == (800, 1067)
+    assert scaled_size(400, 1000, 800, 1333, "detectron2") == (533, 1333)  # the long side caps
+    assert scaled_size(640, 480, 800, 1333, "detectron2") == (1067, 800)
+    assert scaled_size(300, 451, 800, 1333, "mmdet") == (800, 1203)
+
+
+def test_detectron2_level_mapping_and_decoding() -> None:
+    for size, level in [(111, 0), (112, 1), (224, 2), (447, 2), (448, 3), (1000, 3)]:
+        assert map_levels(torch.tensor([[0.0, 0.0, size, size]]), style="detectron2").item() == level
+    ref = torch.tensor([[10.0, 20.0, 50.0, 100.0]])
+    deltas = torch.tensor([[0.3, -0.2, 0.5, -0.4]])
+    stds = [0.1, 0.1, 0.2, 0.2]
+    # detectron2's Box2BoxTransform with weights (10, 10, 5, 5), by hand:
+    dx, dy, dw, dh = 0.3 / 10, -0.2 / 10, 0.5 / 5, -0.4 / 5
+    cx, cy = 10 + 0.5 * 40 + dx * 40, 20 + 0.5 * 80 + dy * 80
+    w, h = math.exp(dw) * 40, math.exp(dh) * 80
+    want = torch.tensor([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]])
+    torch.testing.assert_close(box_coder.decode_detectron2(ref, deltas, stds), want)
+    torch.testing.assert_close(box_coder.decode(ref, deltas, stds), want)  # the same maths, other rounding
+    # detectron2 clamps dw/dh from above only: a very negative dw is not clamped
+    small = box_coder.decode_detectron2(ref, torch.tensor([[0.0, 0.0, -50.0, 0.0]]), [1.0] * 4)
+    assert float(small[0, 2] - small[0, 0]) < 40 / 62.5
+
+
+def test_detectron2_anchors_equal_mmdet_up_to_rounding() -> None:
+    from gnrcnn.modeling.anchors import base_anchors
+
+    a, b = base_anchors(16, 8.0, [0.5, 1.0, 2.0], "mmdet"), base_anchors(16, 8.0, [0.5, 1.0, 2.0], "detectron2")
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-4)

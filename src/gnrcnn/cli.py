@@ -63,16 +63,79 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from importlib import resources
+    from .engine import demo
 
-    from .api import load_model
-    from .engine import predict
+    demo.run(args.out, quick=args.quick, device=_device(args.device))
+    return 0
 
-    # Until training lands, the most end-to-end thing there is: a randomly initialised R-50 GN model
-    # run on the bundled photo at the full test scale.
-    print("demo: predicting with a RANDOMLY INITIALISED mask-rcnn_r50_fpn_gn-all_2x_coco (no training yet)")
-    photo = str(resources.files("gnrcnn") / "assets" / "chelsea.png")
-    return predict.run(load_model("mask-rcnn_r50_fpn_gn-all_2x_coco"), [photo], args.out, 0.05)
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .engine import distributed
+    from .engine.evaluate import coco_metrics, evaluate, format_table
+
+    if args.results:
+        metrics = coco_metrics(args.ann, json.loads(_read_text(args.results)), per_class=args.per_class)
+    else:
+        args.device = str(distributed.setup(_device(args.device)))
+        try:
+            metrics = evaluate(_load(args), args.ann, args.data_root, args.out, args.per_class)
+        finally:
+            distributed.cleanup()
+    if metrics:
+        print(format_table(metrics))
+        if args.per_class:
+            print(format_per_class(metrics))
+    return 0
+
+
+def format_per_class(metrics: dict) -> str:
+    names = list(metrics["bbox"]["per_class"])
+    width = max(len(n) for n in names)
+    rows = [f"{'class':<{width}}  box AP  mask AP"]
+    for n in names:
+        rows.append(f"{n:<{width}}  {metrics['bbox']['per_class'][n]:6.3f}  {metrics['segm']['per_class'][n]:7.3f}")
+    return "\n".join(rows)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return open(path).read()
+    except OSError as e:
+        raise GnrcnnError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def cmd_make_shapes(args: argparse.Namespace) -> int:
+    from .data.shapes import make_shapes
+
+    paths = make_shapes(args.out, args.train, args.val, args.size, args.seed)
+    print(f"wrote {args.train} train + {args.val} val images to {args.out}/; annotations: "
+          f"{paths['train']}, {paths['val']} (file names relative to {args.out})")  # fmt: skip
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from .engine import bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    det = _load(args)
+    inf = bench.inference_speed(det, args.runs) if not args.no_inference else None
+    train = bench.training_speed(det.cfg, str(det.device), args.amp, args.train_iters) if not args.no_train else None
+    print(bench.report(det.cfg.name, str(det.device), args.amp, inf, train))
+    out = bench.to_json(det.cfg.name, str(det.device), args.amp, inf, train)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(out + "\n")
+    else:
+        print(out)
+    json.loads(out)
+    return 0
 
 
 def _train_config(args: argparse.Namespace) -> Config:
@@ -135,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
     p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
-    p.add_argument("--stop-at", type=int, metavar="ITER",
-                   help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues")
+    p.add_argument(
+        "--stop-at",
+        type=int,
+        metavar="ITER",
+        help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues",
+    )
     p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
     p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
     p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")
@@ -147,8 +214,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("eval", help="COCO box and mask AP of a model on a COCO-format dataset")
+    _add_model_args(p)
+    p.add_argument("--data-root", help="folder the annotation file's file_names are relative to")
+    p.add_argument("--ann", required=True, help="COCO instances JSON (the ground truth)")
+    p.add_argument("--out", help="folder for results.json and metrics.json")
+    p.add_argument("--per-class", action="store_true", help="also AP per class")
+    p.add_argument("--results", help="score this COCO results JSON instead of running a model")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("make-shapes", help="write a generated COCO-format dataset of coloured shapes")
+    p.add_argument("--out", required=True)
+    p.add_argument("--train", type=int, default=400)
+    p.add_argument("--val", type=int, default=50)
+    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_shapes)
+
+    p = sub.add_parser("bench", help="inference img/s and training s/iter + peak memory")
+    _add_model_args(p)
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    p.add_argument("--runs", type=int, default=5, help="timed inference runs (median reported)")
+    p.add_argument("--train-iters", type=int, default=3, help="timed training iterations (median reported)")
+    p.add_argument("--no-train", action="store_true")
+    p.add_argument("--no-inference", action="store_true")
+    p.add_argument("--json", help="write the JSON result here (default: print it)")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("demo", help="the end-to-end demo (what `make demo` runs)")
     p.add_argument("--out", default="results/demo")
+    p.add_argument("--quick", action="store_true", help="a reduced run (small images, few iterations)")
+    p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("convert", help="write any supported checkpoint in gnrcnn's format")

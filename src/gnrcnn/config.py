@@ -73,7 +73,7 @@ class RoIConfig:
     mask_convs: int = 4
     box_pool: int = 7
     mask_pool: int = 14
-    # "mmdet": floor(log2(sqrt(wh) / 56 + 1e-6)); "detectron2": floor(4 + log2(sqrt(wh) / 224 + 1e-8)) - 2
+    # "mmdet": floor(log2(sqrt(wh) / 56 + 1e-6)); "detectron2": floor(4 + log2(sqrt(wh) / 224 + 2.2e-16)) - 2
     level_mapping: str = _choice("mmdet", "mmdet", "detectron2")
     box_stds: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
     pos_iou: float = 0.5

@@ -48,7 +48,7 @@ class Detector:
         """The network on an already preprocessed batch (see ``Preprocessor``)."""
         with autocast(self.device, self.amp):
             dets, probs = self.model(batch.to(self.device), sizes.to(self.device))
-        return postprocess(dets, probs, metas, self.cfg.model.roi.mask_thr, self.cfg.input.resize)
+        return postprocess(dets, probs, metas, self.cfg.model.roi.mask_thr, self.cfg.model.box_coding)
 
     def iter_predict(self, images: list[ImageInput], color: str = "rgb", batch_size: int = 1) -> Iterator[Instances]:
         for i in range(0, len(images), batch_size):

@@ -25,19 +25,34 @@ def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter.div_(union)
 
 
+CPU_SINGLE_CALL_MAX = 1000  # above this many boxes, per-group calls are faster on the CPU
+
+
 def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
     """NMS where boxes of different groups never suppress each other; indices kept, by decreasing score.
 
-    All groups go through one NMS call: each group is shifted to its own region of the plane.
+    On a GPU all groups go through one NMS call, each group shifted to its own region of the plane.
     The shift is done in float64, where it is exact for float32 coordinates, so every IoU equals the
     one computed within the group alone (float32 coordinate tricks round the coordinates instead).
+    The CPU kernel compares every kept box with every later box, groups or not, so there each group
+    gets its own call once the boxes are many (one call per image and level or class, not per box).
     """
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    if boxes.device.type == "cpu" and boxes.shape[0] > CPU_SINGLE_CALL_MAX:
+        keep = [idx[nms(boxes[idx], scores[idx], iou)] for idx in _group_indices(groups)]
+        keep_all = torch.cat(keep)
+        return keep_all[torch.sort(scores[keep_all], descending=True, stable=True).indices]
     b = boxes.double()
     span = b.max() - torch.clamp(b.min(), max=0) + 1
     shifted = b + (groups.double() * span)[:, None]
     return nms(shifted, scores.double(), iou)
+
+
+def _group_indices(groups: torch.Tensor) -> list[torch.Tensor]:
+    order = torch.argsort(groups, stable=True)
+    counts = torch.unique_consecutive(groups[order], return_counts=True)[1]
+    return list(order.split(counts.tolist()))
 
 
 def rank_within(groups: torch.Tensor) -> torch.Tensor:

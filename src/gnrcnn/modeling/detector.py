@@ -62,8 +62,9 @@ class MaskRCNN(nn.Module):
             else (rpn.pre_nms_topk_test, rpn.post_nms_topk_test)
         )
         return generate_proposals(
-            logits, deltas, anchors, image_sizes, pre, post, rpn.nms_iou, rpn.min_box_size, self.decode
-        )
+            logits, deltas, anchors, image_sizes, pre, post, rpn.nms_iou, rpn.min_box_size, self.decode,
+            self.cfg.box_coding == "detectron2",
+        )  # fmt: skip
 
     def detect(self, feats: list[torch.Tensor], props: Proposals, image_sizes: torch.Tensor) -> Detections:
         r = self.cfg.roi
@@ -111,7 +112,7 @@ class MaskRCNN(nn.Module):
         rpn = cfg.rpn
         props = generate_proposals(
             logits, deltas, anchors, image_sizes, rpn.pre_nms_topk_train, rpn.post_nms_topk_train, rpn.nms_iou,
-            rpn.min_box_size, self.decode,
+            rpn.min_box_size, self.decode, cfg.box_coding == "detectron2",
         )  # fmt: skip
         r = roi_samples(props.boxes, props.image_ids, gt_boxes, gt_labels, gt_valid, k, cfg.roi.box_stds, cfg.roi)
         cls, reg = self.box_head(self.box_pooler(feats[:4], r.rois))
@@ -147,11 +148,15 @@ def postprocess(
     factors = torch.tensor([m.scale_factor for m in metas], dtype=torch.float32, device=device)
     boxes = scale_boxes(dets.boxes, factors[dets.image_ids])
     if style == "detectron2":
-        # detectron2 multiplies by original/resized and clips to the original image.
+        # detectron2 multiplies by original/resized, clips to the original image and drops boxes
+        # that became empty.
         ori = torch.tensor([m.ori_shape for m in metas], dtype=torch.float32, device=device)
         res = torch.tensor([m.img_shape for m in metas], dtype=torch.float32, device=device)
         ratio = (ori / res).flip(-1)[dets.image_ids]
         boxes = box_coder.clip(dets.boxes * ratio.repeat(1, 2), ori[dets.image_ids])
+        keep = torch.nonzero((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).squeeze(1)
+        dets = Detections(*(t[keep] for t in dets))
+        boxes, probs = boxes[keep], probs[keep]
     masks = paste_masks(probs, boxes, dets.image_ids, [m.ori_shape for m in metas], mask_thr)
     counts = [len(m) for m in masks]
     out = []

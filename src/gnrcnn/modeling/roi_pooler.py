@@ -6,6 +6,8 @@ resized-image pixels; out (R, C, S, S).
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import nn
 from torchvision.ops import roi_align
@@ -15,7 +17,7 @@ def map_levels(boxes: torch.Tensor, num_levels: int = 4, style: str = "mmdet") -
     """Level index 0..num_levels-1 (P2..) for boxes (R, 4) by their scale sqrt(w * h)."""
     scale = torch.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
     if style == "detectron2":
-        lvl = torch.floor(4 + torch.log2(scale / 224 + 1e-8)) - 2
+        lvl = torch.floor(4 + torch.log2(scale / 224 + sys.float_info.epsilon)) - 2
     else:
         lvl = torch.floor(torch.log2(scale / 56 + 1e-6))
     return lvl.clamp(min=0, max=num_levels - 1).long()

@@ -58,13 +58,18 @@ def generate_proposals(
     nms_iou: float,
     min_size: float = 0.0,
     decode: DecodeFn = box_coder.decode,
+    rank_logits: bool = False,
 ) -> Proposals:
-    """Top ``pre_nms`` per level -> decode + clip -> drop empty boxes -> NMS per (image, level) -> top ``post_nms``."""
+    """Top ``pre_nms`` per level -> decode + clip -> drop empty boxes -> NMS per (image, level) -> top ``post_nms``.
+
+    MMDetection ranks by sigmoid score, detectron2 (``rank_logits``) by logit; they differ only where
+    the sigmoid saturates to equal float32 values. Boxes or scores that are not finite are dropped.
+    """
     n = image_sizes.shape[0]
     scores, picked_deltas, picked_anchors, levels = [], [], [], []
     for lvl, (lg, dl, an) in enumerate(zip(logits, deltas, anchors)):
         s, d = flatten_level(lg.detach(), dl.detach())
-        s = s.float().sigmoid()
+        s = s.float() if rank_logits else s.float().sigmoid()
         k = min(pre_nms, s.shape[1])
         s, idx = s.topk(k, dim=1)
         scores.append(s)
@@ -78,7 +83,8 @@ def generate_proposals(
     image_ids = torch.arange(n, device=boxes.device).repeat_interleave(per_image)
     groups = image_ids * len(logits) + torch.cat(levels).repeat(n)
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    valid = torch.nonzero((w > min_size) & (h > min_size)).squeeze(1)
+    finite = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores)
+    valid = torch.nonzero((w > min_size) & (h > min_size) & finite).squeeze(1)
     keep = valid[grouped_nms(boxes[valid], scores[valid], groups[valid], nms_iou)]
     keep = keep_top_per_image(keep, image_ids, post_nms)
     return Proposals(boxes[keep], scores[keep], image_ids[keep])

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import GnrcnnError
-from . import mmdet
+from . import detectron, detectron2, mmdet
 from .safe_load import read_weights
 
 FORMAT_VERSION = 1
@@ -24,6 +24,7 @@ class LoadedWeights:
     config: dict[str, Any] | None = None  # gnrcnn checkpoints carry the config they were made with
     meta: dict[str, Any] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)  # entries of the file that map to nothing
+    origin: dict[str, str] = field(default_factory=dict)  # gnrcnn key -> the file's own name for it
 
     @property
     def backbone_only(self) -> bool:
@@ -40,14 +41,22 @@ def interpret(obj: Any, where: str) -> LoadedWeights:
         raise GnrcnnError(f"{where}: expected a dict of weights, found {type(obj).__name__}")
     if obj.get("format") == "gnrcnn":
         return LoadedWeights(obj["model"], "gnrcnn", obj.get("config"), dict(obj.get("meta") or {}))
+    if detectron2.is_detectron2(obj):
+        sd, ignored, origin = detectron2.convert(obj)
+        meta = {k: v for k, v in obj.items() if k != "model" and isinstance(v, (str, int, float, bool))}
+        return LoadedWeights(sd, "detectron2", None, meta, ignored, origin)
+    if detectron.is_detectron(obj):
+        sd, ignored, origin = detectron.convert(obj)
+        return LoadedWeights(sd, "detectron", None, {}, ignored, origin)
     sd = obj.get("state_dict", obj)
     if isinstance(sd, dict) and sd and all(isinstance(v, torch.Tensor) for v in sd.values()):
         meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
         if mmdet.is_mmdet_detector(sd):
-            return LoadedWeights(mmdet.convert_detector(sd), "mmdet", None, dict(meta))
+            out, origin = mmdet.convert_detector(sd)
+            return LoadedWeights(out, "mmdet", None, dict(meta), origin=origin)
         if mmdet.is_mmdet_backbone(sd):
-            out, ignored = mmdet.convert_backbone(sd)
-            return LoadedWeights(out, "mmdet-backbone", None, dict(meta), ignored)
+            out, ignored, origin = mmdet.convert_backbone(sd)
+            return LoadedWeights(out, "mmdet-backbone", None, dict(meta), ignored, origin)
         if any(k.startswith(("backbone.norm1", "box_head.", "fpn.")) for k in sd):
             return LoadedWeights(dict(sd), "gnrcnn-state-dict")
     raise GnrcnnError(f"{where}: unrecognised weights format (top-level keys: {', '.join(map(str, list(obj)[:6]))})")
@@ -61,15 +70,26 @@ def _first(items: list[str], n: int = 4) -> str:
     return ", ".join(items[:n]) + (f", ... ({len(items)} in all)" if len(items) > n else "")
 
 
-def check_fit(model: nn.Module, sd: dict[str, torch.Tensor], where: str, backbone_only: bool = False) -> None:
+def _named(key: str, weights: LoadedWeights | None) -> str:
+    """A key with the file's own name for it, when that differs."""
+    name = weights.origin.get(key) if weights else None
+    if name is None and weights is not None and weights.format == "detectron":
+        name = detectron.blob_name(key)
+    return f"{key} ('{name}' in the file)" if name and name != key else key
+
+
+def check_fit(
+    model: nn.Module, sd: dict[str, torch.Tensor], where: str, backbone_only: bool = False,
+    weights: LoadedWeights | None = None,
+) -> None:  # fmt: skip
     """Raise one readable line listing missing, unexpected and mis-shaped keys (first few of each)."""
     want = {k: v.shape for k, v in model.state_dict().items()}
     if backbone_only:
         want = {k: s for k, s in want.items() if k.startswith("backbone.")}
-    missing = [k for k in want if k not in sd]
-    unexpected = [k for k in sd if k not in want]
+    missing = [_named(k, weights) for k in want if k not in sd]
+    unexpected = [_named(k, weights) for k in sd if k not in want]
     misshaped = [
-        f"{k} (file {list(sd[k].shape)} vs model {list(want[k])})"
+        f"{_named(k, weights)} (file {list(sd[k].shape)} vs model {list(want[k])})"
         for k in want
         if k in sd and tuple(sd[k].shape) != tuple(want[k])
     ]
@@ -91,7 +111,7 @@ def load_into(model: nn.Module, weights: LoadedWeights, where: str, assign: bool
     built on the meta device.
     """
     sd = _tensors(weights.state_dict)
-    check_fit(model, sd, where, weights.backbone_only)
+    check_fit(model, sd, where, weights.backbone_only, weights)
     if assign:
         want = model.state_dict()
         sd = {k: v.to(dtype=want[k].dtype).contiguous() for k, v in sd.items()}

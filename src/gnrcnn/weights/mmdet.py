@@ -45,16 +45,21 @@ def is_mmdet_backbone(state_dict: dict[str, torch.Tensor]) -> bool:
     return "conv1.weight" in state_dict and any(k.startswith("layer1.") for k in state_dict)
 
 
-def convert_detector(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {map_key(k): v for k, v in state_dict.items()}
+def convert_detector(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(gnrcnn state dict, gnrcnn key -> MMDetection key)."""
+    origin = {map_key(k): k for k in state_dict}
+    return {g: state_dict[k] for g, k in origin.items()}, origin
 
 
-def convert_backbone(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+def convert_backbone(
+    state_dict: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], list[str], dict[str, str]]:
     """``conv1.weight``/``gn1``/``bn1``/``layerX...`` -> ``backbone.*``; the classifier (``fc.*``) is ignored."""
-    out, ignored = {}, []
+    out, ignored, origin = {}, [], {}
     for k, v in state_dict.items():
         if k.startswith("fc.") or k.endswith("num_batches_tracked"):
             ignored.append(k)
             continue
-        out[map_key("backbone." + k)] = v
-    return out, ignored
+        key = map_key("backbone." + k)
+        out[key], origin[key] = v, k
+    return out, ignored, origin

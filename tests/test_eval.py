@@ -1,0 +1,108 @@
+"""Evaluation equals pycocotools' COCOeval run directly on the same files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from gnrcnn.cli import main
+from gnrcnn.engine.evaluate import METRICS, coco_metrics
+
+
+def _rle(h: int, w: int, box: list[int]) -> dict:
+    m = np.zeros((h, w), np.uint8)
+    x, y, bw, bh = box
+    m[y : y + bh, x : x + bw] = 1
+    r = mask_utils.encode(np.asfortranarray(m))
+    return {"size": [h, w], "counts": r["counts"].decode()}
+
+
+@pytest.fixture
+def handmade(tmp_path: Path) -> tuple[Path, Path]:
+    """3 images, 3 categories (category 3 has no ground truth); image 3 gets no detection."""
+    gt = {
+        "images": [{"id": i, "file_name": f"{i}.png", "width": 64, "height": 48} for i in (1, 2, 3)],
+        "categories": [{"id": c, "name": n} for c, n in ((1, "a"), (2, "b"), (3, "never"))],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 16], "area": 320, "iscrowd": 0,
+             "segmentation": [[4, 4, 24, 4, 24, 20, 4, 20]]},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [30, 10, 24, 30], "area": 720, "iscrowd": 0,
+             "segmentation": [[30, 10, 54, 10, 54, 40, 30, 40]]},
+            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [10, 5, 40, 30], "area": 1200, "iscrowd": 0,
+             "segmentation": [[10, 5, 50, 5, 50, 35, 10, 35]]},
+            {"id": 4, "image_id": 3, "category_id": 2, "bbox": [2, 2, 10, 10], "area": 100, "iscrowd": 0,
+             "segmentation": [[2, 2, 12, 2, 12, 12, 2, 12]]},
+        ],
+    }  # fmt: skip
+    dets = [
+        (1, 1, [5, 4, 19, 16], 0.9), (1, 2, [28, 12, 24, 28], 0.8), (1, 1, [30, 10, 24, 30], 0.3),
+        (2, 1, [12, 6, 36, 28], 0.7), (2, 3, [0, 0, 30, 30], 0.6), (2, 2, [40, 30, 10, 10], 0.2),
+    ]  # fmt: skip
+    results = [{"image_id": i, "category_id": c, "bbox": b, "score": s, "segmentation": _rle(48, 64, b)}
+               for i, c, b, s in dets]  # fmt: skip
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(results))
+    return tmp_path / "gt.json", tmp_path / "res.json"
+
+
+def _direct(gt_file: Path, res_file: Path, iou_type: str) -> list[float]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(gt_file))
+        ev = COCOeval(gt, gt.loadRes(str(res_file)), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats[:6]]
+
+
+def test_metrics_equal_direct_cocoeval(handmade: tuple[Path, Path]) -> None:
+    gt, res = handmade
+    ours = coco_metrics(gt, json.loads(res.read_text()), per_class=True)
+    for iou_type in ("bbox", "segm"):
+        assert [ours[iou_type][m] for m in METRICS] == _direct(gt, res, iou_type)
+    assert set(ours["bbox"]["per_class"]) == {"a", "b", "never"}
+    assert np.isnan(ours["bbox"]["per_class"]["never"])  # no ground truth: undefined, left out of the mean
+
+
+def test_eval_command_prints_the_same_numbers(handmade: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    gt, res = handmade
+    assert main(["eval", "--ann", str(gt), "--results", str(res)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    box = [float(v) for v in out[1].split()[1:]]
+    mask = [float(v) for v in out[2].split()[1:]]
+    assert box == pytest.approx(_direct(gt, res, "bbox"), abs=5e-4)
+    assert mask == pytest.approx(_direct(gt, res, "segm"), abs=5e-4)
+
+
+def test_no_detections_at_all_scores_zero(handmade: tuple[Path, Path]) -> None:
+    gt, _ = handmade
+    assert coco_metrics(gt, []) == {t: dict.fromkeys(METRICS, 0.0) for t in ("bbox", "segm")}
+
+
+def test_model_evaluation_writes_results_that_cocoeval_agrees_with(shapes8: Path, tmp_path: Path) -> None:
+    from gnrcnn import load_config
+    from gnrcnn.engine.evaluate import evaluate
+    from gnrcnn.engine.predictor import Detector
+    from gnrcnn.engine.trainer import TrainArgs, Trainer
+
+    from conftest import TINY
+
+    cfg = load_config(str(TINY))
+    trainer = Trainer(cfg, TrainArgs(str(shapes8), str(shapes8 / "annotations/train.json"), str(tmp_path / "w"),
+                                     max_iters=2))  # fmt: skip
+    trainer.train()
+    det = Detector(trainer.cfg, trainer.model)
+    val = shapes8 / "annotations" / "val.json"
+    metrics = evaluate(det, val, shapes8, tmp_path / "eval")
+    res = tmp_path / "eval" / "results.json"
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["bbox"] == metrics["bbox"]
+    if json.loads(res.read_text()):
+        assert [metrics["bbox"][m] for m in METRICS] == _direct(val, res, "bbox")
