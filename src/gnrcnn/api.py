@@ -33,7 +33,7 @@ def build_with_weights(cfg: Config, loaded: LoadedWeights | None, where: str) ->
     with torch.device("meta"):
         model = MaskRCNN(cfg.model, cfg.num_classes, init=False)
     load_into(model, loaded, where, assign=True)
-    return model
+    return model.apply_memory_format()
 
 
 def resolve_config(
@@ -74,6 +74,8 @@ def load_model(
     device: str | torch.device = "cpu",
     overrides: list[str] | None = None,
     amp: str | None = None,
+    compile: bool = False,
+    tf32: bool = False,
 ) -> Detector:
     """``load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights="...pth")`` -> a ready ``Detector``.
 
@@ -83,4 +85,4 @@ def load_model(
     loaded = load_weights_file(weights) if weights is not None else None
     cfg = resolve_config(None if config is None else config if isinstance(config, Config) else str(config),
                          loaded, overrides)  # fmt: skip
-    return Detector(cfg, build_with_weights(cfg, loaded, str(weights)), device, amp)
+    return Detector(cfg, build_with_weights(cfg, loaded, str(weights)), device, amp, compile, tf32)

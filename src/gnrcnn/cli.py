@@ -20,6 +20,8 @@ def _add_model_args(p: argparse.ArgumentParser, weights_required: bool = False) 
                    help="override a config value (repeatable)")  # fmt: skip
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="reduced-precision inference")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone, FPN and heads")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 on NVIDIA GPUs (faster, not exact fp32)")
 
 
 def _device(name: str | None) -> str:
@@ -39,7 +41,8 @@ def _load(args: argparse.Namespace) -> Detector:
         raise GnrcnnError("give --config NAME (and --weights PATH), or --weights of a gnrcnn checkpoint")
     if not args.weights:
         print("warning: no --weights given: the model is randomly initialised", file=sys.stderr)
-    return load_model(args.config, args.weights, _device(args.device), args.overrides, args.amp)
+    return load_model(args.config, args.weights, _device(args.device), args.overrides, args.amp, args.compile,
+                      args.tf32)  # fmt: skip
 
 
 def cmd_zoo(args: argparse.Namespace) -> int:
@@ -104,6 +107,14 @@ def _read_text(path: str) -> str:
         return open(path).read()
     except OSError as e:
         raise GnrcnnError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from .data.check import report
+
+    text, code = report(args.ann, args.data_root, decode=not args.no_decode)
+    print(text)
+    return code
 
 
 def cmd_make_shapes(args: argparse.Namespace) -> int:
@@ -222,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", action="store_true", help="also AP per class")
     p.add_argument("--results", help="score this COCO results JSON instead of running a model")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("check-data", help="list every problem of a COCO-format dataset (exit 1 if any)")
+    p.add_argument("--data-root", required=True, help="folder the annotation file's file_names are relative to")
+    p.add_argument("--ann", required=True, help="COCO instances JSON")
+    p.add_argument("--no-decode", action="store_true", help="skip the full decode of every image")
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("make-shapes", help="write a generated COCO-format dataset of coloured shapes")
     p.add_argument("--out", required=True)

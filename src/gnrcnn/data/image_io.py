@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -37,9 +38,11 @@ def read_image(path: str | Path) -> np.ndarray:
     except ImportError:  # a torchvision without image decoders: OpenCV decodes identically
         return _read_with_opencv(path, data)
     except (RuntimeError, ValueError) as e:
-        raise GnrcnnError(f"{path}: cannot decode image ({str(e).splitlines()[0][:120]})") from None
+        # torchvision prefixes "decode_jpeg, /path/to/decode_jpeg.cpp:171, ": keep the reason only
+        reason = re.sub(r"^\w+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
+        raise GnrcnnError(f"{path}: cannot decode image ({reason})") from None
     if img.dtype == torch.uint16:
-        img = (img >> 8).to(torch.uint8)
+        img = (img.to(torch.int32) >> 8).to(torch.uint8)  # no uint16 shift on the CPU
     if img.dim() == 4:  # animated GIF: first frame
         img = img[0]
     return img.permute(1, 2, 0).contiguous().numpy()

@@ -33,8 +33,8 @@ class Recipe:
 
 FULL = Recipe(400, 50, 256)
 # A reduced run for CI: small images and a short schedule; it checks the plumbing, not the accuracy.
-QUICK = Recipe(24, 8, 128, ("input.short=128", "input.long=128", "train.epochs=30", "train.lr_steps=[24, 28]",
-                            "train.warmup_iters=5", "train.log_every=5", "train.num_workers=0"))  # fmt: skip
+QUICK = Recipe(40, 8, 128, ("input.short=128", "input.long=128", "train.epochs=100", "train.lr_steps=[80, 95]",
+                            "train.warmup_iters=10", "train.log_every=10", "train.num_workers=0"))  # fmt: skip
 
 
 def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0) -> dict:

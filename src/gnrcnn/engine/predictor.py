@@ -31,13 +31,20 @@ class Detector:
     """``Detector(cfg, model)(images)`` -> list of ``Instances`` in original-image pixels."""
 
     def __init__(
-        self, cfg: Config, model: MaskRCNN, device: torch.device | str = "cpu", amp: str | None = None
-    ) -> None:
+        self, cfg: Config, model: MaskRCNN, device: torch.device | str = "cpu", amp: str | None = None,
+        compile: bool = False, tf32: bool = False,
+    ) -> None:  # fmt: skip
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.amp = amp
         self.preprocessor = Preprocessor(cfg.input, self.device)
+        if self.device.type == "cuda":
+            # fp32 means fp32: TF32 convolutions (PyTorch's default for cuDNN) change results at 1e-3.
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+        if compile:
+            self.model.compile_parts()
 
     @property
     def class_names(self) -> list[str]:

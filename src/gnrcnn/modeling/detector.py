@@ -40,18 +40,35 @@ class MaskRCNN(nn.Module):
         self.backbone = ResNet(b.depth, b.norm, b.frozen_stages)
         self.fpn = FPN(self.backbone.out_channels, cfg.fpn.channels, cfg.fpn.norm)
         self.rpn = RPN(cfg.fpn.channels, cfg.rpn.strides, cfg.rpn.anchor_scale, cfg.rpn.anchor_ratios, cfg.box_coding)
-        self.box_pooler = MultiScaleRoIAlign(r.box_pool, cfg.rpn.strides[:4], r.level_mapping)
-        self.mask_pooler = MultiScaleRoIAlign(r.mask_pool, cfg.rpn.strides[:4], r.level_mapping)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.box_pooler = MultiScaleRoIAlign(r.box_pool, cfg.rpn.strides[:4], r.level_mapping, fmt)
+        self.mask_pooler = MultiScaleRoIAlign(r.mask_pool, cfg.rpn.strides[:4], r.level_mapping, fmt)
         c = cfg.fpn.channels
         self.box_head = BoxHead(num_classes, c, r.box_pool, r.box_convs, r.conv_channels, r.box_fc, r.norm)
         self.mask_head = MaskHead(num_classes, c, r.mask_convs, r.conv_channels, r.norm)
         self.decode = box_coder.decode_detectron2 if cfg.box_coding == "detectron2" else box_coder.decode
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         if init:
             init_weights(self, b.zero_init_residual)
+            self.apply_memory_format()
+
+    def compile_parts(self) -> MaskRCNN:
+        """torch.compile the backbone, FPN and heads in place (state-dict keys unchanged); the heads see a
+        varying number of RoIs, so they are compiled for dynamic shapes."""
+        for part, dynamic in ((self.backbone, False), (self.fpn, False), (self.rpn.head, False),
+                              (self.box_head, True), (self.mask_head, True)):  # fmt: skip
+            part.compile(dynamic=dynamic)
+        return self
+
+    def apply_memory_format(self) -> MaskRCNN:
+        """Lay the convolution weights out as configured (after weights are loaded by assignment)."""
+        if self.memory_format == torch.channels_last:
+            self.to(memory_format=torch.channels_last)
+        return self
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """P2..P6."""
-        return self.fpn(self.backbone(images))
+        return self.fpn(self.backbone(images.contiguous(memory_format=self.memory_format)))
 
     def proposals(self, feats: list[torch.Tensor], image_sizes: torch.Tensor) -> Proposals:
         rpn = self.cfg.rpn

@@ -71,7 +71,8 @@ def read_weights(path: str | Path) -> Any:
         raise GnrcnnError(f"{path}: cannot read weights file ({e.strerror or e})") from None
     if not data:
         raise GnrcnnError(f"{path}: weights file is empty")
-    is_zip = zipfile.is_zipfile(io.BytesIO(data))
+    # A zip's local-header magic also marks a truncated torch.save file (its directory is at the end).
+    is_zip = data[:4] == b"PK\x03\x04" or zipfile.is_zipfile(io.BytesIO(data))
     if is_zip or _is_legacy_torch(data):
         try:
             with torch.serialization.safe_globals(_torch_safe_globals()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def save_atomic(obj: Any, path: str | Path) -> None:
         finally:
             os.close(fd)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         reason = e.strerror or str(e)
         raise GnrcnnError(f"{path}: cannot write checkpoint ({reason}); the previous one is untouched") from None

@@ -1,0 +1,67 @@
+"""``gnrcnn check-data``: every problem of a dataset, one line each, before any training starts.
+
+The same checks as training's start-up (JSON structure, ids, categories, boxes, polygons, RLE,
+image headers), plus a full decode of every image, which start-up skips for speed: a truncated
+JPEG is found here rather than as a warning during an epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..errors import GnrcnnError
+from .coco import CocoDataset, ImageRecord
+from .image_io import read_image
+from .problems import SKIP, Problem, summarize
+
+
+def _decode(rec: ImageRecord) -> Problem | None:
+    from PIL import Image
+
+    name = f"{rec.path} (image {rec.image_id})"
+    try:
+        with Image.open(rec.path) as im:
+            im.load()  # Pillow refuses truncated files, which some decoders fill with grey silently
+        img = read_image(rec.path)
+    except GnrcnnError as e:
+        return Problem(SKIP, name, f"{str(e).split(': ', 1)[-1]}; image dropped", "undecodable-image")
+    except (OSError, SyntaxError, ValueError) as e:
+        return Problem(SKIP, name, f"cannot be decoded ({str(e)[:80]}); image dropped", "undecodable-image")
+    if img.shape[:2] != (rec.height, rec.width):
+        return Problem(SKIP, name, f"decodes to {img.shape[1]}x{img.shape[0]} but the JSON says "
+                       f"{rec.width}x{rec.height}; image dropped", "size-mismatch")  # fmt: skip
+    return None
+
+
+def check_dataset(ann: str | Path, root: str | Path, decode: bool = True) -> tuple[CocoDataset, list[Problem]]:
+    """The dataset as training reads it and all its problems (errors first)."""
+    dataset = CocoDataset(ann, root, train=True)
+    problems = list(dataset.problems)
+    if decode:
+        records = dataset.records
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            found = list(tqdm(pool.map(_decode, records), total=len(records), desc="decode", unit="img",
+                              disable=len(records) < 50, file=sys.stderr, leave=False))  # fmt: skip
+        problems += [p for p in found if p is not None]
+    problems.sort(key=lambda p: p.severity != "error")
+    return dataset, problems
+
+
+def report(ann: str | Path, root: str | Path, decode: bool = True) -> tuple[str, int]:
+    """(text to print, exit code: 1 if any problem)."""
+    dataset, problems = check_dataset(ann, root, decode)
+    lines = [str(p) for p in problems]
+    errors = [p for p in problems if p.severity == "error"]
+    skips = [p for p in problems if p.severity != "error"]
+    n_ann = sum(len(r.labels) for r in dataset.records)
+    verdict = "training would stop" if errors else ("training would skip them" if skips else "no problem found")
+    lines.append(
+        f"{ann}: {len(dataset)} usable training images, {n_ann} instances; {len(errors)} error(s)"
+        + (f" ({summarize(errors)})" if errors else "")
+        + f", {len(skips)} skipped" + (f" ({summarize(skips)})" if skips else "") + f": {verdict}"
+    )
+    return "\n".join(lines), 1 if problems else 0
