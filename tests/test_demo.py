@@ -10,7 +10,7 @@ import cv2
 from gnrcnn.cli import main
 
 
-def test_quick_demo_end_to_end(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_quick_demo_end_to_end(tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--quick", "--device", "cpu"]) == 0
     summary = json.loads((out / "metrics.json").read_text())

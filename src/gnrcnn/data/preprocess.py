@@ -41,7 +41,7 @@ def resize(img: np.ndarray, size: tuple[int, int], style: str = "mmdet") -> np.n
     if style == "detectron2":
         from PIL import Image
 
-        return np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))
+        return np.array(Image.fromarray(img).resize((w, h), Image.BILINEAR))
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
 
 

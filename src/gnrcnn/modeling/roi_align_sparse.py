@@ -72,6 +72,7 @@ def roi_align_matrix(rois: torch.Tensor, shape: tuple[int, int, int, int], out: 
 def roi_align_sparse(feat: torch.Tensor, rois: torch.Tensor, out: int, scale: float) -> torch.Tensor:
     """RoIAlign (aligned, adaptive sampling) of ``rois`` on ``feat``; differentiable with respect to ``feat``."""
     n, c, h, w = feat.shape
-    m = roi_align_matrix(rois.detach().to(feat.dtype), (n, c, h, w), out, scale)
-    flat = feat.permute(0, 2, 3, 1).reshape(n * h * w, c)  # a view when feat is channels_last
+    m = roi_align_matrix(rois.detach().float(), (n, c, h, w), out, scale)
+    # float32 like torchvision's RoIAlign under autocast (sparse products have no bf16/fp16 kernels)
+    flat = feat.permute(0, 2, 3, 1).reshape(n * h * w, c).float()  # a view when feat is channels_last fp32
     return (m @ flat).view(-1, out, out, c).permute(0, 3, 1, 2)
