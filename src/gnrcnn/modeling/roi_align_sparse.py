@@ -75,4 +75,6 @@ def roi_align_sparse(feat: torch.Tensor, rois: torch.Tensor, out: int, scale: fl
     m = roi_align_matrix(rois.detach().float(), (n, c, h, w), out, scale)
     # float32 like torchvision's RoIAlign under autocast (sparse products have no bf16/fp16 kernels)
     flat = feat.permute(0, 2, 3, 1).reshape(n * h * w, c).float()  # a view when feat is channels_last fp32
-    return (m @ flat).view(-1, out, out, c).permute(0, 3, 1, 2)
+    with torch.autocast(device_type=feat.device.type, enabled=False):
+        pooled = m @ flat
+    return pooled.view(-1, out, out, c).permute(0, 3, 1, 2)
