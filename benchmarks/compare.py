@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from torch import nn
 from gnrcnn import build_model, load_config
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
-from gnrcnn.engine.bench import photo_path
+from gnrcnn.engine.bench import peak_rss_gb, photo_path
 from gnrcnn.engine.predictor import Detector, autocast
 from gnrcnn.engine.synthetic import synthetic_batch
 
@@ -55,11 +54,14 @@ def torchvision_peer(depth: int) -> nn.Module:
 
 
 class Ours:
-    def __init__(self, depth: int, amp: str | None) -> None:
+    def __init__(self, depth: int, amp: str | None, modes: str = "infer train") -> None:
         self.cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco")
-        self.model = build_model(self.cfg)
         self.amp = amp
-        self.detector = Detector(self.cfg, self.model, "cpu", amp)
+        if "infer" in modes:
+            self.detector = Detector(self.cfg, build_model(self.cfg), "cpu", amp)
+        if "train" in modes:  # laid out for training as the trainer does
+            self.model = build_model(self.cfg)
+            self.model.prepare_training(self.cfg.train.channels_last, self.cfg.train.checkpoint_backbone)
 
     def infer(self, image) -> int:
         return len(self.detector.predict(image)[0])
@@ -72,8 +74,7 @@ class Ours:
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        self.model.eval()
-        return float(loss)
+        return float(loss.detach())
 
 
 class Peer:
@@ -98,7 +99,7 @@ class Peer:
         opt.step()
         opt.zero_grad(set_to_none=True)
         self.model.eval()
-        return float(loss)
+        return float(loss.detach())
 
 
 def _time(fn) -> float:
@@ -140,7 +141,7 @@ def child_memory(which: str, mode: str, depth: int, amp: str | None, threads: in
 
 
 def run_child(which: str, mode: str, depth: int, amp: str | None) -> None:
-    model = Ours(depth, amp) if which == "gnrcnn" else Peer(depth)
+    model = Ours(depth, amp, mode) if which == "gnrcnn" else Peer(depth)
     if mode == "infer":
         image = read_image(photo_path())
         for _ in range(3):
@@ -150,7 +151,7 @@ def run_child(which: str, mode: str, depth: int, amp: str | None) -> None:
         opt = torch.optim.SGD([p for p in model.model.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
         for _ in range(3):
             model.train_step(images, sizes, targets, opt)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    print(peak_rss_gb())
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ def agreement(a, b) -> float:
 
 
 def inference(depth: int) -> None:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=true"])
+    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=all"])
     torch.manual_seed(0)
     model = build_model(cfg)
     # A random model predicts little; a strong background bias would predict nothing. Lower the
@@ -72,7 +72,7 @@ def inference(depth: int) -> None:
 
 
 def training(depth: int) -> None:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=true"])
+    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=all"])
     out = {}
     for amp in (None, "bf16"):
         r = training_speed(cfg, "cuda", amp, iters=5)

@@ -99,8 +99,8 @@ class ModelConfig:
     # and in detectron2 clamping dw/dh from above only).
     box_coding: str = _choice("mmdet", "mmdet", "detectron2")
     # Convolutions in NHWC memory layout: faster on CPUs (oneDNN) and tensor cores; same maths, other
-    # summation order (results agree to float rounding).
-    channels_last: bool = False
+    # summation order. "heads": the RoI heads only (FPN features stay bit-exact); "all": the whole network.
+    channels_last: str = _choice("heads", "none", "heads", "all")
 
 
 @dataclass
@@ -138,6 +138,11 @@ class TrainConfig:
     eval_every_epochs: int = 0  # 0: only at the end
     num_workers: int = 2
     seed: int = 0
+    # Performance, not semantics: NHWC convolutions while training (faster with oneDNN and tensor
+    # cores), and backbone blocks recomputed in the backward pass (a third of the peak memory for
+    # ~8% more time).
+    channels_last: bool = True
+    checkpoint_backbone: bool = True
 
 
 @dataclass

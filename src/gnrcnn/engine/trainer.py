@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -28,6 +27,7 @@ from ..weights import gnrcnn_checkpoint
 from ..weights.save import save_atomic
 from . import checkpoint as ckpt
 from . import distributed as dist
+from .bench import peak_rss_gb
 from .logger import MetricsLogger, plot_losses
 from .predictor import Detector, autocast
 from .schedule import Schedule, make_schedule
@@ -53,7 +53,7 @@ class TrainArgs:
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return peak_rss_gb() * 1024
 
 
 class Trainer:
@@ -67,7 +67,9 @@ class Trainer:
             self.work.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed + self.rank)
         self.dataset = load_dataset(args.ann, args.data_root, cfg, self.main)
-        self.model = build_for_training(cfg, args.weights, args.backbone_weights, self.main).to(self.device).train()
+        model = build_for_training(cfg, args.weights, args.backbone_weights, self.main)
+        model.prepare_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
+        self.model = model.to(self.device).train()
         self.optimizer = make_optimizer(self.model, cfg)
         self.loader, self.sampler = make_loader(self.dataset, cfg, self.rank, self.world, self.device)
         t = cfg.train

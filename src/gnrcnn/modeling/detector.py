@@ -40,17 +40,23 @@ class MaskRCNN(nn.Module):
         self.backbone = ResNet(b.depth, b.norm, b.frozen_stages)
         self.fpn = FPN(self.backbone.out_channels, cfg.fpn.channels, cfg.fpn.norm)
         self.rpn = RPN(cfg.fpn.channels, cfg.rpn.strides, cfg.rpn.anchor_scale, cfg.rpn.anchor_ratios, cfg.box_coding)
-        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.box_pooler = MultiScaleRoIAlign(r.box_pool, cfg.rpn.strides[:4], r.level_mapping, fmt)
-        self.mask_pooler = MultiScaleRoIAlign(r.mask_pool, cfg.rpn.strides[:4], r.level_mapping, fmt)
+        self.box_pooler = MultiScaleRoIAlign(r.box_pool, cfg.rpn.strides[:4], r.level_mapping)
+        self.mask_pooler = MultiScaleRoIAlign(r.mask_pool, cfg.rpn.strides[:4], r.level_mapping)
         c = cfg.fpn.channels
         self.box_head = BoxHead(num_classes, c, r.box_pool, r.box_convs, r.conv_channels, r.box_fc, r.norm)
         self.mask_head = MaskHead(num_classes, c, r.mask_convs, r.conv_channels, r.norm)
         self.decode = box_coder.decode_detectron2 if cfg.box_coding == "detectron2" else box_coder.decode
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.set_channels_last(cfg.channels_last)
         if init:
             init_weights(self, b.zero_init_residual)
             self.apply_memory_format()
+
+    def set_channels_last(self, where: str) -> None:
+        """"none", "heads" (RoI heads) or "all"; takes effect with ``apply_memory_format``."""
+        nhwc, nchw = torch.channels_last, torch.contiguous_format
+        self.memory_format = nhwc if where == "all" else nchw
+        heads = nhwc if where in ("heads", "all") else nchw
+        self.box_pooler.memory_format = self.mask_pooler.memory_format = heads
 
     def compile_parts(self) -> MaskRCNN:
         """torch.compile the backbone, FPN and heads in place (state-dict keys unchanged); the heads see a
@@ -60,10 +66,19 @@ class MaskRCNN(nn.Module):
             part.compile(dynamic=dynamic)
         return self
 
+    def prepare_training(self, channels_last: bool, checkpoint_backbone: bool) -> MaskRCNN:
+        """Training-time performance settings (results do not depend on them beyond float rounding)."""
+        if channels_last:
+            self.set_channels_last("all")
+        self.backbone.checkpoint_blocks = checkpoint_backbone
+        return self.apply_memory_format()
+
     def apply_memory_format(self) -> MaskRCNN:
         """Lay the convolution weights out as configured (after weights are loaded by assignment)."""
-        if self.memory_format == torch.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self.to(memory_format=self.memory_format)
+        heads = self.box_pooler.memory_format
+        for head in (self.box_head, self.mask_head):
+            head.to(memory_format=heads)
         return self
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .norm import make_norm
 
@@ -78,6 +79,7 @@ class ResNet(nn.Module):
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             self.out_channels.append(cin)
         self.frozen_stages = frozen_stages
+        self.checkpoint_blocks = False  # training: keep block inputs only, recompute the rest in backward
         self._freeze()
 
     def _freeze(self) -> None:
@@ -100,6 +102,11 @@ class ResNet(nn.Module):
         x = F.max_pool2d(x, 3, 2, 1)
         outs = []
         for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
+            layer = getattr(self, f"layer{i}")
+            if self.checkpoint_blocks and torch.is_grad_enabled() and i > self.frozen_stages:
+                for block in layer:
+                    x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = layer(x)
             outs.append(x)
         return outs

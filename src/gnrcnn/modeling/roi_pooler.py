@@ -7,6 +7,7 @@ resized-image pixels; out (R, C, S, S).
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import nn
@@ -45,14 +46,40 @@ class MultiScaleRoIAlign(nn.Module):
         if rois.shape[0] == 0:
             return out
         levels = map_levels(rois[:, 1:], n, self.style)
+        jobs = []
         for i in range(n):
             idx = torch.nonzero(levels == i).squeeze(1)
             if idx.numel():
-                f = feats[i]
-                if f.device.type == "cpu" and f.requires_grad and torch.is_grad_enabled():
-                    # Training on the CPU: torchvision's backward is single-threaded (see roi_align_sparse).
-                    pooled = roi_align_sparse(f, rois[idx], s, self.scales[i])
-                else:
-                    pooled = roi_align(f, rois[idx].to(f.dtype), s, self.scales[i], 0, True)
-                out.index_copy_(0, idx, pooled.to(out.dtype))
+                jobs += [(i, part) for part in self._split(feats[i], idx)]
+        if len(jobs) > 1 and feats[0].device.type == "cpu" and not torch.is_grad_enabled():
+            # torchvision's CPU RoIAlign runs on one thread: pool chunks of RoIs concurrently (the op
+            # releases the GIL; each RoI's arithmetic is unchanged, so the result is bit-identical).
+            pooled = list(_pool().map(lambda job: self._pool_level(feats[job[0]], rois[job[1]], job[0]), jobs))
+        else:
+            pooled = [self._pool_level(feats[i], rois[idx], i) for i, idx in jobs]
+        for (_, idx), p in zip(jobs, pooled):
+            out.index_copy_(0, idx, p.to(out.dtype))
         return out
+
+    def _pool_level(self, f: torch.Tensor, rois: torch.Tensor, level: int) -> torch.Tensor:
+        if f.device.type == "cpu" and f.requires_grad and torch.is_grad_enabled():
+            # Training on the CPU: torchvision's backward is single-threaded (see roi_align_sparse).
+            return roi_align_sparse(f, rois, self.output_size, self.scales[level])
+        return roi_align(f, rois.to(f.dtype), self.output_size, self.scales[level], 0, True)
+
+    @staticmethod
+    def _split(f: torch.Tensor, idx: torch.Tensor) -> list[torch.Tensor]:
+        threads = torch.get_num_threads()
+        if f.device.type != "cpu" or threads < 2 or idx.numel() < 64 or torch.is_grad_enabled():
+            return [idx]
+        return list(idx.chunk(threads))
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()), thread_name_prefix="roi_align")
+    return _POOL

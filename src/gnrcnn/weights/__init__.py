@@ -120,5 +120,5 @@ def load_into(model: nn.Module, weights: LoadedWeights, where: str, assign: bool
 
 def gnrcnn_checkpoint(model: nn.Module, config: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """gnrcnn's own format: plain data only, so it loads with ``weights_only=True``."""
-    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # NCHW, whatever trained
     return {"format": "gnrcnn", "version": FORMAT_VERSION, "config": config, "meta": dict(meta or {}), "model": sd}
