@@ -180,15 +180,19 @@ def main() -> None:
         if g:
             result[mode] = {"gnrcnn_s": statistics.median(g), "torchvision_s": statistics.median(t),
                             "ratio": statistics.median(g) / statistics.median(t)}  # fmt: skip
-            print(f"R-{args.depth} {mode:5}  gnrcnn {statistics.median(g):6.2f} s   torchvision "
-                  f"{statistics.median(t):6.2f} s   ratio {result[mode]['ratio']:.3f}   (amp={args.amp or 'fp32'})")
+            print(
+                f"R-{args.depth} {mode:5}  gnrcnn {statistics.median(g):6.2f} s   torchvision "
+                f"{statistics.median(t):6.2f} s   ratio {result[mode]['ratio']:.3f}   (amp={args.amp or 'fp32'})"
+            )
     if not args.skip_memory:
         for mode in ("infer", "train") if not args.skip_train else ("infer",):
             mem = {w: child_memory(w, mode, args.depth, args.amp if w == "gnrcnn" else None, args.threads)
                    for w in ("gnrcnn", "torchvision")}  # fmt: skip
             result[mode]["peak_gb"] = mem
-            print(f"R-{args.depth} {mode:5}  peak RSS gnrcnn {mem['gnrcnn']:.2f} GB   torchvision "
-                  f"{mem['torchvision']:.2f} GB   ratio {mem['gnrcnn'] / mem['torchvision']:.3f}")
+            print(
+                f"R-{args.depth} {mode:5}  peak RSS gnrcnn {mem['gnrcnn']:.2f} GB   torchvision "
+                f"{mem['torchvision']:.2f} GB   ratio {mem['gnrcnn'] / mem['torchvision']:.3f}"
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -66,8 +66,11 @@ def inference(depth: int) -> None:
             ref = out
         else:
             runs[name]["agreement_with_fp32"] = agreement(ref, out)
-        say(f"R-{depth} inference {name:13s} {speed['fps']:7.1f} img/s ({speed['s_per_img'] * 1000:.1f} ms), "
-            f"{len(out)} detections", "" if name == "fp32" else f"agreement {runs[name]['agreement_with_fp32']:.3f}")
+        say(
+            f"R-{depth} inference {name:13s} {speed['fps']:7.1f} img/s ({speed['s_per_img'] * 1000:.1f} ms), "
+            f"{len(out)} detections",
+            "" if name == "fp32" else f"agreement {runs[name]['agreement_with_fp32']:.3f}",
+        )
     RESULTS[f"r{depth}_inference"] = runs
 
 
@@ -92,8 +95,10 @@ def reference_on_cuda() -> None:
     matched, ious = match_detections(inst, ref["detections"])
     RESULTS["reference_cuda"] = {"matched": matched, "of": len(ref["detections"]), "ours": len(inst),
                                  "min_mask_iou": min(ious) if ious else None}  # fmt: skip
-    say(f"reference case on CUDA (fp32): {matched}/{len(ref['detections'])} detections matched, "
-        f"{len(inst)} predicted, min mask IoU {min(ious) if ious else None}")
+    say(
+        f"reference case on CUDA (fp32): {matched}/{len(ref['detections'])} detections matched, "
+        f"{len(inst)} predicted, min mask IoU {min(ious) if ious else None}"
+    )
 
 
 def main() -> None:

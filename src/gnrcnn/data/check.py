@@ -62,6 +62,8 @@ def report(ann: str | Path, root: str | Path, decode: bool = True) -> tuple[str,
     lines.append(
         f"{ann}: {len(dataset)} usable training images, {n_ann} instances; {len(errors)} error(s)"
         + (f" ({summarize(errors)})" if errors else "")
-        + f", {len(skips)} skipped" + (f" ({summarize(skips)})" if skips else "") + f": {verdict}"
+        + f", {len(skips)} skipped"
+        + (f" ({summarize(skips)})" if skips else "")
+        + f": {verdict}"
     )
     return "\n".join(lines), 1 if problems else 0

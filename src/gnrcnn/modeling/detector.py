@@ -52,7 +52,7 @@ class MaskRCNN(nn.Module):
             self.apply_memory_format()
 
     def set_channels_last(self, where: str) -> None:
-        """"none", "heads" (RoI heads) or "all"; takes effect with ``apply_memory_format``."""
+        """ "none", "heads" (RoI heads) or "all"; takes effect with ``apply_memory_format``."""
         nhwc, nchw = torch.channels_last, torch.contiguous_format
         self.memory_format = nhwc if where == "all" else nchw
         heads = nhwc if where in ("heads", "all") else nchw

@@ -17,6 +17,9 @@ class FPN(nn.Module):
         super().__init__()
         self.lateral_convs = nn.ModuleList(ConvNorm(c, channels, 1, norm, relu=False) for c in in_channels)
         self.fpn_convs = nn.ModuleList(ConvNorm(channels, channels, 3, norm, relu=False) for _ in in_channels)
+        for conv in self.fpn_convs:
+            # Their outputs are kept anyway by the RPN conv that reads them: keep only those.
+            conv.norm.save_output = True
 
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         laterals = [conv(f) for conv, f in zip(self.lateral_convs, feats)]

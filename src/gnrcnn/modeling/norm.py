@@ -10,16 +10,23 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
+from .gn_saved_output import group_norm_saved_output
+
 
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype.
 
     Under bf16/fp16 autocast the group statistics of large feature maps lose too much precision
     in reduced precision, so the norm runs in fp32 and hands back the input's dtype.
+    ``save_output``: keep the output rather than the input for backward (see gn_saved_output).
     """
+
+    save_output = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.float32:
+            if self.save_output and torch.is_grad_enabled() and x.requires_grad and bool((self.weight != 0).all()):
+                return group_norm_saved_output(x, self.weight, self.bias, self.num_groups, self.eps)
             return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         with torch.autocast(device_type=x.device.type, enabled=False):
             y = F.group_norm(x.float(), self.num_groups, self.weight.float(), self.bias.float(), self.eps)

@@ -23,8 +23,10 @@ def _axis(start: torch.Tensor, bin_size: torch.Tensor, grid: torch.Tensor, max_g
     i = torch.arange(max_grid, device=start.device)
     p = torch.arange(out, device=start.device, dtype=dt)
     g = grid.clamp(min=1).to(dt)[:, None, None]
-    v = start[:, None, None] + p[None, :, None] * bin_size[:, None, None] + (i[None, None, :].to(dt) + 0.5) * (
-        bin_size[:, None, None] / g
+    v = (
+        start[:, None, None]
+        + p[None, :, None] * bin_size[:, None, None]
+        + (i[None, None, :].to(dt) + 0.5) * (bin_size[:, None, None] / g)
     )
     valid = (v >= -1.0) & (v <= size) & (i[None, None, :] < grid[:, None, None])
     v = v.clamp(min=0)
