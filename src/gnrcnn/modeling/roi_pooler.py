@@ -46,6 +46,10 @@ class MultiScaleRoIAlign(nn.Module):
         if rois.shape[0] == 0:
             return out
         levels = map_levels(rois[:, 1:], n, self.style)
+        if feats[0].device.type == "cpu" and feats[0].dtype != torch.float32 and not torch.is_grad_enabled():
+            # torchvision has no reduced-precision CPU RoIAlign (autocast would convert too, but its
+            # state does not reach the pool's threads): convert each level once, not per chunk.
+            feats = [f.float() for f in feats]
         jobs = []
         for i in range(n):
             idx = torch.nonzero(levels == i).squeeze(1)
