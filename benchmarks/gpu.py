@@ -9,6 +9,7 @@ detections matched); and the public reference case on CUDA (fp32, TF32 off).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,12 +19,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from gnrcnn import build_model, load_config, load_model  # noqa: E402
+from gnrcnn import load_config, load_model  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
 from gnrcnn.engine.bench import inference_speed, photo_path, training_speed  # noqa: E402
 from gnrcnn.engine.predictor import Detector  # noqa: E402
 
-RESULTS: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+DEVICE = os.environ.get("GNRCNN_BENCH_DEVICE", "cuda")  # "cpu": a dry run of this script
+RUNS = int(os.environ.get("GNRCNN_BENCH_RUNS", "20"))
+RESULTS: dict = {"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", "torch": torch.__version__}
 
 
 def say(*parts: object) -> None:
@@ -44,21 +47,24 @@ def agreement(a, b) -> float:
     return float(same.any(1).float().mean())
 
 
-def inference(depth: int) -> None:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=all"])
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    # A random model predicts little; a strong background bias would predict nothing. Lower the
-    # background logit so post-processing and mask pasting have ~100 detections to work on.
-    with torch.no_grad():
-        model.box_head.cls_score.bias[-1] -= 4.0
+def inference(depth: int, with_compile: bool) -> None:
+    import refweights
+
+    name = f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco"
+    # The reference sample's kind of weights (deterministic, detecting): post-processing and mask
+    # pasting get real work, as with trained weights.
+    path = refweights.write_checkpoint(name, Path(f"/tmp/r{depth}_bench.pth"), bg_bias=4.0)
+    cfg = load_config(name, ["model.channels_last=all"])
+    model = load_model(name, weights=path, overrides=["model.channels_last=all"]).model
     image = read_image(photo_path())
     runs = {}
-    for name, amp, tf32, compiled in [("fp32", None, False, False), ("fp32+tf32", None, True, False),
-                                      ("bf16", "bf16", True, False), ("bf16+compile", "bf16", True, True)]:  # fmt: skip
-        det = Detector(cfg, model, "cuda", amp, compile=compiled, tf32=tf32)
+    modes = [("fp32", None, False, False), ("fp32+tf32", None, True, False), ("bf16", "bf16", True, False)]
+    if with_compile and DEVICE == "cuda":
+        modes.append(("bf16+compile", "bf16", True, True))
+    for name, amp, tf32, compiled in modes:
+        det = Detector(cfg, model, DEVICE, amp, compile=compiled, tf32=tf32)
         t = time.perf_counter()
-        speed = inference_speed(det, runs=20, warmup=5 if not compiled else 8)
+        speed = inference_speed(det, runs=RUNS, warmup=min(RUNS, 5 if not compiled else 8))
         out = det.predict(image)[0]
         runs[name] = {"fps": speed["fps"], "ms": speed["s_per_img"] * 1000, "detections": len(out),
                       "setup_s": time.perf_counter() - t}  # fmt: skip
@@ -78,7 +84,7 @@ def training(depth: int) -> None:
     cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=all"])
     out = {}
     for amp in (None, "bf16"):
-        r = training_speed(cfg, "cuda", amp, iters=5)
+        r = training_speed(cfg, DEVICE, amp, iters=min(RUNS, 5))
         out[amp or "fp32"] = r
         say(f"R-{depth} training {amp or 'fp32 (tf32)':12s} {r['s_per_iter']:.3f} s/iter, peak {r['peak_gb']:.2f} GB")
     RESULTS[f"r{depth}_training"] = out
@@ -89,7 +95,7 @@ def reference_on_cuda() -> None:
     from reference_match import match_detections
 
     path = refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", Path("/tmp/r50_ref.pth"))
-    det = load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights=path, device="cuda")
+    det = load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights=path, device=DEVICE)
     ref = json.loads((ROOT / "tests/data/reference/astronaut_r50.json").read_text())
     inst = det.predict(ROOT / "tests/data/reference/astronaut.png")[0].to("cpu")
     matched, ious = match_detections(inst, ref["detections"])
@@ -103,7 +109,7 @@ def reference_on_cuda() -> None:
 
 def main() -> None:
     say(f"{RESULTS['device']}, torch {torch.__version__}")
-    steps = [reference_on_cuda, lambda: inference(50), lambda: training(50), lambda: inference(101),
+    steps = [reference_on_cuda, lambda: inference(50, True), lambda: training(50), lambda: inference(101, False),
              lambda: training(101)]  # fmt: skip
     for step in steps:
         try:

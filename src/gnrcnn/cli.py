@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from .errors import GnrcnnError
+from .errors import GnrcnnError, read_input_file
 
 if TYPE_CHECKING:
     from .config import Config
@@ -79,7 +79,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .engine.evaluate import coco_metrics, evaluate, format_table
 
     if args.results:
-        metrics = coco_metrics(args.ann, json.loads(_read_text(args.results)), per_class=args.per_class)
+        try:
+            results = json.loads(read_input_file(args.results, "results"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise GnrcnnError(f"{args.results}: not a JSON results file") from None
+        metrics = coco_metrics(args.ann, results, per_class=args.per_class)
     else:
         args.device = str(distributed.setup(_device(args.device)))
         try:
@@ -100,13 +104,6 @@ def format_per_class(metrics: dict) -> str:
     for n in names:
         rows.append(f"{n:<{width}}  {metrics['bbox']['per_class'][n]:6.3f}  {metrics['segm']['per_class'][n]:7.3f}")
     return "\n".join(rows)
-
-
-def _read_text(path: str) -> str:
-    try:
-        return open(path).read()
-    except OSError as e:
-        raise GnrcnnError(f"{path}: cannot read ({e.strerror})") from None
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:

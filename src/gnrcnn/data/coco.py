@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import GnrcnnError
+from ..errors import GnrcnnError, read_input_file
 from .problems import ERROR, SKIP, Problem
 from .validate import check_annotation, check_image_entry, check_image_files
 
@@ -36,13 +36,9 @@ class ImageRecord:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GnrcnnError(f"{path}: annotation file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise GnrcnnError(f"{path}: cannot read annotation file ({e})") from None
-    try:
-        return json.loads(text)
+        return json.loads(read_input_file(path, "annotation"))
+    except UnicodeDecodeError:
+        raise GnrcnnError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
         raise GnrcnnError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
 

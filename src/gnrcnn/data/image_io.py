@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import GnrcnnError
+from ..errors import GnrcnnError, read_input_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -18,14 +18,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """Decode to H x W x 3 uint8 RGB: EXIF orientation applied, grey and RGBA turned into RGB,
     16-bit samples reduced to 8 bits (as OpenCV's colour mode does)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise GnrcnnError(f"{path}: image file not found") from None
-    except OSError as e:
-        raise GnrcnnError(f"{path}: cannot read image file ({e.strerror or e})") from None
-    if not data:
-        raise GnrcnnError(f"{path}: image file is empty")
+    data = read_input_file(path, "image")
     if path.suffix.lower() in (".bmp", ".tif", ".tiff"):
         return _read_with_opencv(path, data)
     try:

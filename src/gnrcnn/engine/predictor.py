@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..config import Config
 from ..data.preprocess import ImageInput, Preprocessor
@@ -43,6 +44,12 @@ class Detector:
             # fp32 means fp32: TF32 convolutions (PyTorch's default for cuDNN) change results at 1e-3.
             torch.backends.cudnn.allow_tf32 = tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32
+        if amp == "bf16":
+            # Convolution and linear weights in bf16 once, rather than cast by autocast at every call;
+            # norms keep fp32 weights. (The model then belongs to this bf16 detector.)
+            for m in self.model.modules():
+                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    m.to(torch.bfloat16)
         if compile:
             self.model.compile_parts()
 

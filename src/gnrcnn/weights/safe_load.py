@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import GnrcnnError
+from ..errors import GnrcnnError, read_input_file
 
 # Globals a plain-data pickle of numpy arrays needs; anything else (os.system, eval, ...) is refused.
 _NUMPY_GLOBALS = {
@@ -63,14 +63,7 @@ def read_pickle(data: bytes, where: str) -> Any:
 def read_weights(path: str | Path) -> Any:
     """The object stored in a weights file (torch zip/legacy checkpoint or a plain-data pickle)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise GnrcnnError(f"{path}: weights file not found") from None
-    except OSError as e:
-        raise GnrcnnError(f"{path}: cannot read weights file ({e.strerror or e})") from None
-    if not data:
-        raise GnrcnnError(f"{path}: weights file is empty")
+    data = read_input_file(path, "weights")
     # A zip's local-header magic also marks a truncated torch.save file (its directory is at the end).
     is_zip = data[:4] == b"PK\x03\x04" or zipfile.is_zipfile(io.BytesIO(data))
     if is_zip or _is_legacy_torch(data):
