@@ -10,12 +10,15 @@ photo (the bundled 300x451 picture, resized by each to 800x1203) for inference (
 same synthetic batch (2 images of 800x1333, 8 boxes with elliptical masks each) for one training
 iteration (forward, backward, SGD step). Runs alternate between the two models; medians are
 reported after warm-up. Peak memory is measured in a fresh process per model and mode (peak RSS).
+Both models run with the allocator setting that the gnrcnn command applies to its process
+(gnrcnn.keep_freed_memory); --system-malloc runs both with glibc's defaults instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -26,7 +29,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from gnrcnn import build_model, load_config
+from gnrcnn import build_model, keep_freed_memory, load_config
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
 from gnrcnn.engine.bench import peak_rss_gb, photo_path
@@ -163,9 +166,13 @@ def main() -> None:
     ap.add_argument("--amp", choices=["bf16"], default=None, help="gnrcnn's precision (the peer stays fp32)")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--system-malloc", action="store_true", help="glibc's defaults for both models")
     ap.add_argument("--json")
     ap.add_argument("--child", nargs=2, metavar=("MODEL", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.system_malloc:
+        os.environ["GNRCNN_MALLOC"] = "system"  # the memory children inherit it
+    keep_freed_memory()
     torch.set_num_threads(args.threads)
     if args.child:
         run_child(*args.child, args.depth, args.amp)
@@ -174,6 +181,7 @@ def main() -> None:
     ours, peer = Ours(args.depth, args.amp), Peer(args.depth)
     times = alternate(ours, peer, args.runs, 0 if args.skip_train else args.train_runs)
     result = {"depth": args.depth, "threads": args.threads, "amp": args.amp, "torch": torch.__version__,
+              "malloc": "system" if args.system_malloc else "keep_freed_memory",
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "runs": times}  # fmt: skip
     for mode in ("infer", "train"):
         g, t = times[mode]["gnrcnn"], times[mode]["torchvision"]

@@ -1,6 +1,6 @@
 """Two training runs' loss curves on one picture (e.g. fp32 vs --amp bf16 on the demo).
 
-    python benchmarks/loss_curves.py RUN_A/metrics.jsonl RUN_B/metrics.jsonl --labels fp32 bf16 --out curves.png
+python benchmarks/loss_curves.py RUN_A/metrics.jsonl RUN_B/metrics.jsonl --labels fp32 bf16 --out curves.png
 """
 
 from __future__ import annotations

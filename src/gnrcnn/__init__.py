@@ -4,7 +4,17 @@ __version__ = "0.1.0"
 
 from .api import build_model, load_model
 from .config import Config, load_config
+from .engine.allocator import keep_freed_memory
 from .errors import GnrcnnError
 from .structures import Instances
 
-__all__ = ["Config", "GnrcnnError", "Instances", "__version__", "build_model", "load_config", "load_model"]
+__all__ = [
+    "Config",
+    "GnrcnnError",
+    "Instances",
+    "__version__",
+    "build_model",
+    "keep_freed_memory",
+    "load_config",
+    "load_model",
+]

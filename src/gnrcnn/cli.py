@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from .engine.allocator import keep_freed_memory
 from .errors import GnrcnnError, read_input_file
 
 if TYPE_CHECKING:
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except GnrcnnError as e:

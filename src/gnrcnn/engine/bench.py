@@ -67,8 +67,10 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
     from ..api import build_model
     from ..config import config_from_dict
     from ..data.preprocess import Normalizer
+    from .allocator import keep_freed_memory
     from .synthetic import synthetic_batch
 
+    keep_freed_memory()  # a spawned child: the parent's setting does not carry over
     torch.set_num_threads(threads)
     cfg = config_from_dict(cfg_dict)
     dev = torch.device(device)

@@ -31,7 +31,7 @@ class Recipe:
     overrides: tuple[str, ...] = ()
 
 
-FULL = Recipe(400, 50, 256)
+FULL = Recipe(400, 50, 224)
 # A reduced run for CI: small images and a short schedule; it checks the plumbing, not the accuracy.
 QUICK = Recipe(40, 8, 128, ("input.short=128", "input.long=128", "train.epochs=100", "train.lr_steps=[80, 95]",
                             "train.warmup_iters=10", "train.log_every=10", "train.num_workers=0"))  # fmt: skip

@@ -1,0 +1,38 @@
+"""The allocator setting: large freed blocks stay in the process, so they are not faulted in again."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import os, resource, sys
+import torch
+from gnrcnn import keep_freed_memory
+print(keep_freed_memory())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    x = torch.empty(64 * 2**20 // 4)  # 64 MB: above glibc's default mmap threshold
+    x.fill_(1.0)
+    del x
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def run(env_value: str | None) -> tuple[str, int]:
+    env = {"PATH": "/usr/bin:/bin"} | ({"GNRCNN_MALLOC": env_value} if env_value else {})
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, env=env)
+    flag, faults = out.stdout.split()
+    return flag, int(faults)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_blocks_are_reused_instead_of_faulted_in_again() -> None:
+    kept, kept_faults = run(None)
+    system, system_faults = run("system")
+    assert (kept, system) == ("True", "False")
+    # 20 x 64 MB = 16384 pages of 4 KB per round with glibc's defaults; reused, they fault once.
+    assert system_faults > 15 * 16384
+    assert kept_faults < 3 * 16384
