@@ -32,9 +32,10 @@ from torch import nn
 from gnrcnn import build_model, keep_freed_memory, load_config
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
-from gnrcnn.engine.bench import peak_rss_gb, photo_path
-from gnrcnn.engine.predictor import Detector, autocast
+from gnrcnn.engine.bench import photo_path
+from gnrcnn.engine.predictor import Detector
 from gnrcnn.engine.synthetic import synthetic_batch
+from gnrcnn.runtime import autocast, peak_rss_gb
 
 
 def torchvision_peer(depth: int) -> nn.Module:
@@ -61,10 +62,10 @@ class Ours:
         self.cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco")
         self.amp = amp
         if "infer" in modes:
-            self.detector = Detector(self.cfg, build_model(self.cfg), "cpu", amp)
+            self.detector = Detector(self.cfg, build_model(self.cfg), device="cpu", amp=amp, owns_model=True)
         if "train" in modes:  # laid out for training as the trainer does
             self.model = build_model(self.cfg)
-            self.model.prepare_training(self.cfg.train.channels_last, self.cfg.train.checkpoint_backbone)
+            self.model.configure_training(self.cfg.train.channels_last, self.cfg.train.checkpoint_backbone)
 
     def infer(self, image) -> int:
         return len(self.detector.predict(image)[0])

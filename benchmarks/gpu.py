@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from gnrcnn import load_config, load_model  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
 from gnrcnn.engine.bench import inference_speed, photo_path, training_speed  # noqa: E402
-from gnrcnn.engine.predictor import Detector  # noqa: E402
+from gnrcnn.engine.predictor import Detector  # noqa
+from gnrcnn.runtime import set_tf32  # noqa: E402
 
 DEVICE = os.environ.get("GNRCNN_BENCH_DEVICE", "cuda")  # "cpu": a dry run of this script
 RUNS = int(os.environ.get("GNRCNN_BENCH_RUNS", "20"))
@@ -62,7 +63,8 @@ def inference(depth: int, with_compile: bool) -> None:
     if with_compile and DEVICE == "cuda":
         modes.append(("bf16+compile", "bf16", True, True))
     for name, amp, tf32, compiled in modes:
-        det = Detector(cfg, model, DEVICE, amp, compile=compiled, tf32=tf32)
+        set_tf32(tf32)
+        det = Detector(cfg, model, device=DEVICE, amp=amp, compile=compiled)
         t = time.perf_counter()
         speed = inference_speed(det, runs=RUNS, warmup=min(RUNS, 5 if not compiled else 8))
         out = det.predict(image)[0]

@@ -14,12 +14,14 @@ import os, resource, sys
 import torch
 from gnrcnn import keep_freed_memory
 print(keep_freed_memory())
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+faults = []
 for _ in range(20):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     x = torch.empty(64 * 2**20 // 4)  # 64 MB: above glibc's default mmap threshold
     x.fill_(1.0)
     del x
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(sum(faults[10:]))  # the steady state: the heap may still grow during the first rounds
 """
 
 
@@ -37,6 +39,7 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again() -> None:
     kept, kept_faults = run(None)
     system, system_faults = run("system")
     assert (kept, system) == ("True", "False")
-    # 20 x 64 MB = 16384 pages of 4 KB per round with glibc's defaults; reused, they fault once.
-    assert system_faults > 15 * 16384
-    assert kept_faults < 3 * 16384
+    # 64 MB = 16384 pages of 4 KB faulted in every round with glibc's defaults; kept, they are reused
+    # once the heap has grown to hold them.
+    assert system_faults > 9 * 16384
+    assert kept_faults < 16384

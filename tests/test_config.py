@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gnrcnn import GnrcnnError, load_config
-from gnrcnn.config import available_configs
+from gnrcnn.config.loader import available_configs
 
 from conftest import SEED_CONFIGS
 
@@ -21,7 +21,7 @@ def test_seed_config_values(name: str) -> None:
     cfg = load_config(name)
     assert cfg.name == name
     assert cfg.model.backbone.depth == (101 if "r101" in name else 50)
-    assert (cfg.train.epochs, cfg.train.lr_steps) == ((24, [16, 22]) if "_2x" in name else (36, [28, 34]))
+    assert (cfg.train.epochs, cfg.train.lr_step_epochs) == ((24, [16, 22]) if "_2x" in name else (36, [28, 34]))
     contrib = "contrib" in name
     assert cfg.input.to_rgb is contrib
     assert cfg.input.std == ([58.395, 57.12, 57.375] if contrib else [1.0, 1.0, 1.0])

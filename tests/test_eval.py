@@ -96,8 +96,9 @@ def test_model_evaluation_writes_results_that_cocoeval_agrees_with(shapes8: Path
     from conftest import TINY
 
     cfg = load_config(str(TINY))
-    trainer = Trainer(cfg, TrainArgs(str(shapes8), str(shapes8 / "annotations/train.json"), str(tmp_path / "w"),
-                                     max_iters=2))  # fmt: skip
+    args = TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations/train.json"), work_dir=str(tmp_path / "w"),
+                     max_iters=2)  # fmt: skip
+    trainer = Trainer(cfg, args)
     trainer.train()
     det = Detector(trainer.cfg, trainer.model)
     val = shapes8 / "annotations" / "val.json"

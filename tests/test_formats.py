@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gnrcnn import GnrcnnError, build_model, load_config
-from gnrcnn.api import build_with_weights
+from gnrcnn.engine.build import build_with_weights
 from gnrcnn.engine.convert import convert
 from gnrcnn.weights import load_weights_file
 
@@ -58,7 +58,7 @@ def mmdet_backbone(sd: dict[str, torch.Tensor], norm_name: str = "gn") -> dict[s
 def backbone_features(model: torch.nn.Module) -> list[torch.Tensor]:
     x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        return model.backbone(x)
+        return list(model.backbone(x).values())
 
 
 @pytest.fixture(scope="module")
@@ -148,12 +148,12 @@ def detectron2_names(model: torch.nn.Module) -> dict[str, str]:
         elif key.startswith("rpn.head."):
             name = {"conv": "conv", "cls_logits": "objectness_logits", "bbox_pred": "anchor_deltas"}[parts[2]]
             out[key] = f"proposal_generator.rpn_head.{name}.{parts[-1]}"
-        elif key.startswith(("box_head.convs", "mask_head.convs")):
-            head, name = ("box_head", "conv") if key.startswith("box") else ("mask_head", "mask_fcn")
-            norm = "norm." if parts[3] == "norm" else ""
-            out[key] = f"roi_heads.{head}.{name}{int(parts[2]) + 1}.{norm}{parts[-1]}"
+        elif key.startswith(("roi_heads.box_head.convs", "roi_heads.mask_head.convs")):
+            head, name = ("box_head", "conv") if parts[1] == "box_head" else ("mask_head", "mask_fcn")
+            norm = "norm." if parts[4] == "norm" else ""
+            out[key] = f"roi_heads.{head}.{name}{int(parts[3]) + 1}.{norm}{parts[-1]}"
         else:
-            out[key] = D2_HEADS[".".join(parts[:2])] + "." + parts[-1]
+            out[key] = D2_HEADS[".".join(parts[1:3])] + "." + parts[-1]
     return out
 
 
@@ -178,7 +178,7 @@ def test_detectron2_pickle_loads_one_to_one_and_converts(tmp_path: Path) -> None
     assert back.format == "gnrcnn" and all(torch.equal(back.state_dict[k], v) for k, v in tensors.items())
     del blob["model"]["roi_heads.mask_head.mask_fcn3.norm.bias"]
     path.write_bytes(pickle.dumps(blob, protocol=2))
-    with pytest.raises(GnrcnnError, match=r"1 missing: mask_head\.convs\.2\.norm\.bias"):
+    with pytest.raises(GnrcnnError, match=r"1 missing: roi_heads\.mask_head\.convs\.2\.norm\.bias"):
         build_with_weights(cfg, load_weights_file(path), str(path))
 
 

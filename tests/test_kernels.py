@@ -38,7 +38,7 @@ def test_threaded_pooling_is_bit_identical() -> None:
     g = torch.Generator().manual_seed(1)
     feats = [torch.randn(2, 16, 64 // 2**i, 96 // 2**i, generator=g) for i in range(4)]
     rois = _rois(2, 400, 384, 256, g)
-    pooler = MultiScaleRoIAlign(7, [4, 8, 16, 32])
+    pooler = MultiScaleRoIAlign(output_size=7, strides=[4, 8, 16, 32])
     with torch.inference_mode():
         threaded = pooler(feats, rois)
         threads = torch.get_num_threads()

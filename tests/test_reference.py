@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from gnrcnn import load_model
-from gnrcnn.modeling import postprocess
+from gnrcnn.modeling import to_instances
 
 import refweights
 from conftest import REFERENCE
@@ -40,10 +40,10 @@ def check_against(det, images: list[Path], refs: list[dict]) -> None:
     model = det.model
     with torch.inference_mode():
         feats = model.features(batch)
-        props = model.proposals(feats, sizes)
-        dets = model.detect(feats, props, sizes)
-        probs = model.mask_probs(feats, dets)
-    results = postprocess(dets, probs, metas)
+        props, _ = model.rpn(feats, sizes)
+        (dets, probs), _ = model.roi_heads(feats, props, sizes)
+    results = to_instances(dets, probs, metas)
+    feats = list(feats.values())
     for i, (ref, inst, meta) in enumerate(zip(refs, results, metas)):
         assert list(meta.ori_shape) == ref["meta"]["ori_shape"] and list(meta.img_shape) == ref["meta"]["img_shape"]
         assert list(meta.scale_factor) == pytest.approx(ref["meta"]["scale_factor"], rel=1e-12)

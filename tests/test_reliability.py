@@ -19,8 +19,8 @@ from gnrcnn import GnrcnnError, load_config
 from gnrcnn.data.check import report
 from gnrcnn.engine import checkpoint as ckpt
 from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.fileio import save_torch_atomic
 from gnrcnn.weights import load_weights_file
-from gnrcnn.weights.save import save_atomic
 
 from conftest import TINY
 
@@ -108,7 +108,13 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shap
 
 def test_corrupt_latest_checkpoint_falls_back_with_a_warning(shapes8: Path, tmp_path: Path) -> None:
     cfg = load_config(str(TINY), ["train.checkpoint_every_iters=2"])
-    args = TrainArgs(str(shapes8), str(shapes8 / "annotations/train.json"), str(tmp_path), max_iters=8, stop_at=6)
+    args = TrainArgs(
+        data_root=str(shapes8),
+        ann=str(shapes8 / "annotations/train.json"),
+        work_dir=str(tmp_path),
+        max_iters=8,
+        stop_at=6,
+    )
     Trainer(cfg, args).train()
     names = [p.name for p in ckpt.list_checkpoints(tmp_path)]
     assert names[-1] == "iter_00000006.pth" and (tmp_path / "latest").read_text().strip() == names[-1]
@@ -121,10 +127,10 @@ def test_corrupt_latest_checkpoint_falls_back_with_a_warning(shapes8: Path, tmp_
 
 def test_a_full_disk_fails_loudly_and_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
     target = tmp_path / "iter_00000002.pth"
-    save_atomic({"x": torch.ones(3)}, target)
+    save_torch_atomic({"x": torch.ones(3)}, target)
     (tmp_path / f".{target.name}.tmp").symlink_to("/dev/full")  # every write to it: ENOSPC
     with pytest.raises(GnrcnnError, match=r"cannot write checkpoint \(No space left on device\); the previous one"):
-        save_atomic({"x": torch.zeros(10_000_000)}, target)
+        save_torch_atomic({"x": torch.zeros(10_000_000)}, target)
     assert torch.equal(torch.load(target, weights_only=True)["x"], torch.ones(3))
     assert not (tmp_path / f".{target.name}.tmp").exists()
 
@@ -133,23 +139,25 @@ def test_an_unwritable_place_fails_loudly(tmp_path: Path) -> None:
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the work directory should be")
     with pytest.raises(GnrcnnError, match="cannot write checkpoint"):
-        save_atomic({"x": torch.ones(1)}, blocker / "iter_00000001.pth")
+        save_torch_atomic({"x": torch.ones(1)}, blocker / "iter_00000001.pth")
 
 
 def test_nan_stops_the_run_naming_loss_iteration_and_images(
     shapes8: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gnrcnn.modeling import detector
+    from gnrcnn.modeling import roi_heads
 
-    real, calls = detector.mask_loss, {"n": 0}
+    real, calls = roi_heads.mask_loss, {"n": 0}
 
     def poisoned(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         calls["n"] += 1
         return real(logits, targets) * (float("nan") if calls["n"] == 5 else 1.0)
 
-    monkeypatch.setattr(detector, "mask_loss", poisoned)
+    monkeypatch.setattr(roi_heads, "mask_loss", poisoned)
     cfg = load_config(str(TINY), ["train.checkpoint_every_iters=2"])
-    args = TrainArgs(str(shapes8), str(shapes8 / "annotations/train.json"), str(tmp_path), max_iters=10)
+    args = TrainArgs(
+        data_root=str(shapes8), ann=str(shapes8 / "annotations/train.json"), work_dir=str(tmp_path), max_iters=10
+    )
     with pytest.raises(GnrcnnError) as e:
         Trainer(cfg, args).train()
     msg = str(e.value)
@@ -162,7 +170,13 @@ def test_nan_stops_the_run_naming_loss_iteration_and_images(
 
 def test_bf16_training_gives_finite_losses(shapes8: Path, tmp_path: Path) -> None:
     cfg = load_config(str(TINY))
-    args = TrainArgs(str(shapes8), str(shapes8 / "annotations/train.json"), str(tmp_path), max_iters=4, amp="bf16")
+    args = TrainArgs(
+        data_root=str(shapes8),
+        ann=str(shapes8 / "annotations/train.json"),
+        work_dir=str(tmp_path),
+        max_iters=4,
+        amp="bf16",
+    )
     Trainer(cfg, args).train()
     log = _log(tmp_path)
     values = [v for r in log for k, v in r.items() if k.startswith("loss")]

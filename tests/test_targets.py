@@ -6,7 +6,7 @@ import torch
 
 from gnrcnn.modeling.assign import max_iou_assign, random_sample
 from gnrcnn.modeling.box_ops import pairwise_iou
-from gnrcnn.modeling.targets import mask_targets
+from gnrcnn.modeling.roi_targets import mask_targets
 
 
 def assign(iou: list[list[float]], pos=0.7, neg=0.3, min_pos=0.3, low=True, valid=None, gt_valid=None):

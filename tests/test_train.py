@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,14 +25,13 @@ def losses(work: Path) -> list[dict]:
 
 def run(root: Path, work: Path, overrides: list[str], **kw) -> dict:
     cfg = load_config(str(TINY), overrides)
-    args = TrainArgs(str(root), str(root / "annotations" / "train.json"), str(work), **kw)
+    args = TrainArgs(data_root=str(root), ann=str(root / "annotations" / "train.json"), work_dir=str(work), **kw)
     return Trainer(cfg, args).train()
 
 
 def test_overfits_eight_images(shapes8: Path, tmp_path: Path) -> None:
     # The R-50 GN backbone at short side 128 (narrow heads keep it quick on a CPU).
-    over = ["model.backbone.depth=50", "train.base_lr=0.16", "train.by_iter=true", "train.epochs=60"]
-    over.append("train.lr_steps=[50]")
+    over = ["model.backbone.depth=50", "train.base_lr=0.16", "train.iters=60", "train.lr_step_iters=[50]"]
     run(shapes8, tmp_path, over)
     log = losses(tmp_path)
     assert len(log) == 60 and log[-1]["iter"] == 60
@@ -61,12 +61,17 @@ def test_resume_is_exact(shapes8: Path, tmp_path: Path) -> None:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_torchrun_two_processes(shapes8: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, GNRCNN_TRACE_DATA="1", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", "-m",
-           "gnrcnn", "train", "--config", str(TINY), "--data-root", str(shapes8), "--ann",
-           str(shapes8 / "annotations" / "train.json"), "--work-dir", str(tmp_path), "--max-iters", "4",
-           "--batch-size", "1", "--device", "cpu"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    script = Path(__file__).parent / "scripts" / "train_traced.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
+           "--master_addr=127.0.0.1", str(script), str(TINY), str(shapes8), str(tmp_path)]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     assert [p.name for p in sorted(tmp_path.glob("iter_*.pth"))] == ["iter_00000004.pth"]

@@ -9,14 +9,13 @@ import torch
 
 from gnrcnn.modeling import box_coder
 from gnrcnn.modeling.anchors import AnchorGenerator
-from gnrcnn.modeling.box_head import multiclass_nms
-from gnrcnn.modeling.box_ops import grouped_nms, pairwise_iou, scale_boxes
+from gnrcnn.modeling.box_ops import grouped_nms, multiclass_nms, pairwise_iou, scale_boxes
 from gnrcnn.modeling.mask_paste import paste_masks
 from gnrcnn.modeling.roi_pooler import map_levels
 
 
 def test_anchors_of_a_2x2_grid_at_stride_4() -> None:
-    gen = AnchorGenerator([4], 8.0, [0.5, 1.0, 2.0])
+    gen = AnchorGenerator(strides=[4], scale=8.0, ratios=[0.5, 1.0, 2.0])
     (a,) = gen([(2, 2)], torch.device("cpu"))
     s2 = math.sqrt(2.0)
     base = torch.tensor(
@@ -62,10 +61,13 @@ def test_level_mapping(size: float, level: int) -> None:
     assert map_levels(torch.tensor([[5.0, 5.0, 5.0 + size / 2, 5.0 + size * 2]])).item() == level  # sqrt(w h)
 
 
+NMS = {"score_thr": 0.05, "nms_iou": 0.5, "max_per_image": 100}
+
+
 def test_multiclass_nms() -> None:
     boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
     scores = torch.tensor([[0.9, 0.05], [0.8, 0.7], [0.06, 0.0501]])
-    dets = multiclass_nms(boxes[:, None].expand(3, 2, 4), scores, torch.zeros(3, dtype=torch.long), 0.05, 0.5, 100)
+    dets = multiclass_nms(boxes[:, None].expand(3, 2, 4), scores, torch.zeros(3, dtype=torch.long), **NMS)
     # class 0: box 1 (IoU 0.82 with box 0) suppressed; 0.05 is not > 0.05; class 1 keeps its own copy of box 1
     assert dets.scores.tolist() == pytest.approx([0.9, 0.7, 0.06, 0.0501])
     assert dets.labels.tolist() == [0, 1, 0, 1]
@@ -74,10 +76,10 @@ def test_multiclass_nms() -> None:
     xs = torch.arange(150, dtype=torch.float32) * 20
     many = torch.stack([xs, xs * 0, xs + 10, xs * 0 + 10], 1)[:, None]
     sc = torch.linspace(0.1, 0.9, 150)[:, None]
-    dets = multiclass_nms(many, sc, torch.zeros(150, dtype=torch.long), 0.05, 0.5, 100)
+    dets = multiclass_nms(many, sc, torch.zeros(150, dtype=torch.long), **NMS)
     assert len(dets.scores) == 100 and torch.equal(dets.scores, sc.flatten().flip(0)[:100])
     # images never suppress each other either
-    two = multiclass_nms(boxes[:2, None], scores[:2, :1], torch.tensor([0, 1]), 0.05, 0.5, 100)
+    two = multiclass_nms(boxes[:2, None], scores[:2, :1], torch.tensor([0, 1]), **NMS)
     assert two.image_ids.tolist() == [0, 1]
 
 
@@ -160,7 +162,7 @@ def test_detectron2_resize_rule() -> None:
 
 def test_detectron2_level_mapping_and_decoding() -> None:
     for size, level in [(111, 0), (112, 1), (224, 2), (447, 2), (448, 3), (1000, 3)]:
-        assert map_levels(torch.tensor([[0.0, 0.0, size, size]]), style="detectron2").item() == level
+        assert map_levels(torch.tensor([[0.0, 0.0, size, size]]), rule="detectron2").item() == level
     ref = torch.tensor([[10.0, 20.0, 50.0, 100.0]])
     deltas = torch.tensor([[0.3, -0.2, 0.5, -0.4]])
     stds = [0.1, 0.1, 0.2, 0.2]

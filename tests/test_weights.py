@@ -80,7 +80,10 @@ def test_wrong_shapes_and_missing_keys_are_named(tmp_path: Path) -> None:
         load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights=src)
     msg = str(e.value)
     assert "1 missing: fpn.fpn_convs.0.norm.bias" in msg
-    assert "box_head.cls_score.weight ('roi_head.bbox_head.fc_cls.weight' in the file) (file [4, 1024] vs model" in msg
+    assert (
+        "roi_heads.box_head.cls_score.weight ('roi_head.bbox_head.fc_cls.weight' in the file) (file [4, 1024] vs model"
+        in msg
+    )
 
 
 def test_code_carrying_checkpoint_is_refused(tmp_path: Path) -> None:

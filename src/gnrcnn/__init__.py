@@ -3,9 +3,10 @@
 __version__ = "0.1.0"
 
 from .api import build_model, load_model
-from .config import Config, load_config
-from .engine.allocator import keep_freed_memory
+from .config.loader import load_config
+from .config.schema import Config
 from .errors import GnrcnnError
+from .runtime import keep_freed_memory
 from .structures import Instances
 
 __all__ = [

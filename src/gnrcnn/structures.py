@@ -1,8 +1,12 @@
-"""Plain records passed between preprocessing, the model and the outputs."""
+"""Plain records passed between reading, the model and the outputs. Nothing here computes.
+
+Shapes: boxes xyxy float32; N images; G_i ground-truth instances of image i.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import torch
 
@@ -16,7 +20,6 @@ class ImageMeta:
     scale_factor: tuple[float, float]  # (new_w / w, new_h / h)
     name: str = ""
     image_id: int = -1
-    flipped: bool = False
 
 
 @dataclass
@@ -32,18 +35,60 @@ class Instances:
     masks: torch.Tensor
     image_shape: tuple[int, int] = (0, 0)
     name: str = ""
-    extras: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.scores.numel())
 
     def to(self, device: torch.device | str) -> Instances:
-        return Instances(
-            self.boxes.to(device),
-            self.scores.to(device),
-            self.labels.to(device),
-            self.masks.to(device),
-            self.image_shape,
-            self.name,
-            self.extras,
+        """A copy on ``device``."""
+        return replace(self, boxes=self.boxes.to(device), scores=self.scores.to(device),
+                       labels=self.labels.to(device), masks=self.masks.to(device))  # fmt: skip
+
+
+@dataclass
+class Targets:
+    """Ground truth of a training batch, in resized-image pixels."""
+
+    boxes: list[torch.Tensor]  # per image (G_i, 4)
+    labels: list[torch.Tensor]  # per image (G_i,) in 0..K-1
+    masks: torch.Tensor  # (sum G_i, Hp, Wp) uint8, zero-padded like the images
+    pad_shapes: torch.Tensor  # (N, 2) each image's own size padded to the size divisor
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> Targets:
+        """A copy on ``device``."""
+        return Targets(
+            [b.to(device, non_blocking=non_blocking) for b in self.boxes],
+            [lab.to(device, non_blocking=non_blocking) for lab in self.labels],
+            self.masks.to(device, non_blocking=non_blocking),
+            self.pad_shapes.to(device, non_blocking=non_blocking),
         )
+
+    def padded(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Boxes (N, G, 4), labels (N, G) and valid (N, G), padded to the largest G_i of the batch."""
+        n, g = len(self.boxes), max((len(b) for b in self.boxes), default=0)
+        device = self.masks.device
+        boxes = torch.zeros((n, g, 4), device=device)
+        labels = torch.zeros((n, g), dtype=torch.int64, device=device)
+        valid = torch.zeros((n, g), dtype=torch.bool, device=device)
+        for i, (b, lab) in enumerate(zip(self.boxes, self.labels)):  # N is 1-8 images: a copy each, no per-box work
+            boxes[i, : len(b)], labels[i, : len(b)], valid[i, : len(b)] = b, lab, True
+        return boxes, labels, valid
+
+
+class Proposals(NamedTuple):
+    """RPN output for a batch, flat: boxes (R, 4) in resized-image pixels, scores (R,), image_ids (R,),
+    sorted by image, then by decreasing score."""
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    image_ids: torch.Tensor
+
+
+class Detections(NamedTuple):
+    """RoI-head output for a batch, flat: boxes (D, 4) in resized-image pixels, scores (D,), labels (D,)
+    in 0..K-1, image_ids (D,), sorted by image, then by decreasing score."""
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    labels: torch.Tensor
+    image_ids: torch.Tensor

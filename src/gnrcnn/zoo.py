@@ -53,20 +53,6 @@ ZOO: tuple[ZooEntry, ...] = (
              "https://dl.fbaipublicfiles.com/detectron2/Misc/mask_rcnn_R_50_FPN_3x_gn/138602888/model_final_dc5d9e.pkl"),
 )  # fmt: skip
 
-# The ImageNet GN backbones the published trainings start from.
-BACKBONES: dict[str, str] = {
-    "Detectron R-50-GN": "https://dl.fbaipublicfiles.com/detectron/ImageNetPretrained/47261647/R-50-GN.pkl",
-    "Detectron R-101-GN": "https://dl.fbaipublicfiles.com/detectron/ImageNetPretrained/47592356/R-101-GN.pkl",
-    "open-mmlab://detectron/resnet50_gn": "https://download.openmmlab.com/pretrain/third_party/resnet50_gn-9186a21c.pth",
-    "open-mmlab://detectron/resnet101_gn": "https://download.openmmlab.com/pretrain/third_party/resnet101_gn-cac0ab98.pth",
-    "open-mmlab://contrib/resnet50_gn": "https://download.openmmlab.com/pretrain/third_party/resnet50_gn_thangvubk-ad1730dd.pth",
-}
-
-
-def find(config: str) -> ZooEntry | None:
-    return next((e for e in ZOO if e.config == config), None)
-
-
 def table() -> str:
     """The zoo as an aligned text table."""
     head = ("config", "box AP", "mask AP", "mem GB", "fps (V100)", "sched", "starts from", "checkpoint")

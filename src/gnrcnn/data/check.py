@@ -14,9 +14,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import GnrcnnError
-from .coco import CocoDataset, ImageRecord
+from .coco import CocoDataset
 from .image_io import read_image
 from .problems import SKIP, Problem, summarize
+from .records import ImageRecord
 
 
 def _decode(rec: ImageRecord) -> Problem | None:

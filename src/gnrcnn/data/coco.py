@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,8 @@ import numpy as np
 
 from ..errors import GnrcnnError, read_input_file
 from .problems import ERROR, SKIP, Problem
+from .records import ImageRecord
 from .validate import check_annotation, check_image_entry, check_image_files
-
-
-@dataclass
-class ImageRecord:
-    image_id: int
-    file_name: str
-    path: Path
-    width: int
-    height: int
-    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (G, 4) xyxy
-    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # (G,) 0..K-1
-    segms: list[Any] = field(default_factory=list)  # per instance: polygons (list of lists) or an RLE dict
-    ann_ids: list[int] = field(default_factory=list)
 
 
 def read_json(path: str | Path) -> Any:
@@ -67,7 +54,7 @@ class CocoDataset:
         images = self._images(data["images"], where)
         per_image = self._annotations(data["annotations"], images, self.cat_to_label, where)
         self.records = self._records(images, per_image)
-        if check_files and self.root:
+        if check_files:
             self.records = check_image_files(self.records, self.problems)
         if train:
             self.records = [r for r in self.records if len(r.labels) and min(r.width, r.height) >= 32]

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import InputConfig
+from ..config.schema import InputConfig
 from ..errors import GnrcnnError
 from ..structures import ImageMeta
 from .image_io import read_image

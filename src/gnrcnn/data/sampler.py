@@ -34,6 +34,7 @@ def _group(shard: np.ndarray, landscape: np.ndarray, batch_size: int) -> list[np
 class GroupedBatchSampler(torch.utils.data.Sampler):
     def __init__(
         self,
+        *,
         widths: np.ndarray,
         heights: np.ndarray,
         batch_size: int,

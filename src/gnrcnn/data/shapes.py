@@ -7,7 +7,6 @@ exact polygon, occluded ones with the RLE of their visible part.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,8 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
+
+from ..fileio import write_bytes_atomic, write_json_atomic
 
 CLASSES = ("circle", "triangle", "rectangle")
 
@@ -88,7 +89,7 @@ def make_split(out: Path, split: str, count: int, size: int, seed: int, first_id
         img, shapes = _render(rng, size)
         img_id = first_id + i
         name = f"{split}/{img_id:06d}.png"
-        cv2.imwrite(str(out / name), img[..., ::-1])
+        write_bytes_atomic(cv2.imencode(".png", img[..., ::-1])[1].tobytes(), out / name, "image", sync=False)
         images.append({"id": img_id, "file_name": name, "width": size, "height": size})
         for kind, poly, mask in shapes:
             full = np.zeros_like(mask, dtype=np.uint8)
@@ -107,5 +108,5 @@ def make_shapes(out: str | Path, train: int = 200, val: int = 50, size: int = 25
     for split, count, first in (("train", train, 1), ("val", val, 1_000_000)):
         data = make_split(out, split, count, size, seed, first)
         paths[split] = out / "annotations" / f"{split}.json"
-        paths[split].write_text(json.dumps(data))
+        write_json_atomic(data, paths[split], "annotations")
     return paths

@@ -13,14 +13,14 @@ import cv2
 import numpy as np
 import torch
 
-from ..config import InputConfig
+from ..config.schema import InputConfig
 from ..errors import GnrcnnError
-from ..modeling.targets import Targets
-from ..structures import ImageMeta
-from .coco import CocoDataset, ImageRecord
+from ..structures import ImageMeta, Targets
+from .coco import CocoDataset
 from .image_io import read_image
 from .masks import rasterize
 from .preprocess import pad_shape, resize, scaled_size
+from .records import ImageRecord
 
 
 @dataclass
@@ -57,7 +57,7 @@ def load_sample(rec: ImageRecord, cfg: InputConfig, short: int, flip: bool) -> S
     if flip:
         img, masks = img[:, ::-1], masks[:, ::-1]
         boxes = np.stack([nw - boxes[:, 2], boxes[:, 1], nw - boxes[:, 0], boxes[:, 3]], axis=1)
-    meta = ImageMeta((h, w), (nh, nw), (nw / w, nh / h), str(rec.path), rec.image_id, flip)
+    meta = ImageMeta((h, w), (nh, nw), (nw / w, nh / h), str(rec.path), rec.image_id)
     return Sample(
         torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous(),
         torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32)),

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .problems import ERROR, SKIP, Problem
-
-if TYPE_CHECKING:
-    from .coco import ImageRecord
+from .records import ImageRecord
 
 
 def _is_int(v: Any) -> bool:

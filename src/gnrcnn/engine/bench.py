@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from importlib import resources
@@ -17,25 +16,12 @@ from typing import Any
 
 import torch
 
-from ..config import Config
+from .. import runtime
+from ..config.schema import Config
 from ..data.image_io import read_image
-from .predictor import Detector, autocast
+from .predictor import Detector
 
 PHOTO = "chelsea.png"
-
-
-def peak_rss_gb() -> float:
-    """This process's peak resident memory. Linux's VmHWM, which starts afresh at exec; getrusage's
-    ru_maxrss keeps the parent's peak across fork + exec, so a child started by a large process
-    would report the parent's."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def photo_path() -> str:
@@ -64,17 +50,17 @@ def inference_speed(detector: Detector, runs: int = 5, warmup: int = 2) -> dict[
 
 
 def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: int, threads: int, q: Any) -> None:
-    from ..api import build_model
-    from ..config import config_from_dict
+    from ..config.loader import config_from_dict
     from ..data.preprocess import Normalizer
-    from .allocator import keep_freed_memory
+    from .build import build_model
     from .synthetic import synthetic_batch
 
-    keep_freed_memory()  # a spawned child: the parent's setting does not carry over
+    runtime.keep_freed_memory()  # a spawned child: the parent's setting does not carry over
     torch.set_num_threads(threads)
     cfg = config_from_dict(cfg_dict)
     dev = torch.device(device)
-    model = build_model(cfg).prepare_training(cfg.train.channels_last, cfg.train.checkpoint_backbone).to(dev).train()
+    model = build_model(cfg).configure_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
+    model = model.to(dev).train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     images, sizes, targets = synthetic_batch(2, cfg.num_classes, cfg.input.short, cfg.input.long)
@@ -84,7 +70,7 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
     for i in range(iters + 1):
         _sync(dev)
         t = time.perf_counter()
-        with autocast(dev, amp):
+        with runtime.autocast(dev, amp):
             loss = sum(model(x, sizes, targets).values())
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -97,11 +83,7 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
         _sync(dev)
         if i:
             times.append(time.perf_counter() - t)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(dev) / 2**30
-    else:
-        peak = peak_rss_gb()
-    q.put({"s_per_iter": statistics.median(times), "runs": times, "peak_gb": peak})
+    q.put({"s_per_iter": statistics.median(times), "runs": times, "peak_gb": runtime.peak_memory_gb(dev)})
 
 
 def training_speed(cfg: Config, device: str, amp: str | None, iters: int = 3) -> dict[str, Any]:

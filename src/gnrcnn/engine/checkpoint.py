@@ -6,7 +6,6 @@ optimizer, gradient scaler, random-number generators and the iteration counter.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import warnings
@@ -17,8 +16,8 @@ import numpy as np
 import torch
 
 from ..errors import GnrcnnError
+from ..fileio import save_torch_atomic, write_text_atomic
 from ..weights.safe_load import read_weights
-from ..weights.save import save_atomic
 
 LATEST = "latest"
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
@@ -65,10 +64,8 @@ def list_checkpoints(work_dir: Path) -> list[Path]:
 def save(work_dir: Path, iteration: int, state: dict[str, Any], keep: int) -> Path:
     """Write ``iter_<n>.pth`` atomically, point ``latest`` at it, delete all but the last ``keep``."""
     path = checkpoint_path(work_dir, iteration)
-    save_atomic(state, path)
-    tmp = work_dir / f".{LATEST}.tmp"
-    tmp.write_text(path.name + "\n")
-    os.replace(tmp, work_dir / LATEST)
+    save_torch_atomic(state, path)
+    write_text_atomic(path.name + "\n", work_dir / LATEST, "checkpoint pointer")
     for old in list_checkpoints(work_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path

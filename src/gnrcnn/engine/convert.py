@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..api import build_with_weights, resolve_config
 from ..errors import GnrcnnError
+from ..fileio import save_torch_atomic
 from ..weights import LoadedWeights, gnrcnn_checkpoint, load_weights_file
-from ..weights.save import save_atomic
+from .build import build_with_weights, resolve_config
 
 
 def guess_config(loaded: LoadedWeights) -> str:
@@ -34,7 +34,7 @@ def convert(src: str, dst: str, config: str | None = None, overrides: list[str] 
     ckpt = gnrcnn_checkpoint(model, cfg.to_dict(), meta)
     if loaded.backbone_only:
         ckpt["model"] = {k: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
-    save_atomic(ckpt, dst)
+    save_torch_atomic(ckpt, dst)
     n = sum(v.numel() for v in ckpt["model"].values())
     ignored = f"; ignored {len(loaded.ignored)} entries ({', '.join(loaded.ignored[:4])})" if loaded.ignored else ""
     return f"{src} ({loaded.format}) -> {dst}: config {cfg.name}, {len(ckpt['model'])} tensors, {n} values{ignored}"

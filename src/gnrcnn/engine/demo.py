@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import load_config
+from ..config.loader import load_config
 from ..data.shapes import make_shapes
+from ..fileio import write_json_atomic
 from . import distributed
 from .evaluate import format_table
 from .predict import predict_files
@@ -33,7 +34,7 @@ class Recipe:
 
 FULL = Recipe(400, 50, 224)
 # A reduced run for CI: small images and a short schedule; it checks the plumbing, not the accuracy.
-QUICK = Recipe(40, 8, 128, ("input.short=128", "input.long=128", "train.epochs=100", "train.lr_steps=[80, 95]",
+QUICK = Recipe(40, 8, 128, ("input.short=128", "input.long=128", "train.iters=100", "train.lr_step_iters=[80, 95]",
                             "train.warmup_iters=10", "train.log_every=10", "train.num_workers=0"))  # fmt: skip
 
 
@@ -48,11 +49,12 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     print(f"demo: generated {recipe.train_images} + {recipe.val_images} shape images ({recipe.size} px) in {data}/")
     cfg = load_config(CONFIG, list(recipe.overrides))
     work = out / "train"
-    args = TrainArgs(str(data), str(paths["train"]), str(work), str(data), str(paths["val"]), device=device)
+    args = TrainArgs(data_root=str(data), ann=str(paths["train"]), work_dir=str(work), val_data_root=str(data),
+                     val_ann=str(paths["val"]), device=device)  # fmt: skip
     trainer = Trainer(cfg, args)
     metrics = trainer.train()
     distributed.cleanup()
-    detector = Detector(trainer.cfg, trainer.model, device)
+    detector = Detector(trainer.cfg, trainer.model, device=device)
     val = json.loads(paths["val"].read_text())
     pictures = [str(data / im["file_name"]) for im in val["images"][:8]]
     predict_files(detector, pictures, out / "predictions", score_thr=0.5)
@@ -60,7 +62,7 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     elapsed = time.perf_counter() - start
     summary = {"box_AP": metrics["bbox"]["AP"], "mask_AP": metrics["segm"]["AP"], "wall_s": round(elapsed, 1),
                "quick": quick, "metrics": metrics}  # fmt: skip
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_json_atomic(summary, out / "metrics.json", "metrics", indent=2)
     _print_summary(out, metrics, elapsed)
     return summary
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from tqdm import tqdm
 from ..data.coco import CocoDataset
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
+from ..fileio import write_json_atomic
 from . import distributed as dist
 from .predictor import Detector
-from .results import to_coco_records, write_json_atomic
+from .results import to_coco_records
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -68,6 +68,16 @@ def _per_class(ev: Any, gt: Any) -> dict[str, float]:
         p = p[p > -1]
         out[gt.cats[cat_id]["name"]] = float(np.mean(p)) if p.size else float("nan")
     return out
+
+
+def format_per_class(metrics: dict[str, Any]) -> str:
+    """Per-class box and mask AP as an aligned table (needs ``coco_metrics(..., per_class=True)``)."""
+    names = list(metrics["bbox"]["per_class"])
+    width = max(len(n) for n in names)
+    rows = [f"{'class':<{width}}  box AP  mask AP"]
+    for n in names:
+        rows.append(f"{n:<{width}}  {metrics['bbox']['per_class'][n]:6.3f}  {metrics['segm']['per_class'][n]:7.3f}")
+    return "\n".join(rows)
 
 
 def format_table(metrics: dict[str, Any]) -> str:
@@ -120,5 +130,5 @@ def evaluate(
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
             write_json_atomic(results, out / "results.json")
-            (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+            write_json_atomic(metrics, out / "metrics.json", "metrics", indent=2)
     return metrics

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from ..fileio import write_bytes_atomic, write_text_atomic
 
 
 def trim_jsonl(path: Path, last_iter: int) -> None:
@@ -22,7 +25,7 @@ def trim_jsonl(path: Path, last_iter: int) -> None:
                 kept.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a line cut short by the crash
-    path.write_text("".join(k + "\n" for k in kept))
+    write_text_atomic("".join(k + "\n" for k in kept), path, "log")
 
 
 class MetricsLogger:
@@ -93,6 +96,8 @@ def plot_losses(jsonl: Path, png: Path) -> bool:
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title("training loss")
     fig.tight_layout()
-    fig.savefig(png)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    write_bytes_atomic(buf.getvalue(), png, "picture", sync=False)
     return True

@@ -10,8 +10,9 @@ from tqdm import tqdm
 
 from ..data.image_io import list_images, read_image
 from ..errors import GnrcnnError
+from ..fileio import write_json_atomic
 from .predictor import Detector
-from .results import draw, save_png, to_coco_records, write_json_atomic
+from .results import draw, save_png, to_coco_records
 
 
 def _unique_png(out_dir: Path, stem: str, used: set[str]) -> Path:
@@ -49,13 +50,6 @@ def predict_files(
             save_png(draw(image, inst.to("cpu"), detector.class_names, score_thr), _unique_png(out, path.stem, used))
     write_json_atomic(records, out / "predictions.json")
     return records, errors
-
-
-def count_by_image(records: list[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["file_name"]] = counts.get(r["file_name"], 0) + 1
-    return counts
 
 
 @torch.inference_mode()

@@ -2,56 +2,52 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from typing import Any
+import copy
+import itertools
+from collections.abc import Iterable, Iterator
 
 import torch
-from torch import nn
 
-from ..config import Config
+from .. import runtime
+from ..config.schema import Config
 from ..data.preprocess import ImageInput, Preprocessor
-from ..modeling import MaskRCNN, postprocess
+from ..modeling import MaskRCNN, to_instances
 from ..structures import ImageMeta, Instances
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-
-def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
-    """bf16/fp16 autocast for convolutions and matmuls; GroupNorm stays fp32 (see GroupNorm32)."""
-    if not amp:
-        return contextlib.nullcontext()
-    if amp == "fp16" and device.type != "cuda":
-        from ..errors import GnrcnnError
-
-        raise GnrcnnError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
-    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
 
 
 class Detector:
-    """``Detector(cfg, model)(images)`` -> list of ``Instances`` in original-image pixels."""
+    """``Detector(cfg, model)(images)`` -> list of ``Instances`` in original-image pixels.
+
+    The model is lent, not given: the detector never changes it. Where it needs another device, bf16
+    weights or compiled parts, it works on its own copy; lent in training mode, the model runs in
+    inference mode during each call and is handed back as it was. ``owns_model=True`` says the
+    detector may change the model itself (no copy), as ``gnrcnn.load_model`` does with the model it
+    builds.
+    """
 
     def __init__(
-        self, cfg: Config, model: MaskRCNN, device: torch.device | str = "cpu", amp: str | None = None,
-        compile: bool = False, tf32: bool = False,
+        self, cfg: Config, model: MaskRCNN, *, device: torch.device | str | None = None, amp: str | None = None,
+        compile: bool = False, owns_model: bool = False,
     ) -> None:  # fmt: skip
         self.cfg = cfg
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.device = torch.device(device) if device is not None else _device_of(model)
+        runtime.check_amp(self.device, amp)
         self.amp = amp
-        self.preprocessor = Preprocessor(cfg.input, self.device)
-        if self.device.type == "cuda":
-            # fp32 means fp32: TF32 convolutions (PyTorch's default for cuDNN) change results at 1e-3.
-            torch.backends.cudnn.allow_tf32 = tf32
-            torch.backends.cuda.matmul.allow_tf32 = tf32
+        if not owns_model and (compile or amp == "bf16" or _device_of(model) != self.device):
+            model, owns_model = copy.deepcopy(model), True
+        self.model = model.to(self.device)
+        self.owns_model = owns_model
+        if owns_model:
+            self.model.eval()
         if amp == "bf16":
-            # Convolution and linear weights in bf16 once, rather than cast by autocast at every call;
-            # norms keep fp32 weights. (The model then belongs to this bf16 detector.)
-            for m in self.model.modules():
-                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                    m.to(torch.bfloat16)
+            runtime.cast_to_bf16_in_place(self.model)
         if compile:
-            self.model.compile_parts()
+            runtime.compile_in_place(self.model.compile_targets())
+        self.preprocessor = Preprocessor(cfg.input, self.device)
 
     @property
     def class_names(self) -> list[str]:
@@ -60,13 +56,17 @@ class Detector:
     @torch.inference_mode()
     def run_batch(self, batch: torch.Tensor, sizes: torch.Tensor, metas: list[ImageMeta]) -> list[Instances]:
         """The network on an already preprocessed batch (see ``Preprocessor``)."""
-        with autocast(self.device, self.amp):
+        with runtime.eval_mode(self.model), runtime.autocast(self.device, self.amp):
             dets, probs = self.model(batch.to(self.device), sizes.to(self.device))
-        return postprocess(dets, probs, metas, self.cfg.model.roi.mask_thr, self.cfg.model.box_coding)
+        m = self.cfg.model
+        return to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic)
 
-    def iter_predict(self, images: list[ImageInput], color: str = "rgb", batch_size: int = 1) -> Iterator[Instances]:
-        for i in range(0, len(images), batch_size):
-            batch, sizes, metas = self.preprocessor(images[i : i + batch_size], color)
+    def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
+                     ) -> Iterator[Instances]:  # fmt: skip
+        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
+        it = iter(images)
+        while chunk := list(itertools.islice(it, batch_size)):
+            batch, sizes, metas = self.preprocessor(chunk, color)
             yield from self.run_batch(batch, sizes, metas)
 
     def predict(
@@ -79,6 +79,6 @@ class Detector:
         """
         if not isinstance(images, (list, tuple)):
             images = [images]
-        return list(self.iter_predict(list(images), color, batch_size))
+        return list(self.iter_predict(images, color, batch_size))
 
     __call__ = predict

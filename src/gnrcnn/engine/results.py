@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import colorsys
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
-from torchvision.io import write_png
+from torchvision.io import encode_png
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+from ..fileio import write_bytes_atomic
 from ..structures import Instances
 
 
@@ -50,17 +49,6 @@ def to_coco_records(
     return out
 
 
-def write_json_atomic(obj: Any, path: str | Path) -> None:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def palette(n: int) -> list[tuple[int, int, int]]:
     """Distinct, stable colours: hues a golden angle apart."""
     return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1.0, 0.75, 0.95)) for i in range(n)]
@@ -81,4 +69,5 @@ def draw(image: np.ndarray, inst: Instances, class_names: list[str], score_thr: 
 
 
 def save_png(img: torch.Tensor, path: str | Path) -> None:
-    write_png(img.contiguous(), str(path))
+    """(3, H, W) uint8 RGB -> a PNG file, written atomically."""
+    write_bytes_atomic(encode_png(img.contiguous()).numpy().tobytes(), path, "picture", sync=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import TrainConfig
+from ..config.schema import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,10 @@ def make_schedule(cfg: TrainConfig, iters_per_epoch: int, total_batch: int, max_
     """Epoch steps become iteration steps. With ``max_iters`` the run is shortened to that many
     iterations, the steps kept at the same fractions of the run and the warm-up at the same fraction
     of the run as of the full schedule (never longer than configured)."""
-    if cfg.by_iter:
-        total, steps = cfg.epochs, [s for s in cfg.lr_steps]
+    if cfg.iters > 0:
+        total, steps = cfg.iters, list(cfg.lr_step_iters)
     else:
-        total, steps = cfg.epochs * iters_per_epoch, [s * iters_per_epoch for s in cfg.lr_steps]
+        total, steps = cfg.epochs * iters_per_epoch, [s * iters_per_epoch for s in cfg.lr_step_epochs]
     warmup = cfg.warmup_iters
     if max_iters is not None:
         steps = [round(s * max_iters / total) for s in steps]

@@ -9,7 +9,7 @@ import torch
 
 from ..data.image_io import read_image
 from ..data.preprocess import pad_shape, resize
-from ..modeling.targets import Targets
+from ..structures import Targets
 
 
 def synthetic_batch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import sys
@@ -10,8 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..api import build_model
-from ..config import Config
+from ..config.schema import Config, DataConfig
 from ..data.coco import CocoDataset
 from ..data.problems import summarize
 from ..data.sampler import GroupedBatchSampler
@@ -19,8 +19,9 @@ from ..data.train_data import TrainDataset, collate
 from ..errors import GnrcnnError
 from ..modeling import MaskRCNN
 from ..weights import load_into, load_weights_file
+from .build import build_model
 
-CLASS_SPECIFIC = ("box_head.cls_score.", "box_head.bbox_pred.", "mask_head.logits.")
+CLASS_SPECIFIC = ("roi_heads.box_head.cls_score.", "roi_heads.box_head.bbox_pred.", "roi_heads.mask_head.logits.")
 
 
 def seed_everything(seed: int) -> None:
@@ -29,17 +30,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_dataset(ann: str, root: str, cfg: Config, verbose: bool) -> CocoDataset:
-    """The training set, validated; its categories become the model's classes."""
+def load_dataset(ann: str, root: str, verbose: bool) -> CocoDataset:
+    """The training set, validated (errors stop here; what is skipped is listed once)."""
     dataset = CocoDataset(ann, root, train=True)
     dataset.raise_if_errors()
     if dataset.skipped and verbose:
         first = "\n".join(f"  {p}" for p in dataset.skipped[:5])
         more = f"\n  ... ({len(dataset.skipped) - 5} more)" if len(dataset.skipped) > 5 else ""
         print(f"warning: left out of training: {summarize(dataset.skipped)}\n{first}{more}", file=sys.stderr)
-    cfg.data.class_names = list(dataset.class_names)
-    cfg.data.category_ids = list(dataset.category_ids)
     return dataset
+
+
+def with_classes(cfg: Config, dataset: CocoDataset) -> Config:
+    """A copy of ``cfg`` whose classes are the dataset's (the dataset decides the class count)."""
+    data = DataConfig(class_names=list(dataset.class_names), category_ids=list(dataset.category_ids))
+    return dataclasses.replace(cfg, data=data)
 
 
 def build_for_training(cfg: Config, weights: str | None, backbone_weights: str | None, verbose: bool) -> MaskRCNN:
@@ -95,8 +100,9 @@ def make_loader(
 ) -> tuple[torch.utils.data.DataLoader, GroupedBatchSampler]:
     recs = dataset.records
     sampler = GroupedBatchSampler(
-        np.array([r.width for r in recs]), np.array([r.height for r in recs]), cfg.train.images_per_gpu,
-        cfg.train.seed, rank, world, True, cfg.input.flip_prob, cfg.input.train_shorts or [cfg.input.short],
+        widths=np.array([r.width for r in recs]), heights=np.array([r.height for r in recs]),
+        batch_size=cfg.train.images_per_gpu, seed=cfg.train.seed, rank=rank, world=world,
+        flip_prob=cfg.input.flip_prob, shorts=cfg.input.train_shorts or [cfg.input.short],
     )  # fmt: skip
     workers = cfg.train.num_workers
     loader = torch.utils.data.DataLoader(

@@ -7,34 +7,40 @@ good one left off: weights, optimizer, scaler, random generators, iteration and 
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..config import Config, dump_yaml
+from .. import runtime
+from ..config.loader import dump_yaml
+from ..config.schema import Config
 from ..data.preprocess import Normalizer
 from ..data.train_data import Batch, warn_skipped
 from ..errors import GnrcnnError
+from ..fileio import save_torch_atomic, write_json_atomic, write_text_atomic
 from ..weights import gnrcnn_checkpoint
-from ..weights.save import save_atomic
 from . import checkpoint as ckpt
 from . import distributed as dist
-from .bench import peak_rss_gb
 from .logger import MetricsLogger, plot_losses
-from .predictor import Detector, autocast
+from .predictor import Detector
 from .schedule import Schedule, make_schedule
-from .train_setup import build_for_training, load_dataset, make_loader, make_optimizer, seed_everything
+from .train_setup import (
+    build_for_training,
+    load_dataset,
+    make_loader,
+    make_optimizer,
+    seed_everything,
+    with_classes,  # fmt: skip
+)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainArgs:
     data_root: str
     ann: str
@@ -50,15 +56,16 @@ class TrainArgs:
     amp: str | None = None
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return peak_rss_gb() * 1024
+# Called after every optimizer step with the trainer and the batches of that step (a progress
+# display, a data trace, an extra log). Hooks observe; they do not change the run.
+Hook = Callable[["Trainer", list[Batch]], None]
 
 
 class Trainer:
-    def __init__(self, cfg: Config, args: TrainArgs) -> None:
-        self.cfg, self.args = cfg, args
+    """``cfg`` is not changed: the trainer keeps its own copy, with the dataset's classes."""
+
+    def __init__(self, cfg: Config, args: TrainArgs, hooks: Sequence[Hook] = ()) -> None:
+        self.args, self.hooks = args, list(hooks)
         self.device = dist.setup(args.device)
         self.rank, self.world, _ = dist.world()
         self.main = dist.is_main()
@@ -66,9 +73,10 @@ class Trainer:
         if self.main:
             self.work.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed + self.rank)
-        self.dataset = load_dataset(args.ann, args.data_root, cfg, self.main)
+        self.dataset = load_dataset(args.ann, args.data_root, self.main)
+        self.cfg = cfg = with_classes(cfg, self.dataset)
         model = build_for_training(cfg, args.weights, args.backbone_weights, self.main)
-        model.prepare_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
+        model.configure_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
         self.model = model.to(self.device).train()
         self.optimizer = make_optimizer(self.model, cfg)
         self.loader, self.sampler = make_loader(self.dataset, cfg, self.rank, self.world, self.device)
@@ -123,7 +131,7 @@ class Trainer:
     # ------------------------------------------------------------------ one iteration
     def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = self.normalizer.normalize(batch.images, batch.image_sizes)
-        with autocast(self.device, self.args.amp):
+        with runtime.autocast(self.device, self.args.amp):
             return self.net(images, batch.image_sizes.to(self.device), batch.targets.to(self.device, True))
 
     def _guard(self, losses: dict[str, torch.Tensor], batch: Batch) -> None:
@@ -184,12 +192,11 @@ class Trainer:
         total, log_every = self.schedule.total_iters, max(1, self.cfg.train.log_every)
         logger = MetricsLogger(self.work, total, self.iteration, self.main)
         if self.main:
-            (self.work / "config.yaml").write_text(dump_yaml(self.cfg))
+            write_text_atomic(dump_yaml(self.cfg), self.work / "config.yaml", "config")
             logger.write(self._banner())
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
         end = min(total, self.args.stop_at or total)
-        trace = self._trace_file()
         try:
             for batches in self._batches():
                 if self.iteration >= end:
@@ -197,9 +204,9 @@ class Trainer:
                 data_time += time.perf_counter() - t_data
                 for b in batches:
                     warn_skipped(b.skipped, self.skipped_seen)
-                    if trace is not None:
-                        trace.write(f"{self.iteration + 1} {' '.join(str(m.image_id) for m in b.metas)}\n")
                 window.append(self.step(batches))
+                for hook in self.hooks:
+                    hook(self, batches)
                 logger.advance()
                 if self.iteration % log_every == 0 or self.iteration == end:
                     now = time.perf_counter()
@@ -209,16 +216,7 @@ class Trainer:
                 t_data = time.perf_counter()
         finally:
             logger.close()
-            if trace is not None:
-                trace.close()
         return self._finish() if self.iteration >= total else {}
-
-    def _trace_file(self) -> TextIO | None:
-        """With GNRCNN_TRACE_DATA=1, each rank lists the image ids of every batch it trains on."""
-        if os.environ.get("GNRCNN_TRACE_DATA") != "1":
-            return None
-        self.work.mkdir(parents=True, exist_ok=True)
-        return open(self.work / f"data_trace.rank{self.rank}.txt", "a")  # closed by train()
 
     def _log(self, logger: MetricsLogger, window: list[dict[str, float]], s_iter: float, data_s: float) -> None:
         keys = [k for k in window[0] if k != "lr"]
@@ -226,7 +224,7 @@ class Trainer:
         eta = s_iter * (self.schedule.total_iters - self.iteration)
         record = {"iter": self.iteration, "epoch": round(self.iteration / self.ipe, 3), **means,
                   "lr": window[-1]["lr"], "time": round(s_iter, 4), "data_time": round(data_s, 4),
-                  "eta_s": round(eta), "mem_mb": round(peak_memory_mb(self.device))}  # fmt: skip
+                  "eta_s": round(eta), "mem_mb": round(runtime.peak_memory_gb(self.device) * 1024)}  # fmt: skip
         logger.log(record)
 
     def _maybe_checkpoint_and_eval(self, end: int, logger: MetricsLogger) -> None:
@@ -241,25 +239,24 @@ class Trainer:
                 logger.write(f"epoch {epoch}: box AP {metrics['bbox']['AP']:.3f}, mask AP {metrics['segm']['AP']:.3f}")
 
     def evaluate(self, tag: str) -> dict[str, Any]:
+        """COCO metrics of the current weights on the validation set; the training model is lent to the
+        detector, which leaves it (weights, dtype, mode) exactly as it was."""
         if not self.args.val_ann:
             return {}
         from .evaluate import evaluate
 
-        self.model.eval()
-        detector = Detector(self.cfg, self.model, self.device, self.args.amp)
-        metrics = evaluate(detector, self.args.val_ann, self.args.val_data_root or self.args.data_root,
-                           self.work / "eval" / tag)  # fmt: skip
-        self.model.train()
-        return metrics
+        detector = Detector(self.cfg, self.model, device=self.device, amp=self.args.amp)
+        return evaluate(detector, self.args.val_ann, self.args.val_data_root or self.args.data_root,
+                        self.work / "eval" / tag)  # fmt: skip
 
     def _finish(self) -> dict[str, Any]:
         metrics = self.evaluate("final")
         if self.main:
             final = gnrcnn_checkpoint(self.model, self.cfg.to_dict(), {"iteration": self.iteration})
-            save_atomic(final, self.work / "model_final.pth")
+            save_torch_atomic(final, self.work / "model_final.pth")
             plot_losses(self.work / "metrics.jsonl", self.work / "loss_curve.png")
             if metrics:
-                (self.work / "metrics.json").write_text(json.dumps(metrics, indent=2))
+                write_json_atomic(metrics, self.work / "metrics.json", "metrics", indent=2)
         dist.barrier()
         return metrics
 

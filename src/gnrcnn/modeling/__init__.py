@@ -1,5 +1,6 @@
-"""The Mask R-CNN network and its parts."""
+"""The Mask R-CNN network, its parts and the step from its output to per-image results."""
 
-from .detector import MaskRCNN, postprocess
+from .mask_rcnn import MaskRCNN
+from .postprocess import to_instances
 
-__all__ = ["MaskRCNN", "postprocess"]
+__all__ = ["MaskRCNN", "to_instances"]

@@ -10,9 +10,9 @@ import math
 import torch
 
 
-def base_anchors(stride: int, scale: float, ratios: list[float], style: str = "mmdet") -> torch.Tensor:
+def base_anchors(stride: int, scale: float, ratios: list[float], arithmetic: str = "mmdet") -> torch.Tensor:
     """Anchors centred on (0, 0): h = scale * stride * sqrt(r), w = scale * stride / sqrt(r), not rounded."""
-    if style == "detectron2":
+    if arithmetic == "detectron2":
         # detectron2 computes in Python floats: w = sqrt(area / r), h = r * w.
         size = scale * stride
         rows = []
@@ -43,10 +43,10 @@ def grid_anchors(base: torch.Tensor, stride: int, height: int, width: int) -> to
 class AnchorGenerator:
     """Per-level anchor grids, cached by (level, H, W, device): building them is not free at 800x1333."""
 
-    def __init__(self, strides: list[int], scale: float, ratios: list[float], style: str = "mmdet") -> None:
+    def __init__(self, *, strides: list[int], scale: float, ratios: list[float], arithmetic: str = "mmdet") -> None:
         self.strides = list(strides)
         self.num_anchors = len(ratios)
-        self.base = [base_anchors(s, scale, ratios, style) for s in strides]
+        self.base = [base_anchors(s, scale, ratios, arithmetic) for s in strides]
         self._cache: dict[tuple[int, int, int, str], torch.Tensor] = {}
 
     def __call__(self, sizes: list[tuple[int, int]], device: torch.device) -> list[torch.Tensor]:

@@ -7,10 +7,12 @@ A reference box's size is x2 - x1 (no +1). Decoding clamps dw, dh to +-|log(16/1
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
 DWH_CLAMP = abs(math.log(16 / 1000))
+DecodeFn = Callable[..., torch.Tensor]
 
 
 def encode(ref: torch.Tensor, target: torch.Tensor, stds: tuple[float, ...] | list[float]) -> torch.Tensor:
@@ -43,12 +45,16 @@ def _split_classes(ref: torch.Tensor, deltas: torch.Tensor) -> tuple[torch.Tenso
     return ref, deltas, shape
 
 
-def decode(
-    ref: torch.Tensor,
-    deltas: torch.Tensor,
-    stds: tuple[float, ...] | list[float],
-    sizes: torch.Tensor | None = None,
-) -> torch.Tensor:
+def _clipped(boxes: torch.Tensor, sizes: torch.Tensor | None) -> torch.Tensor:
+    if sizes is None:
+        return boxes
+    return clip(boxes, sizes if boxes.dim() == sizes.dim() else sizes.unsqueeze(-2))
+
+
+Stds = tuple[float, ...] | list[float]
+
+
+def decode(ref: torch.Tensor, deltas: torch.Tensor, stds: Stds, sizes: torch.Tensor | None = None) -> torch.Tensor:
     """MMDetection's arithmetic: centre + w*dx, w*exp(dw), then clip to ``sizes`` (h, w) if given."""
     ref, d, shape = _split_classes(ref, deltas)
     d = d * d.new_tensor(stds)
@@ -57,17 +63,11 @@ def decode(
     gxy = pxy + pwh * d[..., :2]
     gwh = pwh * d[..., 2:].clamp(min=-DWH_CLAMP, max=DWH_CLAMP).exp()
     boxes = torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
-    if sizes is not None:
-        boxes = clip(boxes, sizes if boxes.dim() == sizes.dim() else sizes.unsqueeze(-2))
-    return boxes.reshape(shape)
+    return _clipped(boxes, sizes).reshape(shape)
 
 
-def decode_detectron2(
-    ref: torch.Tensor,
-    deltas: torch.Tensor,
-    stds: tuple[float, ...] | list[float],
-    sizes: torch.Tensor | None = None,
-) -> torch.Tensor:
+def decode_detectron2(ref: torch.Tensor, deltas: torch.Tensor, stds: Stds, sizes: torch.Tensor | None = None
+                      ) -> torch.Tensor:  # fmt: skip
     """detectron2's Box2BoxTransform arithmetic (divide by weights = 1/stds; clamp dw, dh from above only)."""
     ref, d, shape = _split_classes(ref, deltas)
     weights = [1.0 / s for s in stds]
@@ -81,6 +81,9 @@ def decode_detectron2(
     cx, cy = dx * widths + ctr_x, dy * heights + ctr_y
     w, h = torch.exp(dw) * widths, torch.exp(dh) * heights
     boxes = torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
-    if sizes is not None:
-        boxes = clip(boxes, sizes if boxes.dim() == sizes.dim() else sizes.unsqueeze(-2))
-    return boxes.reshape(shape)
+    return _clipped(boxes, sizes).reshape(shape)
+
+
+def decoder(arithmetic: str) -> DecodeFn:
+    """``decode`` (MMDetection's arithmetic) or ``decode_detectron2``, as the config's ``box_arithmetic`` says."""
+    return decode_detectron2 if arithmetic == "detectron2" else decode

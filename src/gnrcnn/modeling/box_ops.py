@@ -1,4 +1,4 @@
-"""Box maths on xyxy tensors: IoU, grouped NMS, rescaling. Pure functions.
+"""Box maths on xyxy tensors: IoU, grouped and multi-class NMS, rescaling. Pure functions.
 
 Shapes: boxes (M, 4) xyxy; scores (M,); groups (M,) int64.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 from torchvision.ops import nms
+
+from ..structures import Detections
 
 
 def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -80,3 +82,25 @@ def keep_top_per_image(keep: torch.Tensor, image_ids: torch.Tensor, k: int) -> t
 def scale_boxes(boxes: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """Divide xyxy boxes (M, 4) by per-box (M, 2) factors (sx, sy): resized -> original pixels."""
     return boxes / factors.repeat(1, 2)
+
+
+def multiclass_nms(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    image_ids: torch.Tensor,
+    *,
+    score_thr: float,
+    nms_iou: float,
+    max_per_image: int,
+) -> Detections:
+    """Candidates are (RoI, class) pairs scoring strictly above ``score_thr``; NMS per image and class
+    (classes never suppress each other); the ``max_per_image`` best of each image, by decreasing score.
+
+    boxes (R, K, 4), scores (R, K), image_ids (R,).
+    """
+    num_classes = scores.shape[1]
+    r, k = torch.nonzero(scores > score_thr, as_tuple=True)
+    boxes, scores, img = boxes[r, k], scores[r, k], image_ids[r]
+    keep = grouped_nms(boxes, scores, img * num_classes + k, nms_iou)
+    keep = keep_top_per_image(keep, img, max_per_image)
+    return Detections(boxes[keep], scores[keep], k[keep], img[keep])

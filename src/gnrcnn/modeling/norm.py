@@ -1,9 +1,11 @@
-"""Normalisation layers chosen by name, and conv blocks that carry one.
+"""Normalisation layers as callables (``channels -> module``), and the conv block that carries one.
 
 Shapes: x (N, C, H, W).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -12,12 +14,14 @@ from torchvision.ops import FrozenBatchNorm2d
 
 from .gn_saved_output import group_norm_saved_output
 
+NormLayer = Callable[[int], nn.Module]
 
-class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32 whatever the input dtype.
 
-    Under bf16/fp16 autocast the group statistics of large feature maps lose too much precision
-    in reduced precision, so the norm runs in fp32 and hands back the input's dtype.
+class Fp32GroupNorm(nn.GroupNorm):
+    """GroupNorm whose statistics are computed in float32 whatever the input dtype.
+
+    Under bf16/fp16 autocast the group statistics of large feature maps lose too much precision,
+    so the norm computes in fp32 and hands back the input's dtype.
     ``save_output``: keep the output rather than the input for backward (see gn_saved_output).
     """
 
@@ -37,25 +41,40 @@ class GroupNorm32(nn.GroupNorm):
         return y.to(x.dtype)
 
 
-def make_norm(kind: str, channels: int, groups: int = 32) -> nn.Module:
-    """``gn`` (32 groups, eps 1e-5), ``bn``, ``frozen_bn`` or ``none`` (identity)."""
-    if kind == "gn":
-        return GroupNorm32(groups, channels, eps=1e-5)
-    if kind == "bn":
-        return nn.BatchNorm2d(channels)
-    if kind == "frozen_bn":
-        return FrozenBatchNorm2d(channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"unknown norm '{kind}'")
+def group_norm(channels: int) -> nn.Module:
+    """The seed's norm: 32 groups, eps 1e-5, affine."""
+    return Fp32GroupNorm(32, channels, eps=1e-5)
+
+
+def norm_layer(kind: str) -> NormLayer | None:
+    """The config's norm name (``gn``, ``bn``, ``frozen_bn``, ``none``) as a layer factory; None for none.
+
+    The one place a name becomes a class: modules take the factory, not the name.
+    """
+    factories: dict[str, NormLayer | None] = {
+        "gn": group_norm, "bn": nn.BatchNorm2d, "frozen_bn": FrozenBatchNorm2d, "none": None,
+    }  # fmt: skip
+    if kind not in factories:
+        raise ValueError(f"unknown norm '{kind}'")
+    return factories[kind]
+
+
+def make_norm(norm: NormLayer | None, channels: int) -> nn.Module:
+    return nn.Identity() if norm is None else norm(channels)
+
+
+def conv(cin: int, cout: int, kernel: int, norm: NormLayer | None, stride: int = 1) -> nn.Conv2d:
+    """A conv with 'same' padding; it has a bias only when there is no norm to absorb it."""
+    return nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=norm is None)
 
 
 class ConvNorm(nn.Module):
-    """conv -> norm (-> ReLU). The conv has a bias only when there is no norm to absorb it."""
+    """conv -> norm (-> ReLU)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, norm: str, relu: bool, stride: int = 1) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, *, norm: NormLayer | None, relu: bool, stride: int = 1
+                 ) -> None:  # fmt: skip
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=norm == "none")
+        self.conv = conv(cin, cout, kernel, norm, stride)
         self.norm = make_norm(norm, cout)
         self.relu = relu
 

@@ -1,6 +1,6 @@
 """ResNet backbone, "pytorch style" (a bottleneck's stride sits in its 3x3 conv).
 
-Shapes: image (N, 3, H, W) -> C2..C5 with strides 4, 8, 16, 32 and channels
+Shapes: image (N, 3, H, W) -> {"c2", "c3", "c4", "c5"} with strides 4, 8, 16, 32 and channels
 (256, 512, 1024, 2048) for depth 50/101, (64, 128, 256, 512) for depth 18/34.
 """
 
@@ -11,32 +11,31 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .norm import make_norm
+from .norm import NormLayer, conv, make_norm
 
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 WIDTHS = (64, 128, 256, 512)
 
 
-def _conv(cin: int, cout: int, k: int, stride: int, norm: str) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, k, stride, k // 2, bias=norm == "none")
-
-
-def _shortcut(cin: int, cout: int, stride: int, norm: str) -> nn.Module | None:
+def _shortcut(cin: int, cout: int, stride: int, norm: NormLayer | None) -> nn.Module | None:
     if stride == 1 and cin == cout:
         return None
-    return nn.Sequential(_conv(cin, cout, 1, stride, norm), make_norm(norm, cout))
+    return nn.Sequential(conv(cin, cout, 1, norm, stride), make_norm(norm, cout))
 
 
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, cin: int, width: int, stride: int, norm: str) -> None:
+    def __init__(self, cin: int, width: int, stride: int, norm: NormLayer | None) -> None:
         super().__init__()
         cout = width * self.expansion
-        self.conv1, self.norm1 = _conv(cin, width, 1, 1, norm), make_norm(norm, width)
-        self.conv2, self.norm2 = _conv(width, width, 3, stride, norm), make_norm(norm, width)
-        self.conv3, self.norm3 = _conv(width, cout, 1, 1, norm), make_norm(norm, cout)
+        self.conv1, self.norm1 = conv(cin, width, 1, norm), make_norm(norm, width)
+        self.conv2, self.norm2 = conv(width, width, 3, norm, stride), make_norm(norm, width)
+        self.conv3, self.norm3 = conv(width, cout, 1, norm), make_norm(norm, cout)
         self.downsample = _shortcut(cin, cout, stride, norm)
+
+    def last_norm(self) -> nn.Module:
+        return self.norm3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.norm1(self.conv1(x)), inplace=True)
@@ -49,11 +48,14 @@ class Bottleneck(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, cin: int, width: int, stride: int, norm: str) -> None:
+    def __init__(self, cin: int, width: int, stride: int, norm: NormLayer | None) -> None:
         super().__init__()
-        self.conv1, self.norm1 = _conv(cin, width, 3, stride, norm), make_norm(norm, width)
-        self.conv2, self.norm2 = _conv(width, width, 3, 1, norm), make_norm(norm, width)
+        self.conv1, self.norm1 = conv(cin, width, 3, norm, stride), make_norm(norm, width)
+        self.conv2, self.norm2 = conv(width, width, 3, norm), make_norm(norm, width)
         self.downsample = _shortcut(cin, width, stride, norm)
+
+    def last_norm(self) -> nn.Module:
+        return self.norm2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.norm1(self.conv1(x)), inplace=True)
@@ -63,44 +65,43 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, depth: int = 50, norm: str = "gn", frozen_stages: int = 1) -> None:
+    """``frozen_stages``: the stem and this many stages get no gradient and keep inference behaviour."""
+
+    def __init__(self, *, depth: int = 50, norm: NormLayer | None, frozen_stages: int = 1) -> None:
         super().__init__()
         block = Bottleneck if depth >= 50 else BasicBlock
-        self.conv1 = _conv(3, 64, 7, 2, norm)
+        self.conv1 = conv(3, 64, 7, norm, stride=2)
         self.norm1 = make_norm(norm, 64)
         cin = 64
-        self.out_channels: list[int] = []
+        self.out_channels: dict[str, int] = {}
+        self.strides = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
         for i, (n, width) in enumerate(zip(STAGE_BLOCKS[depth], WIDTHS)):
             blocks = []
             for j in range(n):
-                stride = 2 if (j == 0 and i > 0) else 1
-                blocks.append(block(cin, width, stride, norm))
+                blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, norm))
                 cin = width * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-            self.out_channels.append(cin)
+            self.out_channels[f"c{i + 2}"] = cin
         self.frozen_stages = frozen_stages
         self.checkpoint_blocks = False  # training: keep block inputs only, recompute the rest in backward
-        self._freeze()
+        for m in self._frozen():
+            m.requires_grad_(False)
 
-    def _freeze(self) -> None:
-        frozen: list[nn.Module] = [self.conv1, self.norm1] if self.frozen_stages >= 0 else []
-        frozen += [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
-        for m in frozen:
-            for p in m.parameters():
-                p.requires_grad_(False)
+    def _frozen(self) -> list[nn.Module]:
+        parts: list[nn.Module] = [self.conv1, self.norm1] if self.frozen_stages >= 0 else []
+        return parts + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
 
     def train(self, mode: bool = True) -> ResNet:
         super().train(mode)
-        # Frozen stages keep inference behaviour (matters for BatchNorm statistics only).
-        if mode and self.frozen_stages >= 0:
-            for m in [self.conv1, self.norm1] + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]:
+        if mode:  # frozen stages keep inference behaviour (matters for BatchNorm statistics only)
+            for m in self._frozen():
                 m.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         x = F.relu(self.norm1(self.conv1(x)), inplace=True)
         x = F.max_pool2d(x, 3, 2, 1)
-        outs = []
+        outs = {}
         for i in range(1, 5):
             layer = getattr(self, f"layer{i}")
             if self.checkpoint_blocks and torch.is_grad_enabled() and i > self.frozen_stages:
@@ -108,5 +109,5 @@ class ResNet(nn.Module):
                     x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = layer(x)
-            outs.append(x)
+            outs[f"c{i + 1}"] = x
         return outs

@@ -13,8 +13,7 @@ from torch import nn
 from ..errors import GnrcnnError
 from . import detectron, detectron2, mmdet
 from .safe_load import read_weights
-
-FORMAT_VERSION = 1
+from .upgrade import FORMAT_VERSION, upgrade, upgrade_key
 
 
 @dataclass
@@ -40,7 +39,8 @@ def interpret(obj: Any, where: str) -> LoadedWeights:
     if not isinstance(obj, dict):
         raise GnrcnnError(f"{where}: expected a dict of weights, found {type(obj).__name__}")
     if obj.get("format") == "gnrcnn":
-        return LoadedWeights(obj["model"], "gnrcnn", obj.get("config"), dict(obj.get("meta") or {}))
+        sd, config = upgrade(int(obj.get("version", 1)), obj["model"], obj.get("config"))
+        return LoadedWeights(sd, "gnrcnn", config, dict(obj.get("meta") or {}))
     if detectron2.is_detectron2(obj):
         sd, ignored, origin = detectron2.convert(obj)
         meta = {k: v for k, v in obj.items() if k != "model" and isinstance(v, (str, int, float, bool))}
@@ -57,8 +57,8 @@ def interpret(obj: Any, where: str) -> LoadedWeights:
         if mmdet.is_mmdet_backbone(sd):
             out, ignored, origin = mmdet.convert_backbone(sd)
             return LoadedWeights(out, "mmdet-backbone", None, dict(meta), ignored, origin)
-        if any(k.startswith(("backbone.norm1", "box_head.", "fpn.")) for k in sd):
-            return LoadedWeights(dict(sd), "gnrcnn-state-dict")
+        if any(k.startswith(("backbone.norm1", "roi_heads.", "box_head.", "fpn.")) for k in sd):
+            return LoadedWeights({upgrade_key(k): v for k, v in sd.items()}, "gnrcnn-state-dict")
     raise GnrcnnError(f"{where}: unrecognised weights format (top-level keys: {', '.join(map(str, list(obj)[:6]))})")
 
 

@@ -1,9 +1,9 @@
-"""Typed configuration: dataclasses filled from YAML files with ``_base_`` inheritance.
+"""Loading configs: the schema's dataclasses filled from YAML files with ``_base_`` inheritance.
 
 A config is found by name (a YAML shipped in ``gnrcnn/configs``) or by path. A file may start
 with ``_base_: <name or relative path>``; its keys are merged over the base's, section by section.
 ``--set section.key=value`` overrides are applied last. Every key and value is checked against the
-dataclasses below, so a typo is one clear line naming it rather than a silently ignored setting.
+dataclasses of ``config.schema``, so a typo is one clear line naming it rather than a silently ignored setting.
 """
 
 from __future__ import annotations
@@ -11,163 +11,14 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .data.coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
-from .errors import GnrcnnError
-
-NORMS = ("gn", "bn", "frozen_bn", "none")
-
-
-def _choice(default: str, *choices: str) -> Any:
-    return field(default=default, metadata={"choices": choices})
-
-
-@dataclass
-class BackboneConfig:
-    depth: int = field(default=50, metadata={"choices": (18, 34, 50, 101)})
-    norm: str = _choice("gn", *NORMS)
-    frozen_stages: int = 1  # stem + this many stages get no gradient; -1: nothing frozen
-    zero_init_residual: bool = False  # when not pretrained: each block's last norm starts at 0
-
-
-@dataclass
-class FPNConfig:
-    channels: int = 256
-    norm: str = _choice("gn", *NORMS)
-
-
-@dataclass
-class RPNConfig:
-    anchor_scale: float = 8.0
-    anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
-    strides: list[int] = field(default_factory=lambda: [4, 8, 16, 32, 64])
-    pre_nms_topk_test: int = 1000
-    post_nms_topk_test: int = 1000
-    pre_nms_topk_train: int = 2000
-    post_nms_topk_train: int = 1000
-    nms_iou: float = 0.7
-    min_box_size: float = 0.0
-    pos_iou: float = 0.7
-    neg_iou: float = 0.3
-    min_pos_iou: float = 0.3
-    low_quality_matches: bool = True
-    batch_per_image: int = 256
-    pos_fraction: float = 0.5
-    # "sampled": losses divided by the number of sampled anchors (MMDetection);
-    # "batch": by images x batch_per_image (detectron2).
-    loss_norm: str = _choice("sampled", "sampled", "batch")
-
-
-@dataclass
-class RoIConfig:
-    norm: str = _choice("gn", *NORMS)
-    conv_channels: int = 256
-    box_convs: int = 4
-    box_fc: int = 1024
-    mask_convs: int = 4
-    box_pool: int = 7
-    mask_pool: int = 14
-    # "mmdet": floor(log2(sqrt(wh) / 56 + 1e-6)); "detectron2": floor(4 + log2(sqrt(wh) / 224 + 2.2e-16)) - 2
-    level_mapping: str = _choice("mmdet", "mmdet", "detectron2")
-    box_stds: list[float] = field(default_factory=lambda: [0.1, 0.1, 0.2, 0.2])
-    pos_iou: float = 0.5
-    neg_iou: float = 0.5
-    min_pos_iou: float = 0.5
-    low_quality_matches: bool = True
-    batch_per_image: int = 512
-    pos_fraction: float = 0.25
-    mask_size: int = 28
-    score_thr: float = 0.05
-    nms_iou: float = 0.5
-    max_detections: int = 100
-    mask_thr: float = 0.5
-
-
-@dataclass
-class ModelConfig:
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
-    fpn: FPNConfig = field(default_factory=FPNConfig)
-    rpn: RPNConfig = field(default_factory=RPNConfig)
-    roi: RoIConfig = field(default_factory=RoIConfig)
-    # Float arithmetic of anchors and box decoding: MMDetection's or detectron2's (they differ in rounding
-    # and in detectron2 clamping dw/dh from above only).
-    box_coding: str = _choice("mmdet", "mmdet", "detectron2")
-    # Convolutions in NHWC memory layout: faster on CPUs (oneDNN) and tensor cores; same maths, other
-    # summation order. "heads": the RoI heads only (FPN features stay bit-exact); "all": the whole network.
-    channels_last: str = _choice("heads", "none", "heads", "all")
-
-
-@dataclass
-class InputConfig:
-    mean: list[float] = field(default_factory=lambda: [103.53, 116.28, 123.675])
-    std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
-    to_rgb: bool = False  # the network sees RGB (True) or BGR (False) channel order
-    short: int = 800  # test-time short side ...
-    long: int = 1333  # ... and cap on the long side
-    train_shorts: list[int] = field(default_factory=list)  # multi-scale training; empty = [short]
-    # "mmdet": OpenCV bilinear, new = int(side * min(long/L, short/S) + 0.5);
-    # "detectron2": Pillow bilinear, detectron2's ResizeShortestEdge arithmetic.
-    resize: str = _choice("mmdet", "mmdet", "detectron2")
-    size_divisor: int = 32
-    flip_prob: float = 0.5
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 24
-    lr_steps: list[int] = field(default_factory=lambda: [16, 22])  # epochs (or iterations, see by_iter)
-    by_iter: bool = False  # epochs/lr_steps count iterations instead of epochs
-    base_lr: float = 0.02
-    base_batch: int = 16  # lr is scaled linearly from base_lr at base_batch images to the real batch
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    weight_decay_norm: float = -1.0  # < 0: same as weight_decay (MMDetection); detectron2 uses 0
-    warmup_iters: int = 500
-    warmup_factor: float = 0.001
-    images_per_gpu: int = 2
-    accumulate: int = 1  # gradient accumulation steps
-    log_every: int = 20
-    checkpoint_every_iters: int = 0  # 0: once per epoch only
-    keep_checkpoints: int = 3
-    eval_every_epochs: int = 0  # 0: only at the end
-    num_workers: int = 2
-    seed: int = 0
-    # Performance, not semantics: NHWC convolutions while training (faster with oneDNN and tensor
-    # cores), and backbone blocks recomputed in the backward pass (a third of the peak memory for
-    # ~8% more time).
-    channels_last: bool = True
-    checkpoint_backbone: bool = True
-
-
-@dataclass
-class DataConfig:
-    class_names: list[str] = field(default_factory=lambda: list(COCO_CLASS_NAMES))
-    category_ids: list[int] = field(default_factory=lambda: list(COCO_CATEGORY_IDS))
-
-
-@dataclass
-class Config:
-    name: str = ""
-    model: ModelConfig = field(default_factory=ModelConfig)
-    input: InputConfig = field(default_factory=InputConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.data.class_names)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-# ---------------------------------------------------------------- loading
+from ..errors import GnrcnnError
+from .schema import Config
 
 
 def available_configs() -> list[str]:
@@ -289,7 +140,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def merge_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``raw`` with ``--set``-style overrides (``["a.b=1"]`` or a nested dict) merged over it."""
+    if not overrides:
+        return raw
+    return _merge(raw, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+
+
 def config_from_dict(data: dict[str, Any], name: str = "") -> Config:
+    """A checked ``Config`` from a plain dict (as ``Config.to_dict`` gives, or as a checkpoint carries)."""
     data = dict(data)
     data.setdefault("name", name)
     cfg = _build(Config, data, "")
@@ -299,9 +158,7 @@ def config_from_dict(data: dict[str, Any], name: str = "") -> Config:
 
 def load_config(name_or_path: str, overrides: list[str] | dict[str, Any] | None = None) -> Config:
     """A shipped config by name (``mask-rcnn_r50_fpn_gn-all_2x_coco``) or a YAML file, plus overrides."""
-    raw = _load_raw(name_or_path)
-    if overrides:
-        raw = _merge(raw, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+    raw = merge_overrides(_load_raw(name_or_path), overrides)
     name = Path(name_or_path).stem if name_or_path.endswith((".yaml", ".yml")) else name_or_path
     return config_from_dict(raw, raw.get("name", name) if isinstance(raw.get("name"), str) else name)
 
@@ -326,6 +183,8 @@ def validate(cfg: Config) -> None:
         raise GnrcnnError("config key 'model.backbone.frozen_stages': expected -1..4")
     if cfg.input.short <= 0 or cfg.input.long <= 0:
         raise GnrcnnError("config keys 'input.short'/'input.long' must be positive")
+    if cfg.train.lr_step_iters and cfg.train.iters <= 0:
+        raise GnrcnnError("config key 'train.lr_step_iters' needs 'train.iters' > 0 (an iteration schedule)")
 
 
 def dump_yaml(cfg: Config) -> str:

@@ -1,0 +1,69 @@
+"""``gnrcnn train``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from . import common
+
+if TYPE_CHECKING:
+    from ..config.schema import Config
+
+# command-line flag -> config key it sets
+_FLAG_KEYS = (("batch_size", "train.images_per_gpu"), ("seed", "train.seed"), ("num_workers", "train.num_workers"),
+              ("accumulate", "train.accumulate"))  # fmt: skip
+
+
+def train_config(args: argparse.Namespace) -> Config:
+    from ..config.loader import load_config
+
+    overrides = list(args.overrides)
+    if args.scale:
+        overrides += [f"input.short={args.scale[0]}", f"input.long={args.scale[1]}"]
+    overrides += [f"{key}={getattr(args, flag)}" for flag, key in _FLAG_KEYS if getattr(args, flag) is not None]
+    return load_config(args.config, overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..engine import distributed
+    from ..engine.evaluate import format_table
+    from ..engine.trainer import TrainArgs, Trainer
+
+    cfg = train_config(args)
+    targs = TrainArgs(
+        data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_data_root=args.val_data_root,
+        val_ann=args.val_ann, weights=args.weights, backbone_weights=args.backbone_weights, resume=args.resume,
+        max_iters=args.max_iters, stop_at=args.stop_at, device=common.device(args.device), amp=args.amp,
+    )  # fmt: skip
+    try:
+        metrics = Trainer(cfg, targs).train()
+        if metrics and distributed.is_main():
+            print(format_table(metrics))
+    finally:
+        distributed.cleanup()
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train on a COCO-format dataset (torchrun for several processes)")
+    common.add_config(p, required=True)
+    p.add_argument("--data-root", required=True, help="folder the annotation file's file_names are relative to")
+    p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
+    p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
+    p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
+    p.add_argument("--weights", help="start from this detection checkpoint (fine-tuning)")
+    p.add_argument("--backbone-weights", help="start from this ImageNet backbone (the published recipe)")
+    p.add_argument("--work-dir", required=True, help="checkpoints, logs, loss curve, metrics")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
+    p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
+    p.add_argument("--stop-at", type=int, metavar="ITER",
+                   help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues")
+    p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
+    p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
+    p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", type=int)
+    common.add_device(p, "training")
+    p.set_defaults(func=cmd_train)

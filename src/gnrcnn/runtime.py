@@ -1,0 +1,137 @@
+"""Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
+cast, torch.compile, the RoIAlign thread pool and peak-memory readings.
+
+A function that changes the model it is handed says so in its name (``..._in_place``); the caller
+owns that model.
+
+Allocator. PyTorch's CPU tensors come from glibc malloc, which serves every block above its mmap
+threshold (at most 32 MB) with a fresh ``mmap`` and unmaps it on free. A detector at 800x1333
+allocates and frees hundreds of such feature maps per image, so each one is page-faulted in again,
+zero-filled by the kernel: measured on one 2-core VM, R-50 inference spent 12 s of system time per
+7 images and ran at 5.3 s/img; with freed blocks kept in the heap it ran at 3.4 s/img
+(docs/benchmarks.md). Intel's PyTorch tuning guide reaches the same end with jemalloc or tcmalloc;
+this needs neither. The cost is memory: what is freed stays with the process, so the peak grows a
+little in inference (R-50: 1.77 -> 1.88 GB) and by 25-33% in CPU training (R-50: 3.80 -> 4.68 GB).
+``GNRCNN_MALLOC=system`` keeps glibc's defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import GnrcnnError
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_allocator_set = False
+_pool: ThreadPoolExecutor | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Raise glibc's mmap and trim thresholds for this process (once); True if they were set."""
+    global _allocator_set
+    if _allocator_set:
+        return True
+    if os.environ.get("GNRCNN_MALLOC", "").lower() == "system" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc: leave it alone
+        return False
+    # 1 GiB: above any single feature map of these models (older glibc caps the threshold at 32 MB,
+    # which still covers most of them). The trim threshold stops the heap from being shrunk, and
+    # faulted in again, after each image.
+    mapped = bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) or bool(mallopt(_M_MMAP_THRESHOLD, 1 << 25))
+    _allocator_set = mapped and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    return _allocator_set
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 for CUDA convolutions and matmuls (process-wide). Off means fp32 is fp32: TF32 (PyTorch's
+    default for cuDNN) changes results at 1e-3."""
+    torch.backends.cudnn.allow_tf32 = enabled
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+
+
+def check_amp(device: torch.device, amp: str | None) -> None:
+    if amp not in (None, *AMP_DTYPES):
+        raise GnrcnnError(f"unknown precision '{amp}' (choose bf16 or fp16, or none for fp32)")
+    if amp == "fp16" and device.type != "cuda":
+        raise GnrcnnError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+
+
+def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
+    """bf16/fp16 autocast for convolutions and matmuls (GroupNorm keeps fp32 statistics itself)."""
+    check_amp(device, amp)
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
+def cast_to_bf16_in_place(model: nn.Module) -> None:
+    """Convolution and linear weights to bf16 (norms keep fp32 weights), so that bf16 inference does
+    not cast every weight at every call."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            m.to(torch.bfloat16)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in inference mode inside the block; every submodule's training flag restored after."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+def compile_in_place(parts: list[tuple[nn.Module, bool]]) -> None:
+    """``torch.compile`` each (module, dynamic shapes) in place: state-dict keys stay unchanged. The
+    caller owns the modules (``Detector`` compiles its own copy, never a model it was lent)."""
+    for module, dynamic in parts:
+        module.compile(dynamic=dynamic)
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """The process's pool for CPU ops that release the GIL but run single-threaded (RoIAlign)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()), thread_name_prefix="gnrcnn")
+    return _pool
+
+
+def peak_rss_gb() -> float:
+    """This process's peak resident memory. Linux's VmHWM, which starts afresh at exec; getrusage's
+    ru_maxrss keeps the parent's peak across fork + exec, so a child started by a large process
+    would report the parent's."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def peak_memory_gb(device: torch.device) -> float:
+    """Peak memory of ``device``: CUDA's allocated peak, or the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return peak_rss_gb()
