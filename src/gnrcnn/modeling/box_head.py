@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm import ConvNorm, NormLayer
+from .norm import ConvNorm, NormLayer, run_blocks
 
 
 class BoxHead(nn.Module):
@@ -28,7 +28,6 @@ class BoxHead(nn.Module):
         self.bbox_pred = nn.Linear(fc_dim, 4 * num_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for conv in self.convs:
-            x = conv(x)
-        x = F.relu(self.fc(x.flatten(1)))
+        x = run_blocks(self.convs, x).flatten(1)
+        x = F.relu(self.fc(x))
         return self.cls_score(x), self.bbox_pred(x)

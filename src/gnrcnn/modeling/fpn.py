@@ -1,9 +1,16 @@
 """Feature pyramid: {c2..c5} -> {p2..p6} (``channels`` each, strides 4..64), no activations.
 
 Shapes: c_i (N, C_i, H/s, W/s) -> p_i (N, channels, H/s, W/s); p6 = p5 subsampled by 2.
+
+Memory: the input may be the backbone's stages as they are computed (``ResNet.stages``), so each
+C_i is let go once its lateral conv has run; the top-down sums are done in place on the laterals,
+and each lateral is let go once its output conv has run. At 800x1333 that keeps ~250 MB fewer
+feature maps alive than holding every C_i, lateral and sum until the end.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -27,12 +34,28 @@ class FPN(nn.Module):
                 # Their outputs are kept anyway by the RPN conv that reads them: keep only those.
                 block.norm.save_output = True
 
-    def forward(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        laterals = [conv(feats[k]) for conv, k in zip(self.lateral_convs, self.in_features)]
+    def forward(self, feats: Mapping[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+        """``feats``: {name: C} or (name, C) pairs finest first, e.g. ``ResNet.stages(x)``."""
+        index = {name: i for i, name in enumerate(self.in_features)}
+        pairs = feats.items() if isinstance(feats, Mapping) else feats
+        laterals: list[torch.Tensor | None] = [None] * len(self.in_features)
+        for name, c in pairs:
+            if name in index:
+                laterals[index[name]] = self.lateral_convs[index[name]](c)
+            del c
+        missing = [k for k, lat in zip(self.in_features, laterals) if lat is None]
+        if missing:
+            raise ValueError(f"FPN: backbone gave no {', '.join(missing)}")
         for i in range(len(laterals) - 1, 0, -1):
-            # Upsample to the finer map's exact size (not x2), as the reference does.
+            # Upsample to the finer map's exact size (not x2), as the reference does; the sum is
+            # done in place (the laterals are this module's own tensors).
             up = F.interpolate(laterals[i], size=laterals[i - 1].shape[-2:], mode="nearest")
-            laterals[i - 1] = laterals[i - 1] + up
-        outs = [conv(x) for conv, x in zip(self.fpn_convs, laterals)]
+            laterals[i - 1] = laterals[i - 1].add_(up)
+            del up
+        outs = []
+        for i, conv in enumerate(self.fpn_convs):
+            outs.append(conv(laterals[i]))
+            laterals[i] = None
         outs.append(F.max_pool2d(outs[-1], 1, stride=2))
         return dict(zip(self.out_features, outs))

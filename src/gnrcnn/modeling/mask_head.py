@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm import ConvNorm, NormLayer
+from .norm import ConvNorm, NormLayer, run_blocks
 
 
 class MaskHead(nn.Module):
@@ -26,9 +26,7 @@ class MaskHead(nn.Module):
         self.logits = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for conv in self.convs:
-            x = conv(x)
-        return self.logits(F.relu(self.upsample(x)))
+        return self.logits(F.relu(self.upsample(run_blocks(self.convs, x))))
 
 
 def select_class(mask_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -106,8 +106,11 @@ class MaskRCNN(nn.Module):
             self.apply_memory_layout()
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """{"p2": ..., "p6": ...}."""
-        return self.fpn(self.backbone(images.contiguous(memory_format=self.memory_format)))
+        """{"p2": ..., "p6": ...}. A backbone with ``stages`` hands its outputs over one at a time (less
+        memory); any other returns its {"c2": ...} dict."""
+        x = images.contiguous(memory_format=self.memory_format)
+        stages = getattr(self.backbone, "stages", None)
+        return self.fpn(stages(x) if stages is not None else self.backbone(x))
 
     def forward(
         self, images: torch.Tensor, image_sizes: torch.Tensor, targets: Targets | None = None

@@ -81,3 +81,14 @@ class ConvNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(self.conv(x))
         return F.relu(x, inplace=True) if self.relu else x
+
+
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """``ConvNorm`` blocks in turn, each block's input let go before its norm runs: two activations
+    alive at a time instead of three (the heads run on up to 1000 RoIs: ~50 MB each in R-50)."""
+    for block in blocks:
+        y = block.conv(x)
+        del x
+        y = block.norm(y)
+        x = F.relu(y, inplace=True) if block.relu else y
+    return x

@@ -2,9 +2,14 @@
 
 Shapes: image (N, 3, H, W) -> {"c2", "c3", "c4", "c5"} with strides 4, 8, 16, 32 and channels
 (256, 512, 1024, 2048) for depth 50/101, (64, 128, 256, 512) for depth 18/34.
+
+``stages(x)`` yields the outputs one at a time, so a consumer (the FPN's lateral convs) can let
+each go before the next is computed; ``forward`` collects them in a dict.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +47,7 @@ class Bottleneck(nn.Module):
         y = F.relu(self.norm2(self.conv2(y)), inplace=True)
         y = self.norm3(self.conv3(y))
         identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(y + identity, inplace=True)
+        return F.relu(y.add_(identity), inplace=True)  # y is this block's own: no second buffer
 
 
 class BasicBlock(nn.Module):
@@ -61,7 +66,7 @@ class BasicBlock(nn.Module):
         y = F.relu(self.norm1(self.conv1(x)), inplace=True)
         y = self.norm2(self.conv2(y))
         identity = x if self.downsample is None else self.downsample(x)
-        return F.relu(y + identity, inplace=True)
+        return F.relu(y.add_(identity), inplace=True)
 
 
 class ResNet(nn.Module):
@@ -98,10 +103,10 @@ class ResNet(nn.Module):
                 m.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def stages(self, x: torch.Tensor) -> Iterator[tuple[str, torch.Tensor]]:
+        """("c2", C2), ..., ("c5", C5), computed one stage at a time."""
         x = F.relu(self.norm1(self.conv1(x)), inplace=True)
         x = F.max_pool2d(x, 3, 2, 1)
-        outs = {}
         for i in range(1, 5):
             layer = getattr(self, f"layer{i}")
             if self.checkpoint_blocks and torch.is_grad_enabled() and i > self.frozen_stages:
@@ -109,5 +114,7 @@ class ResNet(nn.Module):
                     x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = layer(x)
-            outs[f"c{i + 1}"] = x
-        return outs
+            yield f"c{i + 1}", x
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(self.stages(x))
