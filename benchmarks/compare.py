@@ -1,6 +1,7 @@
 """gnrcnn vs torchvision's own Mask R-CNN assembled as GN-all, in one process, same photo, same threads.
 
     python benchmarks/compare.py [--depth 50|101] [--threads 2] [--runs 5] [--train-runs 3] [--amp bf16]
+                                 [--recompute auto|always|never]
                                  [--skip-train] [--skip-memory] [--json OUT]
 
 The peer is built from torchvision's classes: its ResNet with norm_layer=GroupNorm(32), FPN with
@@ -33,6 +34,7 @@ from gnrcnn import build_model, keep_freed_memory, load_config
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
 from gnrcnn.engine.bench import photo_path
+from gnrcnn.engine.memory_plan import plan as plan_memory
 from gnrcnn.engine.predictor import Detector
 from gnrcnn.engine.synthetic import synthetic_batch
 from gnrcnn.runtime import autocast, peak_rss_gb
@@ -58,14 +60,15 @@ def torchvision_peer(depth: int) -> nn.Module:
 
 
 class Ours:
-    def __init__(self, depth: int, amp: str | None, modes: str = "infer train") -> None:
-        self.cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco")
+    def __init__(self, depth: int, amp: str | None, modes: str = "infer train", recompute: str = "auto") -> None:
+        self.cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", [f"train.recompute_backbone={recompute}"])
         self.amp = amp
         if "infer" in modes:
             self.detector = Detector(self.cfg, build_model(self.cfg), device="cpu", amp=amp, owns_model=True)
         if "train" in modes:  # laid out for training as the trainer does
             self.model = build_model(self.cfg)
-            self.model.configure_training(self.cfg.train.channels_last, self.cfg.train.checkpoint_backbone)
+            recompute = plan_memory(self.model, self.cfg, torch.device("cpu"), amp).recompute
+            self.model.configure_training(self.cfg.train.channels_last, recompute)
 
     def infer(self, image) -> int:
         return len(self.detector.predict(image)[0])
@@ -135,17 +138,18 @@ def alternate(ours: Ours, peer: Peer, runs: int, train_runs: int) -> dict:
     return out
 
 
-def child_memory(which: str, mode: str, depth: int, amp: str | None, threads: int) -> float:
+def child_memory(which: str, mode: str, depth: int, amp: str | None, threads: int, recompute: str) -> float:
     """Peak RSS (GB) of a fresh process that builds one model and runs ``mode`` three times."""
-    cmd = [sys.executable, __file__, "--child", which, mode, "--depth", str(depth), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--child", which, mode, "--depth", str(depth), "--threads", str(threads),
+           "--recompute", recompute]  # fmt: skip
     if amp and which == "gnrcnn":
         cmd += ["--amp", amp]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return float(res.stdout.strip().splitlines()[-1])
 
 
-def run_child(which: str, mode: str, depth: int, amp: str | None) -> None:
-    model = Ours(depth, amp, mode) if which == "gnrcnn" else Peer(depth)
+def run_child(which: str, mode: str, depth: int, amp: str | None, recompute: str) -> None:
+    model = Ours(depth, amp, mode, recompute) if which == "gnrcnn" else Peer(depth)
     if mode == "infer":
         image = read_image(photo_path())
         for _ in range(3):
@@ -165,6 +169,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--train-runs", type=int, default=3)
     ap.add_argument("--amp", choices=["bf16"], default=None, help="gnrcnn's precision (the peer stays fp32)")
+    ap.add_argument("--recompute", choices=["auto", "always", "never"], default="auto",
+                    help="gnrcnn's train.recompute_backbone (auto: by the memory budget)")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--system-malloc", action="store_true", help="glibc's defaults for both models")
@@ -176,12 +182,13 @@ def main() -> None:
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     if args.child:
-        run_child(*args.child, args.depth, args.amp)
+        run_child(*args.child, args.depth, args.amp, args.recompute)
         return
     torch.manual_seed(0)
-    ours, peer = Ours(args.depth, args.amp), Peer(args.depth)
+    ours, peer = Ours(args.depth, args.amp, recompute=args.recompute), Peer(args.depth)
     times = alternate(ours, peer, args.runs, 0 if args.skip_train else args.train_runs)
     result = {"depth": args.depth, "threads": args.threads, "amp": args.amp, "torch": torch.__version__,
+              "recompute": args.recompute,
               "malloc": "system" if args.system_malloc else "keep_freed_memory",
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "runs": times}  # fmt: skip
     for mode in ("infer", "train"):
@@ -195,8 +202,8 @@ def main() -> None:
             )
     if not args.skip_memory:
         for mode in ("infer", "train") if not args.skip_train else ("infer",):
-            mem = {w: child_memory(w, mode, args.depth, args.amp if w == "gnrcnn" else None, args.threads)
-                   for w in ("gnrcnn", "torchvision")}  # fmt: skip
+            mem = {w: child_memory(w, mode, args.depth, args.amp if w == "gnrcnn" else None, args.threads,
+                                   args.recompute) for w in ("gnrcnn", "torchvision")}  # fmt: skip
             result[mode]["peak_gb"] = mem
             print(
                 f"R-{args.depth} {mode:5}  peak RSS gnrcnn {mem['gnrcnn']:.2f} GB   torchvision "

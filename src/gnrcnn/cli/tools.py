@@ -48,9 +48,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     det = common.load_detector(args)
     inf = bench.inference_speed(det, args.runs) if not args.no_inference else None
-    train = bench.training_speed(det.cfg, str(det.device), args.amp, args.train_iters) if not args.no_train else None
-    print(bench.report(det.cfg.name, str(det.device), args.amp, inf, train))
-    out = bench.to_json(det.cfg.name, str(det.device), args.amp, inf, train)
+    train = bench.training_speed(det.cfg, str(det.device), det.amp, args.train_iters) if not args.no_train else None
+    print(bench.report(det.cfg.name, str(det.device), det.amp, inf, train))
+    out = bench.to_json(det.cfg.name, str(det.device), det.amp, inf, train)
     if args.json:
         write_text_atomic(out + "\n", args.json, "benchmark results")
     else:

@@ -31,10 +31,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..engine.trainer import TrainArgs, Trainer
 
     cfg = train_config(args)
+    dev = common.device(args.device)
     targs = TrainArgs(
         data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_data_root=args.val_data_root,
         val_ann=args.val_ann, weights=args.weights, backbone_weights=args.backbone_weights, resume=args.resume,
-        max_iters=args.max_iters, stop_at=args.stop_at, device=common.device(args.device), amp=args.amp,
+        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=common.amp(args, dev),
     )  # fmt: skip
     try:
         metrics = Trainer(cfg, targs).train()

@@ -53,14 +53,16 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
     from ..config.loader import config_from_dict
     from ..data.preprocess import Normalizer
     from .build import build_model
+    from .memory_plan import plan as plan_memory
     from .synthetic import synthetic_batch
 
     runtime.keep_freed_memory()  # a spawned child: the parent's setting does not carry over
     torch.set_num_threads(threads)
     cfg = config_from_dict(cfg_dict)
     dev = torch.device(device)
-    model = build_model(cfg).configure_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
-    model = model.to(dev).train()
+    model = build_model(cfg).to(dev).train()
+    memory = plan_memory(model, cfg, dev, amp)
+    model.configure_training(cfg.train.channels_last, memory.recompute)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     images, sizes, targets = synthetic_batch(2, cfg.num_classes, cfg.input.short, cfg.input.long)
@@ -83,7 +85,8 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
         _sync(dev)
         if i:
             times.append(time.perf_counter() - t)
-    q.put({"s_per_iter": statistics.median(times), "runs": times, "peak_gb": runtime.peak_memory_gb(dev)})
+    q.put({"s_per_iter": statistics.median(times), "runs": times, "peak_gb": runtime.peak_memory_gb(dev),
+           "recompute_backbone": memory.recompute, "memory_plan": memory.reason})
 
 
 def training_speed(cfg: Config, device: str, amp: str | None, iters: int = 3) -> dict[str, Any]:
@@ -105,7 +108,8 @@ def report(name: str, device: str, amp: str | None, inf: dict[str, Any] | None, 
                      f"(median of {len(inf['runs'])} after warm-up)")  # fmt: skip
     if train:
         it, gb = train["s_per_iter"], train["peak_gb"]
-        lines.append(f"  training:  {it:.2f} s/iter at 2 images, peak memory {gb:.2f} GB")
+        lines.append(f"  training:  {it:.2f} s/iter at 2 images, peak memory {gb:.2f} GB "
+                     f"(backbone recomputation {'on' if train['recompute_backbone'] else 'off'})")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from ..weights import gnrcnn_checkpoint
 from . import checkpoint as ckpt
 from . import distributed as dist
 from .logger import MetricsLogger, plot_losses
+from .memory_plan import plan as plan_memory
 from .predictor import Detector
 from .schedule import Schedule, make_schedule
 from .train_setup import (
@@ -76,8 +77,11 @@ class Trainer:
         self.dataset = load_dataset(args.ann, args.data_root, self.main)
         self.cfg = cfg = with_classes(cfg, self.dataset)
         model = build_for_training(cfg, args.weights, args.backbone_weights, self.main)
-        model.configure_training(cfg.train.channels_last, cfg.train.checkpoint_backbone)
         self.model = model.to(self.device).train()
+        memory = plan_memory(self.model, cfg, self.device, args.amp)
+        self.model.configure_training(cfg.train.channels_last, memory.recompute)
+        if self.main:
+            print(f"backbone recomputation {'on' if memory.recompute else 'off'}: {memory.reason}")
         self.optimizer = make_optimizer(self.model, cfg)
         self.loader, self.sampler = make_loader(self.dataset, cfg, self.rank, self.world, self.device)
         t = cfg.train

@@ -143,10 +143,10 @@ class MaskRCNN(nn.Module):
         self.roi_heads.to(memory_format=heads)
         return self
 
-    def configure_training(self, layout: str, checkpoint_backbone: bool) -> MaskRCNN:
+    def configure_training(self, layout: str, recompute_backbone: bool) -> MaskRCNN:
         """Training-time performance settings (results do not depend on them beyond float rounding)."""
         self.set_memory_layout(layout)
-        self.backbone.checkpoint_blocks = checkpoint_backbone
+        self.backbone.checkpoint_blocks = recompute_backbone
         return self
 
     def compile_targets(self) -> list[tuple[nn.Module, bool]]:

@@ -2,8 +2,9 @@
 
 Version 1 (before the RoI heads became one part) named the heads ``box_head.*`` and ``mask_head.*``
 and its configs used ``box_coding``, ``by_iter`` + ``epochs`` + ``lr_steps`` and a boolean
-``train.channels_last``. Version 2 says ``roi_heads.box_head.*``, ``box_arithmetic``,
-``epochs``/``lr_step_epochs`` or ``iters``/``lr_step_iters``, and a layout name.
+``train.channels_last`` and ``train.checkpoint_backbone``. Version 2 says ``roi_heads.box_head.*``,
+``box_arithmetic``, ``epochs``/``lr_step_epochs`` or ``iters``/``lr_step_iters``, a layout name and
+``train.recompute_backbone``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def upgrade_config(raw: dict[str, Any]) -> dict[str, Any]:
             train["iters"], train["lr_step_iters"] = train.pop("epochs", 0), steps
         else:
             train["lr_step_epochs"] = steps
+    if "checkpoint_backbone" in train:
+        train["recompute_backbone"] = "auto" if train.pop("checkpoint_backbone") else "never"
     if isinstance(train.get("channels_last"), bool):
         train["channels_last"] = "all" if train["channels_last"] else "none"
     return cfg

@@ -1,0 +1,38 @@
+"""Process-wide choices: --amp auto, and whether training recomputes the backbone (a memory budget)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from gnrcnn import build_model, load_config, runtime
+from gnrcnn.engine.memory_plan import plan
+
+from conftest import TINY
+
+
+def test_amp_auto_picks_a_precision_and_says_why() -> None:
+    assert runtime.resolve_amp(torch.device("cpu"), "bf16") == ("bf16", "")
+    assert runtime.resolve_amp(torch.device("cpu"), None) == (None, "")
+    choice, why = runtime.resolve_amp(torch.device("cpu"), "auto")
+    assert choice in (None, "bf16") and why.startswith("--amp auto: ") and " ms in fp32" in why
+    assert runtime.resolve_amp(torch.device("cpu"), "auto") == (choice, why)  # measured once per process
+
+
+def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
+    cfg = load_config(str(TINY), ["train.images_per_gpu=2"])
+    model = build_model(cfg).train()
+    before = copy.deepcopy(model.state_dict())
+    rng = torch.get_rng_state()
+    tight = plan(model, load_config(str(TINY), ["train.memory_budget_gb=0.01"]), torch.device("cpu"), None)
+    ample = plan(model, load_config(str(TINY), ["train.memory_budget_gb=1000"]), torch.device("cpu"), None)
+    assert tight.recompute and not ample.recompute
+    assert "exceeds the 0.0 GB budget" in tight.reason and "fits the 1000.0 GB budget" in ample.reason
+    # recomputation keeps less for backward; both estimates include what the process holds
+    assert runtime.current_rss_gb() * 0.5 < ample.estimate_recompute_gb < ample.estimate_gb
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert not model.backbone.checkpoint_blocks
+    forced = plan(model, load_config(str(TINY), ["train.recompute_backbone=always"]), torch.device("cpu"), None)
+    assert forced.recompute and forced.reason == "train.recompute_backbone=always"
