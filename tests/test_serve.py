@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import threading
 import time
 import zlib
@@ -17,7 +18,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from gnrcnn import load_model
+from gnrcnn import GnrcnnError, load_model
 from gnrcnn.data.image_io import read_image
 from gnrcnn.engine.results import to_coco_records
 from gnrcnn.serve import ServeOptions, create_app
@@ -331,3 +332,26 @@ def test_time_limit_answers_504_and_frees_the_slot(tiny_trained: Path, picture: 
             assert time.monotonic() < deadline, health
             time.sleep(0.05)
         assert health["waiting"] == 0 and health["running"] == 0
+        with socket.create_connection((client.base_url.host, client.base_url.port), timeout=60) as sock:
+            sock.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n"
+            )
+            sock.sendall(png_bytes(picture)[:100])  # and then nothing: a client that stalls mid-upload
+            assert sock.recv(4096).startswith(b"HTTP/1.1 408 ")
+
+
+def test_address_checks_and_options(capsys: pytest.CaptureFixture) -> None:
+    from gnrcnn.cli import main
+    from gnrcnn.serve.server import check_address, is_loopback
+
+    assert all(map(is_loopback, ["127.0.0.1", "127.8.0.1", "::1", "localhost"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.20", "example.org"]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(GnrcnnError, match=f"cannot listen on 127.0.0.1:{taken.getsockname()[1]}"):
+            check_address("127.0.0.1", taken.getsockname()[1])
+    for flags, words in [(["--api-key", "short"], "at least 8 printable ASCII"), (["--queue", "0"], "--queue"),
+                         (["--max-pixels", "-1"], "--max-pixels"), (["--port", "70000"], "not a port")]:  # fmt: skip
+        assert main(["serve", "--config", "tiny", *flags]) == 2  # refused before any model is built
+        assert words in capsys.readouterr().err

@@ -75,4 +75,3 @@ def test_page_uploads_draws_lists_and_filters(tiny_trained: Path, tmp_path: Path
 
 def canvas_pixels(page) -> str:
     return page.evaluate("document.getElementById('canvas').toDataURL()")
-

@@ -25,6 +25,8 @@ def _sha256(path: str | None) -> str | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
+        import uvicorn  # noqa: F401 (only checked here: the server imports it when it starts)
+
         from ..serve import ServeOptions, serve
     except ImportError as e:
         raise GnrcnnError(f"gnrcnn serve needs the 'serve' extra: pip install 'gnrcnn[serve]' ({e})") from None

@@ -1,8 +1,9 @@
 """``gnrcnn serve``: one model behind an HTTP API and a web page (Starlette on uvicorn).
 
-``options.py`` holds the settings, ``upload.py`` reads request bodies in memory, ``jobs.py`` is the
-bounded queue and the one inference thread (with batching), ``replies.py`` turns detections into
-JSON and PNG, ``app.py`` wires the routes and the API key, ``server.py`` runs it under uvicorn.
+``options.py`` holds the settings, ``access.py`` checks the API key, ``upload.py`` reads request
+bodies in memory, ``jobs.py`` is the bounded queue and the one inference thread (with batching),
+``replies.py`` turns detections into JSON and PNG, ``app.py`` wires the routes, ``server.py`` runs
+it under uvicorn; ``static/`` is the page (docs/serve.md).
 """
 
 from .app import create_app
