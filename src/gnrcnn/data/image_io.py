@@ -89,8 +89,8 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     except ImportError:  # a torchvision without image decoders: OpenCV decodes identically
         return _decode_with_opencv(data, name)
     except (RuntimeError, ValueError) as e:
-        # torchvision prefixes "decode_jpeg, /path/to/decode_jpeg.cpp:171, ": keep the reason only
-        reason = re.sub(r"^\w+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
+        # torchvision prefixes "decode_jpeg, /path/decode_jpeg.cpp:171, " (or "operator(), ..."): keep the reason
+        reason = re.sub(r"^[\w()]+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
         raise GnrcnnError(f"{name}: cannot decode image ({reason})") from None
     if img.dtype == torch.uint16:
         img = (img.to(torch.int32) >> 8).to(torch.uint8)  # no uint16 shift on the CPU
