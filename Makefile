@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.gnrcnn-installed
 TORCH := torch==2.14.1 torchvision==0.29.1
 
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: setup demo test lint clean
 
 $(STAMP): pyproject.toml
@@ -20,7 +22,11 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gnrcnn demo --out results/demo
 
-test: $(STAMP)
+# The serve page's browser test drives Debian's chromium (Playwright never downloads a browser).
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q -x --durations=15
 

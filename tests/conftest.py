@@ -54,3 +54,17 @@ def shapes8(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("shapes8")
     make_shapes(root, train=8, val=4, size=128, seed=0)
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gnrcnn checkpoint of tests/data/tiny.yaml after 30 iterations on shapes8: a weak model, but
+    one with detections (scores up to ~0.3) and masks, for the server tests."""
+    from gnrcnn import load_config
+    from gnrcnn.engine.trainer import TrainArgs, Trainer
+
+    work = tmp_path_factory.mktemp("tiny_trained")
+    cfg = load_config(str(TINY), ["train.iters=30", "train.lr_step_iters=[30]", "train.base_lr=0.16"])
+    args = TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations" / "train.json"), work_dir=str(work))
+    Trainer(cfg, args).train()
+    return work / "model_final.pth"

@@ -12,6 +12,11 @@ import torch
 from ..errors import GnrcnnError, read_input_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_DECODABLE = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # those suffixes as Pillow names them (MPO: JPEG)
+
+
+class ImageTooLargeError(GnrcnnError):
+    """An image whose declared size is over the pixel limit."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -20,7 +25,60 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     data = read_input_file(path, "image")
     if path.suffix.lower() in (".bmp", ".tif", ".tiff"):
-        return _read_with_opencv(path, data)
+        return _decode_with_opencv(data, str(path))
+    return _decode(data, str(path))
+
+
+def decode_image_bytes(data: bytes, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """``read_image`` for bytes in memory (an upload): the same decoders, the same rules.
+
+    The format is told by content. Pillow reads only the header first, so an image declaring more
+    than ``max_pixels`` pixels (a decompression bomb) is refused before any pixel is decoded.
+    """
+    if not data:
+        raise GnrcnnError(f"{name}: empty, no image")
+    fmt, pixels, shape = image_header(data, name)
+    limit = min(max_pixels or pixels, _pillow_limit())
+    if pixels > limit:
+        raise ImageTooLargeError(f"{name}: image declares {shape}{pixels / 1e6:.1f} Mpx, "
+                                 f"over the limit of {limit / 1e6:.1f} Mpx")  # fmt: skip
+    if fmt not in _DECODABLE:
+        raise GnrcnnError(f"{name}: {fmt} images are not supported (send JPEG, PNG, GIF, WebP, BMP or TIFF)")
+    if fmt in ("BMP", "TIFF"):
+        return _decode_with_opencv(data, name)
+    return _decode(data, name)
+
+
+def _pillow_limit() -> int:
+    from PIL import Image
+
+    return 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else 1 << 62  # Pillow refuses above this
+
+
+def image_header(data: bytes, name: str) -> tuple[str, int, str]:
+    """(format, pixel count, "W x H = ") from the header alone, without decoding the pixels.
+
+    Pillow refuses to open an image over twice its own limit: then only the count is known.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns (and raises over twice its limit); the caller's limit decides.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                return str(im.format), w * h, f"{w} x {h} = "
+    except Image.DecompressionBombError as e:  # "Image size (900000000 pixels) exceeds limit of ..."
+        count = re.search(r"\((\d+) pixels\)", str(e))
+        return "", int(count.group(1)) if count else _pillow_limit() + 1, ""
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise GnrcnnError(f"{name}: not an image (no known image header)") from None
+
+
+def _decode(data: bytes, name: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             # torchvision 0.29 announces a move of its decoders to TorchCodec; they still work.
@@ -29,11 +87,11 @@ def read_image(path: str | Path) -> np.ndarray:
 
             img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.RGB, True)
     except ImportError:  # a torchvision without image decoders: OpenCV decodes identically
-        return _read_with_opencv(path, data)
+        return _decode_with_opencv(data, name)
     except (RuntimeError, ValueError) as e:
-        # torchvision prefixes "decode_jpeg, /path/to/decode_jpeg.cpp:171, ": keep the reason only
-        reason = re.sub(r"^\w+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
-        raise GnrcnnError(f"{path}: cannot decode image ({reason})") from None
+        # torchvision prefixes "decode_jpeg, /path/decode_jpeg.cpp:171, " (or "operator(), ..."): keep the reason
+        reason = re.sub(r"^[\w()]+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
+        raise GnrcnnError(f"{name}: cannot decode image ({reason})") from None
     if img.dtype == torch.uint16:
         img = (img.to(torch.int32) >> 8).to(torch.uint8)  # no uint16 shift on the CPU
     if img.dim() == 4:  # animated GIF: first frame
@@ -41,12 +99,12 @@ def read_image(path: str | Path) -> np.ndarray:
     return img.permute(1, 2, 0).contiguous().numpy()
 
 
-def _read_with_opencv(path: Path, data: bytes) -> np.ndarray:
+def _decode_with_opencv(data: bytes, name: str) -> np.ndarray:
     import cv2
 
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
-        raise GnrcnnError(f"{path}: cannot decode image")
+        raise GnrcnnError(f"{name}: cannot decode image")
     return np.ascontiguousarray(img[..., ::-1])
 
 

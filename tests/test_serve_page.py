@@ -1,0 +1,77 @@
+"""The page of `gnrcnn serve` in a real headless browser (Debian's chromium driven by Playwright):
+open it, upload a picture, wait for the drawing, read the detection list, move the slider, and save
+the screenshot docs/img/serve.png."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gnrcnn.data.shapes import make_shapes
+from gnrcnn.fileio import write_bytes_atomic
+
+from serve_helpers import KEY, ServerProcess
+
+CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs it; Playwright never downloads a browser
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "img" / "serve.png"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (`make test` installs it)")
+def test_page_uploads_draws_lists_and_filters(tiny_trained: Path, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    make_shapes(tmp_path / "shapes", train=0, val=1, size=384, seed=5)  # bigger than the model's 128 px input
+    picture = tmp_path / "shapes" / "val" / "1000000.png"
+    with ServerProcess(tiny_trained, tmp_path / "server.log") as srv, sync_api.sync_playwright() as pw:
+        total = len(srv.client.post("/predict", files={"image": picture.open("rb")}).json()["detections"])
+        assert total > 0
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        # The key as Basic auth: the browser sends it with the page and with the page's own requests.
+        context = browser.new_context(viewport={"width": 1280, "height": 760}, http_credentials={
+            "username": "colleague", "password": KEY})  # fmt: skip
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        predicts: list[str] = []
+        page.on("request", lambda r: predicts.append(r.url) if r.url.endswith("/predict") else None)
+        page.goto(srv.url)
+        page.wait_for_function("document.getElementById('model').textContent.includes('3 classes')")
+
+        page.set_input_files("#file", str(picture))
+        page.wait_for_selector("body.has-result", timeout=120_000)
+        assert page.locator("#error").is_hidden()
+        summary = page.locator("#summary").inner_text()
+        assert re.search(rf"of {total} detections? scoring", summary), summary
+
+        slider = page.locator("#thr")
+        slider.focus()
+        page.keyboard.press("Home")  # minimum score 0: every detection drawn and listed
+        assert page.locator("#dets li").count() == total and page.locator("#more").is_hidden()
+        all_drawn = canvas_pixels(page)
+        page.keyboard.press("End")  # minimum score 1: none
+        assert page.locator("#dets li").count() == 0 and page.locator("#more").is_visible()
+        assert canvas_pixels(page) != all_drawn  # the drawing follows the slider
+        page.keyboard.press("Home")
+        for _ in range(20):  # 0.20: the better detections
+            page.keyboard.press("ArrowRight")
+        shown = page.locator("#dets li").count()
+        assert page.locator("#thr-out").inner_text() == "0.20" and 0 < shown <= total
+        assert f"{shown} of {total}" in page.locator("#summary").inner_text()
+        assert predicts == [f"{srv.url}/predict"]  # the slider filtered in the page, with no new request
+        assert not problems, problems
+        page.locator("#dets li").first.hover()  # the list highlights its detection on the canvas
+        assert "active" in page.locator("#dets li").first.get_attribute("class")
+        highlighted = canvas_pixels(page)
+        page.mouse.move(0, 0)
+        assert canvas_pixels(page) != highlighted
+        page.locator("#thr").blur()
+        write_bytes_atomic(page.screenshot(), SCREENSHOT, "screenshot", sync=False)
+        browser.close()
+
+
+def canvas_pixels(page) -> str:
+    return page.evaluate("document.getElementById('canvas').toDataURL()")
