@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,27 @@ def tiny_trained(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     args = TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations" / "train.json"), work_dir=str(work))
     Trainer(cfg, args).train()
     return work / "model_final.pth"
+
+
+@dataclass(frozen=True)
+class QuickDemo:
+    out: Path  # data/, train/model_final.pth, predictions/, metrics.json
+    printed: str  # what the command printed
+    code: int
+
+    @property
+    def model(self) -> Path:
+        return self.out / "train" / "model_final.pth"
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> QuickDemo:
+    """`gnrcnn demo --quick`, run once: a tiny model trained on 40 shape images (128 px, 100
+    iterations), with its 8 validation images. The trained model several tests share."""
+    from gnrcnn.cli import main
+
+    out = tmp_path_factory.mktemp("quick_demo") / "demo"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["demo", "--out", str(out), "--quick", "--device", "cpu"])
+    return QuickDemo(out, printed.getvalue(), code)

@@ -41,6 +41,19 @@ def test_user_file_inherits_by_name_and_overrides(tmp_path: Path) -> None:
     assert (cfg.input.short, cfg.input.long, cfg.model.backbone.depth) == (512, 900, 101)
 
 
+def test_exponent_notation_reads_as_a_float(tmp_path: Path) -> None:
+    """YAML 1.1 (PyYAML) reads 1e-4 without a dot as a string; a float field takes it as the number."""
+    f = tmp_path / "mine.yaml"
+    f.write_text("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\ntrain: {weight_decay: 5e-5}\n")
+    cfg = load_config(str(f), ["train.base_lr=1e-3", "train.weight_decay_norm=0", "model.rpn.nms_iou=+7E-1"])
+    assert (cfg.train.weight_decay, cfg.train.base_lr, cfg.train.weight_decay_norm) == (5e-5, 1e-3, 0.0)
+    assert cfg.model.rpn.nms_iou == 0.7 and isinstance(cfg.train.base_lr, float)
+    with pytest.raises(GnrcnnError, match=r"train\.base_lr': expected float, got 'fast'"):
+        load_config(str(f), ["train.base_lr=fast"])
+    with pytest.raises(GnrcnnError, match=r"train\.epochs': expected int, got '1e2'"):
+        load_config(str(f), ["train.epochs=1e2"])
+
+
 @pytest.mark.parametrize(
     ("text", "overrides", "needle"),
     [

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 
-from gnrcnn.cli import main
+from conftest import QuickDemo
 
 
-def test_quick_demo_end_to_end(tmp_path: Path, capsys) -> None:
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--quick", "--device", "cpu"]) == 0
+def test_quick_demo_end_to_end(quick_demo: QuickDemo) -> None:
+    out = quick_demo.out
+    assert quick_demo.code == 0
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["quick"] is True
     assert summary["box_AP"] > 0 and summary["mask_AP"] > 0
@@ -20,5 +19,4 @@ def test_quick_demo_end_to_end(tmp_path: Path, capsys) -> None:
     assert len(pictures) == 8 and all(cv2.imread(str(p)) is not None for p in pictures)
     assert (out / "loss_curve.png").stat().st_size > 1000
     assert (out / "train" / "model_final.pth").exists()
-    printed = capsys.readouterr().out
-    assert "box AP" in printed and str(out) in printed
+    assert "box AP" in quick_demo.printed and str(out) in quick_demo.printed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -38,63 +39,87 @@ def _log(work: Path) -> list[dict]:
     return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
 
 
-def _kill_during_a_checkpoint_write(proc: subprocess.Popen, work: Path, timeout: float = 120) -> bool:
-    """SIGKILL as soon as a checkpoint's temporary file exists; False if the run ended first."""
-    end = time.time() + timeout
+def _temporaries(work: Path) -> dict[Path, tuple[int, int]]:
+    """Checkpoint temporary files (a killed write leaves its own behind) with their (mtime_ns, size)."""
+    out = {}
+    for p in work.glob(".iter_*.pth.tmp"):
+        with contextlib.suppress(FileNotFoundError):  # renamed away while we look
+            st = p.stat()
+            out[p] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def _sigkill(proc: subprocess.Popen) -> bool:
+    """SIGKILL ``proc``; True if the signal is what ended it (it had not exited on its own)."""
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait() == -signal.SIGKILL
+
+
+def _kill_during_a_checkpoint_write(proc: subprocess.Popen, work: Path, timeout: float = 300) -> str | None:
+    """SIGKILL as soon as a checkpoint's temporary file is being written (one left by an earlier kill
+    does not count). Returns "write" if the kill left that file behind (it came before the rename),
+    "mid" if the rename won the race, None if the run ended first."""
+    stale, end = _temporaries(work), time.time() + timeout
     while time.time() < end and proc.poll() is None:
-        if any(work.glob(".iter_*.pth.tmp")):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
+        fresh = [p for p, st in _temporaries(work).items() if stale.get(p) != st]
+        if fresh:
+            if not _sigkill(proc):
+                return None
+            return "write" if any(p.exists() for p in fresh) else "mid"
         time.sleep(0.0005)
-    return False
+    return None
 
 
 def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _kill_mid_training(proc: subprocess.Popen, work: Path, delay: float, timeout: float = 120) -> bool:
-    """SIGKILL ``delay`` seconds after the run logs its next iteration; False if it ended first."""
+def _kill_mid_training(proc: subprocess.Popen, work: Path, delay: float, timeout: float = 300) -> str | None:
+    """SIGKILL ``delay`` seconds after the run logs its next iteration; "mid", or None if it ended first."""
     start, end = _lines(work / "metrics.jsonl"), time.time() + timeout
     while time.time() < end and proc.poll() is None:
         if _lines(work / "metrics.jsonl") > start:
             time.sleep(delay)
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return True
-            return False
+            return "mid" if _sigkill(proc) else None
         time.sleep(0.005)
-    return False
+    return None
 
 
-KILLS = 5
+# The kills the test makes, in order; a "write" kill is retried until one lands before the rename.
+# Each try resumes from the last checkpoint, at most 2 iterations back, so 24 iterations leave room.
+PLAN = ("write", "mid", "write", "mid", "write")
+TRIES = 4
+SMALL = ("--set", "input.short=64", "--set", "input.long=64")  # quick iterations; checkpoints as large
 
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shapes8: Path, tmp_path: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="2")
     straight = tmp_path / "straight"
-    subprocess.run(_cmd(shapes8, straight), check=True, capture_output=True, env=env, timeout=300)
+    subprocess.run(_cmd(shapes8, straight, *SMALL), check=True, capture_output=True, env=env, timeout=600)
     work = tmp_path / "killed"
     rng = random.Random(0)
-    kills = during_write = 0
-    for attempt in range(KILLS + 1):
-        extra = ("--resume",) if attempt else ()
-        proc = subprocess.Popen(_cmd(shapes8, work, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=env)  # fmt: skip
-        if attempt == KILLS:  # the last run goes to the end
-            assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
-            break
-        if attempt % 2 == 0:
-            killed = _kill_during_a_checkpoint_write(proc, work)
-            during_write += killed
+    kills = {"write": 0, "mid": 0}
+    for planned in PLAN:
+        for _ in range(TRIES):
+            cmd = _cmd(shapes8, work, *SMALL, *(("--resume",) if any(kills.values()) else ()))
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            if planned == "write":
+                got = _kill_during_a_checkpoint_write(proc, work)
+            else:
+                got = _kill_mid_training(proc, work, rng.uniform(0.0, 0.5))
+            assert got is not None, f"the run ended before the planned '{planned}' kill: {sum(kills.values())} so far"
+            kills[got] += 1
+            for path in ckpt.list_checkpoints(work):  # every checkpoint on disk loads, whatever the moment
+                assert load_weights_file(path).state_dict
+            if got == planned:
+                break
         else:
-            killed = _kill_mid_training(proc, work, rng.uniform(0.0, 0.5))
-        kills += killed
-        for path in ckpt.list_checkpoints(work):  # every checkpoint on disk loads, whatever the moment
-            assert load_weights_file(path).state_dict
-    assert kills >= 4 and during_write >= 2, "the test must actually interrupt the run"
+            pytest.fail(f"no kill before a checkpoint's rename in {TRIES} tries")
+    assert kills["write"] == PLAN.count("write") and kills["mid"] >= PLAN.count("mid"), kills
+    assert not (work / "model_final.pth").exists()  # every run so far was interrupted
+    proc = subprocess.Popen(_cmd(shapes8, work, *SMALL, "--resume"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)  # fmt: skip
+    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
     assert (work / "model_final.pth").exists()
     a, b = _log(straight), _log(work)
     assert [r["iter"] for r in b] == list(range(1, ITERS + 1))
@@ -103,7 +128,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shap
     wa = load_weights_file(straight / "model_final.pth").state_dict
     wb = load_weights_file(work / "model_final.pth").state_dict
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    print(f"killed {kills} times ({during_write} while a checkpoint was being written), resumed each time")
+    print(f"killed {sum(kills.values())} times ({kills['write']} during a checkpoint write), resumed each time")
 
 
 def test_corrupt_latest_checkpoint_falls_back_with_a_warning(shapes8: Path, tmp_path: Path) -> None:
@@ -219,13 +244,29 @@ def test_training_on_the_corpus_stops_before_the_first_iteration(broken: Path, t
 def test_training_with_only_skippable_problems_runs_and_counts_them(shapes8: Path, tmp_path: Path) -> None:
     root = tmp_path / "data"
     corpus.build(shapes8, root, with_errors=False)
+    ann = root / "annotations" / "train.json"
+    # check-data lists every problem training's start-up finds (decode=False: the same checks).
+    text, _ = report(ann, root, decode=False)
+    listed = [line for line in text.splitlines() if line.startswith("skip: ")]
+    skips = [c for c in corpus.CASES if c.outcome == "skip" and c.name != "truncated-jpeg"]  # found by decoding only
+    assert len(listed) == len(skips) > 5
+    for case in skips:
+        assert len([line for line in listed if case.needle in line]) == 1, case.name
     cmd = _cmd(root, tmp_path / "w")
     cmd[cmd.index("--max-iters") + 1] = "8"
-    res = subprocess.run([*cmd, "--batch-size", "4"], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([*cmd, "--batch-size", "4"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
-    assert "left out of training:" in res.stderr
-    skips = [c for c in corpus.CASES if c.outcome == "skip" and c.name != "truncated-jpeg"]
-    for case in skips:
-        assert case.needle in res.stderr or "more)" in res.stderr, case.name
+    # Training names the first five, counts the rest, and sums them up by kind, as check-data does.
+    err = res.stderr.splitlines()
+    head = err.index(next(line for line in err if line.startswith("warning: left out of training: ")))
+    assert err[head] == f"warning: left out of training: {summarize_line(text)}"
+    assert [line.strip() for line in err[head + 1 : head + 6]] == listed[:5]
+    assert err[head + 6].strip() == f"... ({len(listed) - 5} more)"
     assert (tmp_path / "w" / "model_final.pth").exists()
+
+
+def summarize_line(check_data_text: str) -> str:
+    """The per-kind counts of skipped items from check-data's last line: '..., 8 skipped (3 a, 5 b): ...'."""
+    last = check_data_text.splitlines()[-1]
+    return last.split(" skipped (", 1)[1].rsplit("): ", 1)[0]

@@ -1,4 +1,4 @@
-"""Box maths, anchors, level mapping, NMS and mask pasting against hand-computed values."""
+"""Box maths, anchors, level mapping, NMS, mask pasting and post-processing against hand-computed values."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from gnrcnn.modeling import box_coder
 from gnrcnn.modeling.anchors import AnchorGenerator
 from gnrcnn.modeling.box_ops import grouped_nms, multiclass_nms, pairwise_iou, scale_boxes
 from gnrcnn.modeling.mask_paste import paste_masks
+from gnrcnn.modeling.postprocess import to_instances
 from gnrcnn.modeling.roi_pooler import map_levels
+from gnrcnn.structures import Detections, ImageMeta
 
 
 def test_anchors_of_a_2x2_grid_at_stride_4() -> None:
@@ -183,3 +185,50 @@ def test_detectron2_anchors_equal_mmdet_up_to_rounding() -> None:
 
     a, b = base_anchors(16, 8.0, [0.5, 1.0, 2.0], "mmdet"), base_anchors(16, 8.0, [0.5, 1.0, 2.0], "detectron2")
     torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+
+
+# Image 0: 200 x 100 shown at 100 x 50 (x2 back); image 1: 40 x 30 shown at 80 x 60 (x0.5 back).
+POST_METAS = [ImageMeta((100, 200), (50, 100), (0.5, 0.5)), ImageMeta((30, 40), (60, 80), (2.0, 2.0))]
+POST_BOXES = [
+    [10.0, 5, 60, 40],  # image 0 -> [20, 10, 120, 80]
+    [90, 45, 120, 60],  # -> [180, 90, 240, 120], past the right and bottom edges
+    [110, 10, 130, 20],  # -> [220, 20, 260, 40], wholly right of the image
+    [-4, 2, 20, 30],  # image 1 -> [-2, 1, 10, 15], left of the image
+    [30, 70, 50, 90],  # -> [15, 35, 25, 45], wholly below the image
+]
+
+
+def _post_dets() -> tuple[Detections, torch.Tensor]:
+    dets = Detections(torch.tensor(POST_BOXES), torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5]), torch.tensor([2, 0, 1, 1, 0]),
+                      torch.tensor([0, 0, 0, 1, 1]))  # fmt: skip
+    return dets, torch.ones(5, 28, 28)  # masks filling their boxes
+
+
+def test_detectron2_postprocess_multiplies_clips_and_drops_empty_boxes() -> None:
+    out = to_instances(*_post_dets(), POST_METAS, box_arithmetic="detectron2")
+    assert out[0].boxes.tolist() == [[20, 10, 120, 80], [180, 90, 200, 100]]  # the third: [200, 20, 200, 40], empty
+    assert out[0].scores.tolist() == pytest.approx([0.9, 0.8]) and out[0].labels.tolist() == [2, 0]
+    assert out[1].boxes.tolist() == [[0, 1, 10, 15]]  # the second: [15, 30, 25, 30], empty
+    assert out[1].scores.tolist() == pytest.approx([0.6]) and out[1].labels.tolist() == [1]
+    assert tuple(out[0].masks.shape) == (2, 100, 200) and tuple(out[1].masks.shape) == (1, 30, 40)
+    for inst in out:  # each mask is pasted into its clipped box (and fills it, bar bilinear corners)
+        for (x0, y0, x1, y1), m in zip(inst.boxes.int().tolist(), inst.masks):
+            inside = int(m[y0:y1, x0:x1].sum())
+            assert inside == int(m.sum()) and inside >= 0.99 * (x1 - x0) * (y1 - y0)
+
+
+def test_mmdet_postprocess_divides_and_keeps_every_box() -> None:
+    out = to_instances(*_post_dets(), POST_METAS, box_arithmetic="mmdet")
+    assert out[0].boxes.tolist() == [[20, 10, 120, 80], [180, 90, 240, 120], [220, 20, 260, 40]]
+    assert out[1].boxes.tolist() == [[-2, 1, 10, 15], [15, 35, 25, 45]]
+    assert [len(o) for o in out] == [3, 2] and int(out[1].masks[1].sum()) == 0  # a mask outside the image is empty
+
+
+def test_detectron2_and_mmdet_rescaling_round_differently() -> None:
+    """x * (100 / 150) in float32 (detectron2) vs x / 1.5 (MMDetection): values by numpy, float32."""
+    meta = [ImageMeta((100, 100), (150, 150), (1.5, 1.5))]
+    dets = Detections(torch.tensor([[5.0, 7, 10, 14]]), torch.tensor([0.9]), torch.tensor([0]), torch.tensor([0]))
+    d2 = to_instances(dets, torch.ones(1, 28, 28), meta, box_arithmetic="detectron2")[0].boxes
+    mm = to_instances(dets, torch.ones(1, 28, 28), meta, box_arithmetic="mmdet")[0].boxes
+    assert torch.equal(d2, torch.tensor([[3.3333335, 4.666667, 6.666667, 9.333334]]))
+    assert torch.equal(mm, torch.tensor([[3.3333333, 4.6666665, 6.6666665, 9.333333]]))

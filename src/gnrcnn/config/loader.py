@@ -9,6 +9,7 @@ dataclasses of ``config.schema``, so a typo is one clear line naming it rather t
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from importlib import resources
@@ -72,8 +73,12 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_DECIMAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats, and so are numbers
+    in exponent notation without a dot (``1e-4``), which YAML 1.1 reads as strings."""
     origin = typing.get_origin(tp)
     if origin is list:
         if not isinstance(value, (list, tuple)):
@@ -84,6 +89,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise TypeError(f"unsupported annotation {tp}")  # pragma: no cover - schema bug
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
