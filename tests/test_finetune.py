@@ -46,7 +46,7 @@ def checkpoint_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_other_classes_reinitialise_the_class_layers(checkpoint_a: Path, classes: list[str], capsys) -> None:
     model = build_for_training(_tiny(classes), str(checkpoint_a), None, verbose=True)
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
-    was = "the checkpoint's classes were 3 (circle, triangle, rectangle)"
+    was = "the checkpoint's 3 classes: circle, triangle, rectangle"
     assert notes == [f"note: {checkpoint_a}: re-initialised {LAYERS} for {len(classes)} classes "
                      f"({', '.join(classes)}); {was}"]  # fmt: skip
     theirs = load_weights_file(checkpoint_a).state_dict

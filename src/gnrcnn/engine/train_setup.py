@@ -86,6 +86,10 @@ def checkpoint_classes(loaded: LoadedWeights) -> list[str] | None:
     return [str(n) for n in names] if isinstance(names, (list, tuple)) and names else None
 
 
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
 def _load_detector(model: MaskRCNN, cfg: Config, weights: str, say: Callable[..., None]) -> None:
     """Everything but the class-specific layers when the checkpoint's classes are not ``cfg``'s."""
     path = hub.resolve(weights)
@@ -93,18 +97,19 @@ def _load_detector(model: MaskRCNN, cfg: Config, weights: str, say: Callable[...
     loaded = load_weights_file(path)
     if loaded.backbone_only:
         raise GnrcnnError(f"{weights}: holds a backbone only; pass it as --backbone-weights")
-    want = model.state_dict()
-    theirs = checkpoint_classes(loaded)
-    mine = list(cfg.data.class_names)
-    keys = [k for k in want if k.startswith(CLASS_SPECIFIC) and k in loaded.state_dict]
-    shapes_differ = any(tuple(loaded.state_dict[k].shape) != tuple(want[k].shape) for k in keys)
+    want, sd = model.state_dict(), loaded.state_dict
+    theirs, mine = checkpoint_classes(loaded), list(cfg.data.class_names)
+    keys = [k for k in want if k.startswith(CLASS_SPECIFIC) and k in sd]
+    shapes_differ = any(tuple(sd[k].shape) != tuple(want[k].shape) for k in keys)
     if keys and (shapes_differ or (theirs is not None and theirs != mine)):
         # Fine-tuning to other classes: the class-specific layers keep their fresh initialisation.
-        loaded.state_dict.update({k: want[k] for k in keys})
+        cls = sd.get(CLASS_SPECIFIC[0] + "weight")  # (classes + background, fc)
+        n = len(theirs) if theirs else (len(cls) - 1 if cls is not None else "?")
         layers = ", ".join(p.rstrip(".") for p in CLASS_SPECIFIC)
-        was = f"{len(theirs)} ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''})" if theirs else "others"
-        say(f"note: {weights}: re-initialised {layers} for {len(mine)} classes ({', '.join(mine[:3])}"
-            f"{', ...' if len(mine) > 3 else ''}); the checkpoint's classes were {was}")  # fmt: skip
+        was = f"{n} classes: {_few(theirs)}" if theirs else f"{n} classes"
+        say(f"note: {weights}: re-initialised {layers} for {len(mine)} classes ({_few(mine)}); "
+            f"the checkpoint's {was}")  # fmt: skip
+        sd.update({k: want[k] for k in keys})
     elif keys and theirs is None:
         say(f"note: {weights}: kept its class-specific layers (it names no classes; same count, {len(mine)})")
     load_into(model, loaded, str(path))
