@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,18 @@ SEED_CONFIGS = [
 ]
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_weights_downloads(tmp_path_factory: pytest.TempPathFactory):
+    """No test fetches published weights by accident: an empty weights cache, and every zoo URL pointed at
+    a closed local port (a test that means to download serves its own files on 127.0.0.1)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GNRCNN_CACHE", str(tmp_path_factory.mktemp("weights-cache")))
+        mp.setenv("GNRCNN_WEIGHTS_MIRROR", "http://127.0.0.1:9")
+        for var in ("no_proxy", "NO_PROXY"):  # the tests' own servers on 127.0.0.1 are reached directly
+            mp.setenv(var, ",".join(filter(None, [os.environ.get(var, ""), "127.0.0.1", "localhost"])))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def test_bad_inputs_are_one_line_without_traceback(tmp_path: Path, r50_sample: P
     corrupt.write_text("this is not a JPEG")
     typo = tmp_path / "typo.yaml"
     typo.write_text(f"_base_: {R50}\nmodel:\n  roi:\n    score_treshold: 0.3\n")
-    small = ["--set", "input.short=128", "--set", "input.long=128"]
+    small = ["--weights", "none", "--set", "input.short=128", "--set", "input.long=128"]
     cases = [
         (["predict", "--config", R50, *small, str(tmp_path / "missing.jpg"), "--out", str(tmp_path)], "missing.jpg"),
         (["predict", "--config", R50, *small, str(corrupt), "--out", str(tmp_path)], "broken.jpg: cannot decode"),
@@ -127,7 +127,8 @@ def test_one_bad_image_does_not_lose_the_others(tmp_path: Path, r50_sample: Path
 
 
 def test_detectron2_config_runs_end_to_end(tmp_path: Path) -> None:
-    det = load_model("detectron2_mask_rcnn_R_50_FPN_3x_gn", overrides=["input.short=256", "input.long=400"])
+    small = ["input.short=256", "input.long=400"]
+    det = load_model("detectron2_mask_rcnn_R_50_FPN_3x_gn", weights="none", overrides=small)
     inst = det.predict(PHOTO)[0]
     assert inst.masks.shape[1:] == (400, 600) and inst.boxes.shape[1] == 4
     batch, _, metas = det.preprocessor([PHOTO])

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .api import build_model, load_model
+from .api import build_model, draw, load_model
 from .config.loader import load_config
 from .config.schema import Config
 from .errors import GnrcnnError
@@ -15,6 +15,7 @@ __all__ = [
     "Instances",
     "__version__",
     "build_model",
+    "draw",
     "keep_freed_memory",
     "load_config",
     "load_model",

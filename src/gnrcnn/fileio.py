@@ -18,15 +18,17 @@ from .errors import GnrcnnError
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, kind: str = "file", sync: bool = True) -> Iterator[IO[bytes]]:
+def atomic_open(path: str | Path, kind: str = "file", sync: bool = True, unique: bool = False) -> Iterator[IO[bytes]]:
     """A binary file to write ``path`` through: ``<dir>/.<name>.tmp``, fsync, rename, fsync the folder.
 
     The previous file at ``path`` stays intact until the new one is complete on disk; a failure is
     one line naming the file and ``kind`` ("checkpoint", "results", ...). ``sync=False`` skips the
     fsyncs (the rename stays atomic): for many small files that can be made again, like pictures.
+    ``unique=True`` puts the process id in the temporary name, for a file that several processes
+    may write at once (a download shared by the ranks of a torchrun job): each writes its own.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" if unique else f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:

@@ -1,4 +1,5 @@
-"""Plain records passed between reading, the model and the outputs. Nothing here computes.
+"""Plain records passed between reading, the model and the outputs. Nothing here computes (``to_coco``
+converts, in ``coco_results.py``).
 
 Shapes: boxes xyxy float32; N images; G_i ground-truth instances of image i.
 """
@@ -6,9 +7,11 @@ Shapes: boxes xyxy float32; N images; G_i ground-truth instances of image i.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
+
+from .errors import GnrcnnError
 
 
 @dataclass
@@ -27,6 +30,8 @@ class Instances:
     """Detections of one image, in original-image pixels.
 
     boxes (n, 4) xyxy float32; scores (n,); labels (n,) int64 in 0..K-1; masks (n, H, W) bool.
+    ``class_names[k]`` and ``category_ids[k]`` (the dataset's COCO id) name label k; a ``Detector``
+    fills both from its config.
     """
 
     boxes: torch.Tensor
@@ -35,9 +40,28 @@ class Instances:
     masks: torch.Tensor
     image_shape: tuple[int, int] = (0, 0)
     name: str = ""
+    class_names: tuple[str, ...] = ()
+    category_ids: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.scores.numel())
+
+    @property
+    def label_names(self) -> list[str]:
+        """The class name of each detection (``str(label)`` where the names are unknown)."""
+        names = self.class_names
+        return [names[i] if i < len(names) else str(i) for i in self.labels.tolist()]
+
+    def to_coco(self, image_id: int | None = None, file_name: str | None = None) -> list[dict[str, Any]]:
+        """COCO results records, one per detection: ``bbox`` [x, y, w, h], ``score``, ``category_id``
+        and an RLE ``segmentation``; ``file_name`` defaults to ``name`` when that is set."""
+        from .coco_results import coco_records
+
+        if not self.category_ids:
+            raise GnrcnnError("these Instances carry no category_ids (a Detector's results do): set them to "
+                              "the dataset's COCO category id of each label")  # fmt: skip
+        return coco_records(self.boxes, self.scores, self.labels, self.masks, self.category_ids, image_id,
+                            file_name if file_name is not None else (self.name or None))  # fmt: skip
 
     def to(self, device: torch.device | str) -> Instances:
         """A copy on ``device``."""

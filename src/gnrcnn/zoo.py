@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MMDET_URL = "https://download.openmmlab.com/mmdetection/v2.0/gn/{name}/{file}"
+OPENMMLAB_PRETRAIN = "https://download.openmmlab.com/pretrain/third_party/{file}"
+DETECTRON_IMAGENET = "https://dl.fbaipublicfiles.com/detectron/ImageNetPretrained/{file}"
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    """An ImageNet backbone under the name MMDetection's or detectron2's configs give it."""
+
+    name: str
+    url: str
+    about: str
 
 
 @dataclass(frozen=True)
@@ -19,8 +30,10 @@ class ZooEntry:
     mem_gb: float | None
     fps: float | None
     schedule: str
-    backbone_init: str  # the ImageNet weights the published training started from
+    backbone: str  # the ImageNet weights the published training started from: a name in BACKBONES
     url: str
+    # The full SHA-256 where it is known but the file name carries no prefix of it (detectron2's).
+    sha256: str | None = None
 
 
 def _mmdet(config: str, metafile_name: str, file: str, box: float, mask: float, mem: float, fps: float | None,
@@ -31,36 +44,61 @@ def _mmdet(config: str, metafile_name: str, file: str, box: float, mask: float, 
 ZOO: tuple[ZooEntry, ...] = (
     _mmdet("mask-rcnn_r50_fpn_gn-all_2x_coco", "mask_rcnn_r50_fpn_gn-all_2x_coco",
            "mask_rcnn_r50_fpn_gn-all_2x_coco_20200206-8eee02a6.pth", 40.2, 36.4, 7.1, 11.0, "2x",
-           "Detectron R-50-GN (open-mmlab://detectron/resnet50_gn)"),
+           "open-mmlab://detectron/resnet50_gn"),
     _mmdet("mask-rcnn_r50_fpn_gn-all_3x_coco", "mask_rcnn_r50_fpn_gn-all_3x_coco",
            "mask_rcnn_r50_fpn_gn-all_3x_coco_20200214-8b23b1e5.pth", 40.5, 36.7, 7.1, None, "3x",
-           "Detectron R-50-GN (open-mmlab://detectron/resnet50_gn)"),
+           "open-mmlab://detectron/resnet50_gn"),
     _mmdet("mask-rcnn_r101_fpn_gn-all_2x_coco", "mask_rcnn_r101_fpn_gn-all_2x_coco",
            "mask_rcnn_r101_fpn_gn-all_2x_coco_20200205-d96b1b50.pth", 41.9, 37.6, 9.9, 9.0, "2x",
-           "Detectron R-101-GN (open-mmlab://detectron/resnet101_gn)"),
+           "open-mmlab://detectron/resnet101_gn"),
     _mmdet("mask-rcnn_r101_fpn_gn-all_3x_coco", "mask_rcnn_r101_fpn_gn-all_3x_coco",
            "mask_rcnn_r101_fpn_gn-all_3x_coco_20200513_181609-0df864f4.pth", 42.1, 38.0, 9.9, None, "3x",
-           "Detectron R-101-GN (open-mmlab://detectron/resnet101_gn)"),
+           "open-mmlab://detectron/resnet101_gn"),
     _mmdet("mask-rcnn_r50-contrib_fpn_gn-all_2x_coco", "mask_rcnn_r50_fpn_gn-all_contrib_2x_coco",
            "mask_rcnn_r50_fpn_gn-all_contrib_2x_coco_20200207-20d3e849.pth", 40.0, 36.1, 7.1, 10.9, "2x",
-           "PyTorch-trained R-50-GN (open-mmlab://contrib/resnet50_gn)"),
+           "open-mmlab://contrib/resnet50_gn"),
     _mmdet("mask-rcnn_r50-contrib_fpn_gn-all_3x_coco", "mask_rcnn_r50_fpn_gn-all_contrib_3x_coco",
            "mask_rcnn_r50_fpn_gn-all_contrib_3x_coco_20200225-542aefbc.pth", 40.1, 36.2, 7.1, None, "3x",
-           "PyTorch-trained R-50-GN (open-mmlab://contrib/resnet50_gn)"),
+           "open-mmlab://contrib/resnet50_gn"),
     # detectron2's model zoo (MODEL_ZOO.md, "GN" row): 0.060 s/im inference, 5.6 GB training memory.
     ZooEntry("detectron2_mask_rcnn_R_50_FPN_3x_gn", 42.6, 38.6, 5.6, round(1 / 0.060, 1), "3x (270k it)",
-             "Detectron R-50-GN (ImageNetPretrained/47261647/R-50-GN.pkl)",
+             "catalog://ImageNetPretrained/FAIR/R-50-GN",
              "https://dl.fbaipublicfiles.com/detectron2/Misc/mask_rcnn_R_50_FPN_3x_gn/138602888/model_final_dc5d9e.pkl"),
 )  # fmt: skip
 
+BACKBONES: tuple[BackboneEntry, ...] = (
+    BackboneEntry("open-mmlab://detectron/resnet50_gn", OPENMMLAB_PRETRAIN.format(file="resnet50_gn-9186a21c.pth"),
+                  "Detectron R-50-GN, MMDetection format"),
+    BackboneEntry("open-mmlab://detectron/resnet101_gn", OPENMMLAB_PRETRAIN.format(file="resnet101_gn-cac0ab98.pth"),
+                  "Detectron R-101-GN, MMDetection format"),
+    BackboneEntry("open-mmlab://contrib/resnet50_gn",
+                  OPENMMLAB_PRETRAIN.format(file="resnet50_gn_thangvubk-ad1730dd.pth"), "PyTorch-trained R-50-GN"),
+    # detectron2's names for Detectron's own pickles (ModelCatalog "ImageNetPretrained/FAIR/...").
+    BackboneEntry("catalog://ImageNetPretrained/FAIR/R-50-GN", DETECTRON_IMAGENET.format(file="47261647/R-50-GN.pkl"),
+                  "Detectron R-50-GN, Detectron blobs"),
+    BackboneEntry("catalog://ImageNetPretrained/FAIR/R-101-GN",
+                  DETECTRON_IMAGENET.format(file="47592356/R-101-GN.pkl"), "Detectron R-101-GN, Detectron blobs"),
+)  # fmt: skip
+
+
+def find(config_name: str) -> ZooEntry | None:
+    """The published model of a config name, or None (a config of your own has none)."""
+    return next((e for e in ZOO if e.config == config_name), None)
+
+
+def _aligned(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
+    return [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
+
+
 def table() -> str:
-    """The zoo as an aligned text table."""
+    """The zoo and its ImageNet backbones as aligned text tables."""
     head = ("config", "box AP", "mask AP", "mem GB", "fps (V100)", "sched", "starts from", "checkpoint")
     rows = [
         (e.config, f"{e.box_ap:.1f}", f"{e.mask_ap:.1f}", f"{e.mem_gb:.1f}" if e.mem_gb else "-",
-         f"{e.fps:.1f}" if e.fps else "-", e.schedule, e.backbone_init, e.url)
+         f"{e.fps:.1f}" if e.fps else "-", e.schedule, e.backbone, e.url)
         for e in ZOO
     ]  # fmt: skip
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
-    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+    backbones = [(b.name, b.about, b.url) for b in BACKBONES]
+    return "\n".join([*_aligned(head, rows), "", *_aligned(("backbone", "what", "file"), backbones)])

@@ -27,7 +27,8 @@ def add_device(p: argparse.ArgumentParser, what: str = "inference") -> None:
 def add_model(p: argparse.ArgumentParser) -> None:
     """--config, --set, --weights, --device, --amp, --compile, --tf32: everything that makes a Detector."""
     add_config(p)
-    p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content)")
+    p.add_argument("--weights", help="a file (gnrcnn, MMDetection, detectron2, ...: told by content), an http(s) URL, "
+                   "a zoo name, or 'none' (random init); default: the config's published checkpoint")  # fmt: skip
     add_device(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the backbone, FPN and heads")
     p.add_argument("--tf32", action="store_true", help="allow TF32 on NVIDIA GPUs (faster, not exact fp32)")
@@ -59,8 +60,9 @@ def load_detector(args: argparse.Namespace) -> Detector:
     from ..api import load_model
 
     if not args.config and not args.weights:
-        raise GnrcnnError("give --config NAME (and --weights PATH), or --weights of a gnrcnn checkpoint")
-    if not args.weights:
-        print("warning: no --weights given: the model is randomly initialised", file=sys.stderr)
+        raise GnrcnnError("give --config NAME (its published weights are fetched), or --weights of a gnrcnn checkpoint")
+    if args.weights and args.weights.lower() == "none":
+        print("warning: --weights none: the model is randomly initialised", file=sys.stderr)
     dev = device(args.device)
-    return load_model(args.config, args.weights, dev, args.overrides, amp(args, dev), args.compile, args.tf32)
+    return load_model(args.config, args.weights, dev, args.overrides, amp(args, dev), args.compile,
+                      args.tf32)  # fmt: skip

@@ -32,7 +32,7 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 def cmd_make_shapes(args: argparse.Namespace) -> int:
     from ..data.shapes import make_shapes
 
-    paths = make_shapes(args.out, args.train, args.val, args.size, args.seed)
+    paths = make_shapes(args.out, args.train, args.val, args.size, args.seed, args.classes.split(","))
     print(f"wrote {args.train} train + {args.val} val images to {args.out}/; annotations: "
           f"{paths['train']}, {paths['val']} (file names relative to {args.out})")  # fmt: skip
     return 0
@@ -80,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val", type=int, default=50)
     p.add_argument("--size", type=int, default=256, help="image side in pixels")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", default="circle,triangle,rectangle",
+                   help="shapes, comma-separated: circle, triangle, rectangle, star, hexagon, cross")  # fmt: skip
     p.set_defaults(func=cmd_make_shapes)
 
     p = sub.add_parser("bench", help="inference img/s and training s/iter + peak memory")
@@ -99,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("convert", help="write any supported checkpoint in gnrcnn's format")
-    p.add_argument("input")
+    p.add_argument("input", help="a weights file, an http(s) URL or a zoo name")
     p.add_argument("output")
     common.add_config(p)
     p.set_defaults(func=cmd_convert)

@@ -53,8 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
     p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
     p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
-    p.add_argument("--weights", help="start from this detection checkpoint (fine-tuning)")
-    p.add_argument("--backbone-weights", help="start from this ImageNet backbone (the published recipe)")
+    p.add_argument("--weights", help="start from this detection checkpoint (fine-tuning): a file, an http(s) URL or "
+                   "a zoo name; layers of other classes are re-initialised")  # fmt: skip
+    p.add_argument("--backbone-weights", help="start from this ImageNet backbone: a file, URL or name such as "
+                   "open-mmlab://detectron/resnet50_gn; default: a zoo config's published one (else none); "
+                   "'none': from scratch")  # fmt: skip
     p.add_argument("--work-dir", required=True, help="checkpoints, logs, loss curve, metrics")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip

@@ -6,6 +6,7 @@ import dataclasses
 
 import torch
 
+from .. import zoo
 from ..config.loader import config_from_dict, load_config, merge_overrides
 from ..config.schema import Config, DataConfig
 from ..errors import GnrcnnError
@@ -57,3 +58,18 @@ def resolve_config(
                              category_ids=list(data.get("category_ids", cfg.data.category_ids)))  # fmt: skip
         cfg = dataclasses.replace(cfg, data=classes)
     return cfg
+
+
+def published_weights(config: str | Config | None, overrides: list[str] | None = None) -> str:
+    """The weights a config means when none are given: its published checkpoint (a zoo name).
+
+    A config has one when its name is a zoo entry's (``gnrcnn zoo``); a YAML file of your own has
+    another name, so random initialisation, or any other start, is an explicit choice.
+    """
+    if config is None:
+        raise GnrcnnError("give a config name or file (whose published weights are then fetched), or weights")
+    cfg = config if isinstance(config, Config) else load_config(str(config), overrides)
+    if zoo.find(cfg.name) is None:
+        raise GnrcnnError(f"config '{cfg.name}' has no published checkpoint: give weights (a file, an http(s) URL "
+                          "or a zoo name), or 'none' for a randomly initialised model")  # fmt: skip
+    return cfg.name

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic
-from ..weights import LoadedWeights, gnrcnn_checkpoint, load_weights_file
+from ..weights import LoadedWeights, gnrcnn_checkpoint, hub, load_weights_file
 from .build import build_with_weights, resolve_config
 
 
@@ -25,11 +23,15 @@ def guess_config(loaded: LoadedWeights) -> str:
 
 
 def convert(src: str, dst: str, config: str | None = None, overrides: list[str] | None = None) -> str:
-    loaded = load_weights_file(src)
+    """``src`` (a file, URL or zoo name) -> ``dst`` in gnrcnn's format; returns a one-line summary."""
+    path = hub.resolve(src)
+    if path is None:
+        raise GnrcnnError("convert: 'none' names no weights to convert")
+    loaded = load_weights_file(path)
     name = config or guess_config(loaded) or None
     cfg = resolve_config(name, loaded, overrides)
-    model = build_with_weights(cfg, loaded, src)
-    meta = {"source": Path(src).name, "source_format": loaded.format, **{k: v for k, v in loaded.meta.items()
+    model = build_with_weights(cfg, loaded, str(path))
+    meta = {"source": path.name, "source_format": loaded.format, **{k: v for k, v in loaded.meta.items()
             if isinstance(v, (str, int, float, bool))}}  # fmt: skip
     ckpt = gnrcnn_checkpoint(model, cfg.to_dict(), meta)
     if loaded.backbone_only:

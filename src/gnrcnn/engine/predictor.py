@@ -58,8 +58,12 @@ class Detector:
         """The network on an already preprocessed batch (see ``Preprocessor``)."""
         with runtime.eval_mode(self.model), runtime.autocast(self.device, self.amp):
             dets, probs = self.model(batch.to(self.device), sizes.to(self.device))
-        m = self.cfg.model
-        return to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic)
+        m, data = self.cfg.model, self.cfg.data
+        out = to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic)
+        names, ids = tuple(data.class_names), tuple(data.category_ids)
+        for inst in out:  # made here: naming their classes changes nothing anyone else holds
+            inst.class_names, inst.category_ids = names, ids
+        return out
 
     def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
                      ) -> Iterator[Instances]:  # fmt: skip

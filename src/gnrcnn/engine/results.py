@@ -1,4 +1,4 @@
-"""Detections -> COCO results records (RLE masks) and pictures."""
+"""Detections -> COCO results records (RLE masks, ``coco_results.py``) and pictures."""
 
 from __future__ import annotations
 
@@ -8,45 +8,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torchvision.io import encode_png
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+from ..coco_results import coco_records, encode_masks
 from ..fileio import write_bytes_atomic
 from ..structures import Instances
 
-
-def encode_masks(masks: torch.Tensor) -> list[dict[str, Any]]:
-    """(n, H, W) bool -> COCO RLEs with utf-8 ``counts``, all masks in one pycocotools call."""
-    if masks.shape[0] == 0:
-        return []
-    # (n, W, H) C-order is (H, W, n) Fortran order: the column-major layout RLE wants, without a copy per mask.
-    arr = masks.transpose(1, 2).contiguous().cpu().numpy().astype(np.uint8).transpose(2, 1, 0)
-    rles = mask_utils.encode(arr)
-    for r in rles:
-        r["counts"] = r["counts"].decode("utf-8")
-    return rles
+__all__ = ["draw", "encode_masks", "palette", "save_png", "to_coco_records"]
 
 
 def to_coco_records(
     inst: Instances, category_ids: list[int], image_id: int | None = None, file_name: str | None = None
 ) -> list[dict[str, Any]]:
     """One COCO results record per detection: bbox [x, y, w, h] in original pixels, RLE segmentation."""
-    boxes = inst.boxes.detach().cpu().double()
-    xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
-    rles = encode_masks(inst.masks)
-    out = []
-    for i, (bbox, score, label) in enumerate(zip(xywh, inst.scores.tolist(), inst.labels.tolist())):
-        rec: dict[str, Any] = {}
-        if image_id is not None:
-            rec["image_id"] = image_id
-        if file_name is not None:
-            rec["file_name"] = file_name
-        rec.update(category_id=int(category_ids[label]), bbox=[round(v, 3) for v in bbox], score=round(score, 5))
-        if rles:
-            rec["segmentation"] = rles[i]
-        out.append(rec)
-    return out
+    return coco_records(inst.boxes, inst.scores, inst.labels, inst.masks, category_ids, image_id, file_name)
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:

@@ -76,7 +76,11 @@ class Trainer:
         seed_everything(cfg.train.seed + self.rank)
         self.dataset = load_dataset(args.ann, args.data_root, self.main)
         self.cfg = cfg = with_classes(cfg, self.dataset)
-        model = build_for_training(cfg, args.weights, args.backbone_weights, self.main)
+        # A run that resumes takes its weights from its checkpoint: nothing else is loaded (or downloaded).
+        explicit = args.resume if isinstance(args.resume, str) else None
+        found = ckpt.load_for_resume(self.work, explicit) if args.resume else None
+        start = ("none", "none") if found else (args.weights, args.backbone_weights)
+        model = build_for_training(cfg, *start, self.main and not found)
         self.model = model.to(self.device).train()
         memory = plan_memory(self.model, cfg, self.device, args.amp)
         self.model.configure_training(cfg.train.channels_last, memory.recompute)
@@ -93,7 +97,7 @@ class Trainer:
         self.schedule: Schedule = make_schedule(t, self.ipe, self.total_batch, args.max_iters)
         self.scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
         self.normalizer = Normalizer(cfg.input, self.device)
-        self.iteration = self._resume() if args.resume else 0
+        self.iteration = self._resume(found) if args.resume else 0
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.skipped_seen: set[str] = set()
         self.last_checkpoint: Path | None = None
@@ -113,9 +117,7 @@ class Trainer:
             self.last_checkpoint = ckpt.save(self.work, self.iteration, state, self.cfg.train.keep_checkpoints)
         dist.barrier()
 
-    def _resume(self) -> int:
-        explicit = self.args.resume if isinstance(self.args.resume, str) else None
-        found = ckpt.load_for_resume(self.work, explicit)
+    def _resume(self, found: tuple[Path, dict[str, Any]] | None) -> int:
         if found is None:
             if self.main:
                 print(f"no checkpoint in {self.work} to resume from: starting at iteration 0")
