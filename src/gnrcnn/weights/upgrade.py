@@ -38,7 +38,7 @@ def upgrade_config(raw: dict[str, Any]) -> dict[str, Any]:
         else:
             train["lr_step_epochs"] = steps
     if "checkpoint_backbone" in train:
-        train["recompute_backbone"] = "auto" if train.pop("checkpoint_backbone") else "never"
+        train["recompute_backbone"] = "always" if train.pop("checkpoint_backbone") else "never"
     if isinstance(train.get("channels_last"), bool):
         train["channels_last"] = "all" if train["channels_last"] else "none"
     return cfg
