@@ -80,13 +80,19 @@ def _annotation(kind: int, poly: np.ndarray, mask: np.ndarray, full: np.ndarray,
             "bbox": [int(x0), int(y0), int(x1 - x0), int(y1 - y0)], "area": int(mask.sum())}  # fmt: skip
 
 
-def make_split(out: Path, split: str, count: int, size: int, seed: int, first_id: int = 1) -> dict[str, Any]:
+def make_split(
+    out: Path, split: str, count: int, size: int, seed: int, first_id: int = 1, empty: int = 0
+) -> dict[str, Any]:
+    """``count`` images of shapes, then ``empty`` of background alone (negatives, no annotation)."""
     folder = out / split
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1}.get(split, 2)])
     images, anns = [], []
-    for i in tqdm(range(count), desc=f"make-shapes {split}", unit="img", leave=False):
-        img, shapes = _render(rng, size)
+    for i in tqdm(range(count + empty), desc=f"make-shapes {split}", unit="img", leave=False):
+        if i < count:
+            img, shapes = _render(rng, size)
+        else:  # drawn after the shape images, so these are the same with or without negatives
+            img, shapes = np.clip(_background(rng, size), 0, 255).astype(np.uint8), []
         img_id = first_id + i
         name = f"{split}/{img_id:06d}.png"
         write_bytes_atomic(cv2.imencode(".png", img[..., ::-1])[1].tobytes(), out / name, "image", sync=False)
@@ -100,13 +106,16 @@ def make_split(out: Path, split: str, count: int, size: int, seed: int, first_id
     return {"images": images, "annotations": anns, "categories": cats}
 
 
-def make_shapes(out: str | Path, train: int = 200, val: int = 50, size: int = 256, seed: int = 0) -> dict[str, Path]:
-    """Write ``<out>/{train,val}/*.png`` and ``<out>/annotations/{train,val}.json`` (file names relative to ``out``)."""
+def make_shapes(
+    out: str | Path, train: int = 200, val: int = 50, size: int = 256, seed: int = 0, empty: int = 0
+) -> dict[str, Path]:
+    """Write ``<out>/{train,val}/*.png`` and ``<out>/annotations/{train,val}.json`` (file names relative to
+    ``out``); ``empty`` more training images hold no shape (negatives)."""
     out = Path(out)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     paths = {}
     for split, count, first in (("train", train, 1), ("val", val, 1_000_000)):
-        data = make_split(out, split, count, size, seed, first)
+        data = make_split(out, split, count, size, seed, first, empty if split == "train" else 0)
         paths[split] = out / "annotations" / f"{split}.json"
         write_json_atomic(data, paths[split], "annotations")
     return paths
