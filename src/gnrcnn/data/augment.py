@@ -122,9 +122,11 @@ def draw_params(
 
 def move(s: AugSample, fn: Callable, **kw: Any) -> AugSample:
     """Image, boxes and masks through the same v2 transform ``fn``."""
-    boxes = fn(s.boxes, **kw)
-    boxes = tv_tensors.wrap(boxes.as_subclass(torch.Tensor).float(), like=boxes)
-    return replace(s, image=fn(s.image, **kw), boxes=boxes, masks=fn(s.masks, **kw))
+    image = fn(s.image, **kw)
+    # The canvas is the image's: v2 returns an empty box set with its canvas unchanged.
+    boxes = tv_tensors.wrap(fn(s.boxes, **kw).as_subclass(torch.Tensor).float(), like=s.boxes,
+                            canvas_size=tuple(image.shape[-2:]))  # fmt: skip
+    return replace(s, image=image, boxes=boxes, masks=fn(s.masks, **kw))
 
 
 def _geometric(s: AugSample, fn: Callable, **kw: Any) -> AugSample:

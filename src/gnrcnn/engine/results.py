@@ -105,7 +105,7 @@ def _draw_labels(img: torch.Tensor, boxes: list[Rect], text: list[str], colors: 
         ink = (0, 0, 0) if sum(color) > 400 else (255, 255, 255)  # dark text on light colours
         left, top, _, _ = pen.textbbox((0, 0), t, font=font)
         pen.text((spot[0] + pad - left, spot[1] + pad - top), t, fill=ink, font=font)
-    return torch.from_numpy(np.asarray(pil)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()
 
 
 def draw(image: np.ndarray, inst: Instances, class_names: list[str], score_thr: float = 0.5) -> torch.Tensor:

@@ -279,8 +279,8 @@ class Trainer:
 
     def _finish(self, logger: MetricsLogger, stopped_early: bool) -> dict[str, Any]:
         """``model_final.pth`` and the final metrics (an early stop's are those of its last evaluation)."""
-        if stopped_early and self.last_metrics is not None:
-            metrics = self.last_metrics
+        if stopped_early:  # its last evaluation was of these weights (unless this process only resumed it)
+            metrics = self.last_metrics if self.last_metrics is not None else self.evaluate("final")
         else:
             metrics = self.evaluate("final")
             if metrics and (self.cfg.train.eval_every_epochs or self.cfg.train.eval_every_iters):
