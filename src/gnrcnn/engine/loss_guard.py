@@ -19,7 +19,7 @@ def check_finite(
     finite = bool(torch.isfinite(torch.stack([v.detach().float() for v in losses.values()])).all())
     if dist.all_true(finite, device):
         return
-    bad = {k: float(v) for k, v in losses.items() if not torch.isfinite(v)}
+    bad = {k: float(v.detach()) for k, v in losses.items() if not torch.isfinite(v)}
     info = dist.gather_objects((bad, image_ids))
     names = "; ".join(f"{k} = {v}" for b, _ in info for k, v in b.items())  # type: ignore[union-attr]
     ids = [i for b, im in info for i in im if b]  # type: ignore[union-attr]
