@@ -107,7 +107,8 @@ def plot_losses(jsonl: Path, png: Path) -> bool:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.plot(its, [r["loss"] for r in rows], label="total", color="black", linewidth=2)
     for key in [k for k in rows[0] if k.startswith("loss_")]:
-        ax.plot(its, [r[key] for r in rows], label=key[5:], linewidth=1)
+        # a batch of negatives has no box or mask loss: 0 has no place on a log axis
+        ax.plot(its, [r[key] if r[key] > 0 else float("nan") for r in rows], label=key[5:], linewidth=1)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

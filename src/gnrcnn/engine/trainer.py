@@ -283,7 +283,7 @@ class Trainer:
             metrics = self.last_metrics if self.last_metrics is not None else self.evaluate("final")
         else:
             metrics = self.evaluate("final")
-            if metrics and (self.cfg.train.eval_every_epochs or self.cfg.train.eval_every_iters):
+            if self.args.val_ann and (self.cfg.train.eval_every_epochs or self.cfg.train.eval_every_iters):
                 self._validate(metrics, logger)
         if self.main:
             meta = {"iteration": self.iteration, "ema": self.ema is not None, "stopped_early": stopped_early}
