@@ -1,5 +1,5 @@
 """Gradient clipping and the EMA of the weights: what they compute, that the EMA is what gets evaluated and
-saved, and that --resume continues both exactly."""
+saved, and that --resume continues both exactly (with augmentations on, whose draws resume too)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def test_ema_follows_the_warmed_up_decay_and_keeps_the_layout() -> None:
 
 
 def run(root: Path, work: Path, **kw) -> Trainer:
-    cfg = load_config(str(TINY), ["train.clip_grad_norm=0.05", "train.ema_decay=0.9", "train.checkpoint_every_iters=1"])
+    over = ["train.clip_grad_norm=0.05", "train.ema_decay=0.9", "train.checkpoint_every_iters=1", "augment.lsj=true",
+            "augment.photometric=true", "augment.rot90=true"]  # fmt: skip
+    cfg = load_config(str(TINY), over)
     args = TrainArgs(data_root=str(root), ann=str(root / "annotations" / "train.json"), work_dir=str(work),
                      max_iters=2, **kw)  # fmt: skip
     trainer = Trainer(cfg, args)
@@ -70,7 +72,7 @@ def run(root: Path, work: Path, **kw) -> Trainer:
     return trainer
 
 
-def test_clipping_and_ema_in_training_and_across_resume(shapes8: Path, tmp_path: Path) -> None:
+def test_clipping_ema_and_augmentation_in_training_and_across_resume(shapes8: Path, tmp_path: Path) -> None:
     straight = run(shapes8, tmp_path / "a")
     assert straight.eval_model is straight.ema.module  # what evaluation and model_final.pth use
     assert len(straight.seen_norms) == 2 and all(n <= 0.05 * (1 + 1e-4) for n in straight.seen_norms)
@@ -78,6 +80,8 @@ def test_clipping_and_ema_in_training_and_across_resume(shapes8: Path, tmp_path:
     assert all(n > 0.05 for n in logged)  # the norms before clipping: the clip acted
     run(shapes8, tmp_path / "b", stop_at=1)
     run(shapes8, tmp_path / "b", resume=True)
+    log_a, log_b = ([json.loads(line) for line in (tmp_path / d / "metrics.jsonl").open()] for d in ("a", "b"))
+    assert [r["loss"] for r in log_a] == pytest.approx([r["loss"] for r in log_b], rel=1e-5)  # same samples
     final_a = load_weights_file(tmp_path / "a" / "model_final.pth")
     final_b = load_weights_file(tmp_path / "b" / "model_final.pth")
     assert final_a.meta["ema"]
