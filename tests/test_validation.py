@@ -4,6 +4,7 @@ when it should, also across --stop-at and --resume."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -103,5 +104,7 @@ def test_keep_empty_eval_every_1_early_stop_2_writes_best_and_stops_across_resum
     assert final.meta["stopped_early"] and final.meta["iteration"] == 3
     assert json.loads((work / "best.json").read_text())["iteration"] == 1
     assert (work / "loss_curve.png").stat().st_size > 1000
+    if importlib.util.find_spec("tensorboard"):  # TensorBoard is optional
+        assert b"val/segm.AP" in b"".join(p.read_bytes() for p in (work / "tb").glob("events*"))
     assert main([*cmd, "--resume"]) == 0  # resuming a run that stopped early trains no further
     assert len((work / "metrics.jsonl").read_text().splitlines()) == len(rows)
