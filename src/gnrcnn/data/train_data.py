@@ -78,7 +78,8 @@ def load_augmented_sample(
     if (h, w) != (rec.height, rec.width):
         raise GnrcnnError(f"{rec.path}: decoded size {w}x{h} differs from the JSON's {rec.width}x{rec.height}")
     masks = torch.from_numpy(np.ascontiguousarray(rasterize(rec.segms, h, w).transpose(2, 0, 1)))
-    sample = make_sample(torch.from_numpy(img).permute(2, 0, 1), masks, torch.from_numpy(rec.labels.copy()))
+    image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    sample = make_sample(image, masks, torch.from_numpy(rec.labels.copy()))
     params = draw_params(rng, h, w, aug, cfg, short, flip)
     out = augment(sample, params, aug)
     nh, nw = out.image.shape[-2:]
