@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_model(p)
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.add_argument("--out", required=True, help="folder for predictions.json and the pictures")
-    p.add_argument("--score-thr", type=float, default=0.3, help="minimum score drawn (the JSON keeps all)")
+    p.add_argument("--score-thr", type=float, default=0.5, help="minimum score drawn (the JSON keeps all)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="COCO box and mask AP of a model on a COCO-format dataset")

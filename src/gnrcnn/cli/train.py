@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..config.schema import BEST_METRICS
+from ..errors import GnrcnnError
 from . import common
 
 if TYPE_CHECKING:
@@ -12,7 +14,19 @@ if TYPE_CHECKING:
 
 # command-line flag -> config key it sets
 _FLAG_KEYS = (("batch_size", "train.images_per_gpu"), ("seed", "train.seed"), ("num_workers", "train.num_workers"),
-              ("accumulate", "train.accumulate"))  # fmt: skip
+              ("accumulate", "train.accumulate"), ("best_metric", "train.best_metric"),
+              ("early_stop", "train.early_stop"), ("clip_grad", "train.clip_grad_norm"),
+              ("ema", "train.ema_decay"))  # fmt: skip
+
+
+def eval_every_overrides(text: str) -> list[str]:
+    """``"2"`` -> every 2 epochs, ``"500it"`` -> every 500 iterations, ``"0"`` -> only at the end."""
+    digits = text[:-2] if text.endswith("it") else text
+    if not digits.isdigit():
+        raise GnrcnnError(f"--eval-every expects N (epochs) or Nit (iterations), e.g. 1 or 500it; got '{text}'")
+    n = int(digits)
+    iters = text.endswith("it")
+    return [f"train.eval_every_epochs={0 if iters else n}", f"train.eval_every_iters={n if iters else 0}"]
 
 
 def train_config(args: argparse.Namespace) -> Config:
@@ -22,6 +36,10 @@ def train_config(args: argparse.Namespace) -> Config:
     if args.scale:
         overrides += [f"input.short={args.scale[0]}", f"input.long={args.scale[1]}"]
     overrides += [f"{key}={getattr(args, flag)}" for flag, key in _FLAG_KEYS if getattr(args, flag) is not None]
+    if args.eval_every is not None:
+        overrides += eval_every_overrides(args.eval_every)
+    if args.keep_empty:
+        overrides.append("data.keep_empty_images=true")
     return load_config(args.config, overrides)
 
 
@@ -53,6 +71,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
     p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
     p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
+    p.add_argument("--keep-empty", action="store_true",
+                   help="train on images without annotations as negatives (default: they are left out)")
+    p.add_argument("--eval-every", metavar="N|Nit",
+                   help="evaluate on --val-ann every N epochs (or N iterations: 500it), keeping best.pth")
+    p.add_argument("--best-metric", choices=BEST_METRICS, help="what best.pth maximises (default segm.AP)")
+    p.add_argument("--early-stop", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE evaluations without improvement of --best-metric")
+    p.add_argument("--clip-grad", type=float, metavar="NORM", help="clip gradients to this total L2 norm")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="keep an EMA of the weights (e.g. 0.999), evaluated and saved as the result")  # fmt: skip
     p.add_argument("--weights", help="start from this detection checkpoint (fine-tuning): a file, an http(s) URL or "
                    "a zoo name; layers of other classes are re-initialised")  # fmt: skip
     p.add_argument("--backbone-weights", help="start from this ImageNet backbone: a file, URL or name such as "

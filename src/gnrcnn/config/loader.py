@@ -192,6 +192,43 @@ def validate(cfg: Config) -> None:
         raise GnrcnnError("config keys 'input.short'/'input.long' must be positive")
     if cfg.train.lr_step_iters and cfg.train.iters <= 0:
         raise GnrcnnError("config key 'train.lr_step_iters' needs 'train.iters' > 0 (an iteration schedule)")
+    _validate_training_controls(cfg)
+    _validate_augment(cfg)
+
+
+def _validate_training_controls(cfg: Config) -> None:
+    t = cfg.train
+    for key in ("eval_every_epochs", "eval_every_iters", "early_stop"):
+        if getattr(t, key) < 0:
+            raise GnrcnnError(f"config key 'train.{key}': must be >= 0")
+    if t.eval_every_epochs and t.eval_every_iters:
+        raise GnrcnnError("config keys 'train.eval_every_epochs' and 'train.eval_every_iters': set one, not both")
+    if t.early_stop and not (t.eval_every_epochs or t.eval_every_iters):
+        raise GnrcnnError("config key 'train.early_stop' needs evaluations: set 'train.eval_every_epochs' or "
+                          "'train.eval_every_iters' (--eval-every)")  # fmt: skip
+    if t.clip_grad_norm < 0:
+        raise GnrcnnError("config key 'train.clip_grad_norm': must be >= 0 (0: no clipping)")
+    if not 0 <= t.ema_decay < 1:
+        raise GnrcnnError("config key 'train.ema_decay': must be in [0, 1) (0: no EMA)")
+    if cfg.model.roi.max_detections < 1:
+        raise GnrcnnError("config key 'model.roi.max_detections': must be >= 1")
+
+
+def _validate_augment(cfg: Config) -> None:
+    a = cfg.augment
+    if len(a.lsj_scale) != 2 or not 0 < a.lsj_scale[0] <= a.lsj_scale[1]:
+        raise GnrcnnError("config key 'augment.lsj_scale': expected [min, max] with 0 < min <= max")
+    if len(a.crop_range) != 2 or not 0 < a.crop_range[0] <= a.crop_range[1] <= 1:
+        raise GnrcnnError("config key 'augment.crop_range': expected [min, max] with 0 < min <= max <= 1")
+    if a.lsj and a.crop:
+        raise GnrcnnError("config keys 'augment.lsj' and 'augment.crop': choose one (LSJ already crops)")
+    if a.lsj_size < 0:
+        raise GnrcnnError("config key 'augment.lsj_size': must be >= 0 (0: input.long)")
+    for key in ("vflip_prob", "min_visible"):
+        if not 0 <= getattr(a, key) <= 1:
+            raise GnrcnnError(f"config key 'augment.{key}': must be in [0, 1]")
+    if a.min_box_size < 0:
+        raise GnrcnnError("config key 'augment.min_box_size': must be >= 0")
 
 
 def dump_yaml(cfg: Config) -> str:

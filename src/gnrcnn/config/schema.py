@@ -15,6 +15,7 @@ from ..coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
 
 NORMS = ("gn", "bn", "frozen_bn", "none")
 LAYOUTS = ("none", "heads", "all")
+BEST_METRICS = tuple(f"{t}.{m}" for t in ("segm", "bbox") for m in ("AP", "AP50", "AP75", "APs", "APm", "APl"))
 
 
 def _choice(default: str, *choices: str) -> Any:
@@ -80,6 +81,9 @@ class RoIConfig:
     nms_iou: float = 0.5
     max_detections: int = 100
     mask_thr: float = 0.5
+    # One NMS over all classes of an image instead of one per class: an object is then never reported
+    # as two classes at once (off in the seed configs, which run NMS per class).
+    class_agnostic_nms: bool = False
 
 
 @dataclass
@@ -132,7 +136,16 @@ class TrainConfig:
     log_every: int = 20
     checkpoint_every_iters: int = 0  # 0: once per epoch only
     keep_checkpoints: int = 3
-    eval_every_epochs: int = 0  # 0: only at the end
+    # Validation during training (with a validation set): every N epochs or every N iterations (at
+    # most one of the two > 0; 0 and 0: only at the end). Each evaluation keeps ``best.pth`` by
+    # ``best_metric``; ``early_stop`` > 0 ends the run after that many evaluations without improvement.
+    eval_every_epochs: int = 0
+    eval_every_iters: int = 0
+    best_metric: str = _choice("segm.AP", *BEST_METRICS)
+    early_stop: int = 0
+    clip_grad_norm: float = 0.0  # > 0: gradients clipped to this total L2 norm before each step
+    # > 0: an exponential moving average of the weights (e.g. 0.999), evaluated and saved in its place
+    ema_decay: float = 0.0
     num_workers: int = 2
     seed: int = 0
     # Performance, not semantics: NHWC convolutions while training (faster with oneDNN and tensor
@@ -145,9 +158,37 @@ class TrainConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training augmentations beyond the seed's resize + horizontal flip, all off by default
+    (``data/augment.py``). Boxes are recomputed from the transformed masks."""
+
+    photometric: bool = False  # brightness, contrast, saturation and hue, each with probability 0.5
+    # Large-scale jitter (detectron2's LSJ): scale the image to fit lsj_size x lsj_size times a factor
+    # drawn from lsj_scale, then crop a random lsj_size x lsj_size window (smaller images are padded).
+    lsj: bool = False
+    lsj_scale: list[float] = field(default_factory=lambda: [0.1, 2.0])
+    lsj_size: int = 0  # 0: input.long
+    # A random crop before the usual resize, each side a fraction of the image drawn from crop_range.
+    crop: bool = False
+    crop_range: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    vflip_prob: float = 0.0
+    rot90: bool = False  # rotate by 0, 90, 180 or 270 degrees, each with probability 1/4
+    # A crop drops the instances it leaves with less than min_visible of their mask's pixels; any
+    # step drops those whose box is narrower or lower than min_box_size pixels (slivers).
+    min_visible: float = 0.25
+    min_box_size: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.photometric or self.lsj or self.crop or self.vflip_prob > 0 or self.rot90
+
+
+@dataclass
 class DataConfig:
     class_names: list[str] = field(default_factory=lambda: list(COCO_CLASS_NAMES))
     category_ids: list[int] = field(default_factory=lambda: list(COCO_CATEGORY_IDS))
+    # Images without annotations are training negatives (background everywhere) instead of being left out.
+    keep_empty_images: bool = False
 
 
 @dataclass
@@ -156,6 +197,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     input: InputConfig = field(default_factory=InputConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
     @property

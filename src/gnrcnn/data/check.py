@@ -16,7 +16,7 @@ from tqdm import tqdm
 from ..errors import GnrcnnError
 from .coco import CocoDataset
 from .image_io import read_image
-from .problems import SKIP, Problem, summarize
+from .problems import ERROR, SKIP, Problem, summarize
 from .records import ImageRecord
 
 
@@ -38,9 +38,11 @@ def _decode(rec: ImageRecord) -> Problem | None:
     return None
 
 
-def check_dataset(ann: str | Path, root: str | Path, decode: bool = True) -> tuple[CocoDataset, list[Problem]]:
+def check_dataset(
+    ann: str | Path, root: str | Path, decode: bool = True, keep_empty: bool = False
+) -> tuple[CocoDataset, list[Problem]]:
     """The dataset as training reads it and all its problems (errors first)."""
-    dataset = CocoDataset(ann, root, train=True)
+    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty)
     problems = list(dataset.problems)
     if decode:
         records = dataset.records
@@ -48,17 +50,35 @@ def check_dataset(ann: str | Path, root: str | Path, decode: bool = True) -> tup
             found = list(tqdm(pool.map(_decode, records), total=len(records), desc="decode", unit="img",
                               disable=len(records) < 50, file=sys.stderr, leave=False))  # fmt: skip
         problems += [p for p in found if p is not None]
-    problems.sort(key=lambda p: p.severity != "error")
+    problems.sort(key=lambda p: p.severity != ERROR)
     return dataset, problems
 
 
-def report(ann: str | Path, root: str | Path, decode: bool = True) -> tuple[str, int]:
-    """(text to print, exit code: 1 if any problem)."""
-    dataset, problems = check_dataset(ann, root, decode)
-    lines = [str(p) for p in problems]
-    errors = [p for p in problems if p.severity == "error"]
-    skips = [p for p in problems if p.severity != "error"]
-    n_ann = sum(len(r.labels) for r in dataset.records)
+def _unusable(dataset: CocoDataset, ann: str | Path) -> list[Problem]:
+    """What stops training although no single entry is wrong: nothing to train on."""
+    if not dataset.records:
+        return [Problem(ERROR, str(ann), "0 usable training images", "no-training-image")]
+    if not dataset.num_instances:
+        return [Problem(ERROR, str(ann), "no annotated instance (negatives alone teach nothing)", "no-instance")]
+    return []
+
+
+def _empty_line(dataset: CocoDataset, keep_empty: bool) -> list[str]:
+    n = dataset.num_empty
+    if not n:
+        return []
+    use = "used as negatives (--keep-empty)" if keep_empty else "left out (--keep-empty trains on them as negatives)"
+    return [f"{n} image(s) without annotations: {use}"]
+
+
+def report(ann: str | Path, root: str | Path, decode: bool = True, keep_empty: bool = False) -> tuple[str, int]:
+    """(text to print, exit code: 1 if any problem, including nothing to train on)."""
+    dataset, problems = check_dataset(ann, root, decode, keep_empty)
+    problems = _unusable(dataset, ann) + problems
+    lines = [str(p) for p in problems] + _empty_line(dataset, keep_empty)
+    errors = [p for p in problems if p.severity == ERROR]
+    skips = [p for p in problems if p.severity != ERROR]
+    n_ann = dataset.num_instances
     verdict = "training would stop" if errors else ("training would skip them" if skips else "no problem found")
     lines.append(
         f"{ann}: {len(dataset)} usable training images, {n_ann} instances; {len(errors)} error(s)"

@@ -39,12 +39,18 @@ def _require_coco(data: Any, where: str) -> None:
 
 
 class CocoDataset:
-    """Records of the usable images; ``problems`` lists everything left out or wrong."""
+    """Records of the usable images; ``problems`` lists everything left out or wrong.
+
+    For training, an image needs a usable annotation, unless ``keep_empty``: then images that no
+    annotation refers to at all are kept as negatives. (An image whose annotations were all dropped,
+    crowd regions included, is not empty: it holds objects, so it stays out.)
+    """
 
     def __init__(
-        self, ann_file: str | Path, data_root: str | Path, train: bool = True, check_files: bool = True
-    ) -> None:
-        self.ann_file, self.root, self.train = Path(ann_file), Path(data_root), train
+        self, ann_file: str | Path, data_root: str | Path, train: bool = True, check_files: bool = True,
+        keep_empty: bool = False,
+    ) -> None:  # fmt: skip
+        self.ann_file, self.root, self.train, self.keep_empty = Path(ann_file), Path(data_root), train, keep_empty
         where = str(self.ann_file)
         data = read_json(self.ann_file)
         _require_coco(data, where)
@@ -56,8 +62,16 @@ class CocoDataset:
         self.records = self._records(images, per_image)
         if check_files:
             self.records = check_image_files(self.records, self.problems)
+        referred = {a.get("image_id") for a in data["annotations"] if isinstance(a, dict)}
+        empty = [r.image_id not in referred for r in self.records]
+        self.num_empty = sum(empty)  # readable images without any annotation
         if train:
-            self.records = [r for r in self.records if len(r.labels) and min(r.width, r.height) >= 32]
+            self.records = [r for r, e in zip(self.records, empty)
+                            if (len(r.labels) or (keep_empty and e)) and min(r.width, r.height) >= 32]  # fmt: skip
+
+    @property
+    def num_instances(self) -> int:
+        return sum(len(r.labels) for r in self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -139,7 +153,11 @@ class CocoDataset:
             raise GnrcnnError(f"{self.ann_file}: {len(errors)} problem(s) in the dataset:\n" + "\n".join(lines)
                               + more + hint)  # fmt: skip
         if self.train and not self.records:
+            empty = f"; {self.num_empty} image(s) without annotations (--keep-empty trains on them as negatives)"
             raise GnrcnnError(
                 f"{self.ann_file}: no usable training image (each needs at least one valid, non-crowd "
-                f"annotation and both sides >= 32 px)"
+                f"annotation and both sides >= 32 px){empty if self.num_empty else ''}"
             )
+        if self.train and not self.num_instances:
+            raise GnrcnnError(f"{self.ann_file}: {len(self.records)} training images but no annotated instance: "
+                              "negatives alone teach the model nothing")  # fmt: skip

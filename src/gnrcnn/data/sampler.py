@@ -1,7 +1,8 @@
 """Batches of images of the same orientation, sharded over ranks, reproducible per (seed, epoch).
 
-Each batch element is (record index, flip, short side): the augmentation is drawn here, so that a
-run resumed in the middle of an epoch sees exactly the samples an uninterrupted run would.
+Each batch element is (record index, flip, short side, epoch): the seed's augmentation is drawn here
+(the others from a generator seeded with the epoch and index, ``augment.py``), so that a run resumed in
+the middle of an epoch sees exactly the samples an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ class GroupedBatchSampler(torch.utils.data.Sampler):
         """Batches per epoch: the same on every rank (the smallest count), or ranks would wait on each other."""
         return min(self._count(self.epoch, r) for r in range(self.world))
 
-    def __iter__(self) -> Iterator[list[tuple[int, bool, int]]]:
+    def __iter__(self) -> Iterator[list[tuple[int, bool, int, int]]]:
         batches = _group(self._shard(self.epoch, self.rank), self.landscape, self.batch_size)[: len(self)]
         aug = np.random.default_rng([self.seed, self.epoch, 1])
         flips = aug.random(self.n) < self.flip_prob
         shorts = np.asarray(self.shorts)[aug.integers(0, len(self.shorts), self.n)]
         for b in batches[self.start :]:
-            yield [(int(i), bool(flips[i]), int(shorts[i])) for i in b]
+            yield [(int(i), bool(flips[i]), int(shorts[i]), self.epoch) for i in b]

@@ -100,14 +100,19 @@ def _annotation(kind: int, poly: np.ndarray, mask: np.ndarray, full: np.ndarray,
 
 
 def make_split(
-    out: Path, split: str, count: int, size: int, seed: int, first_id: int = 1, classes: tuple[str, ...] = CLASSES
-) -> dict[str, Any]:
+    out: Path, split: str, count: int, size: int, seed: int, first_id: int = 1,
+    classes: tuple[str, ...] = CLASSES, empty: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """``count`` images of shapes, then ``empty`` of background alone (negatives, no annotation)."""
     folder = out / split
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1}.get(split, 2)])
     images, anns = [], []
-    for i in tqdm(range(count), desc=f"make-shapes {split}", unit="img", leave=False):
-        img, shapes = _render(rng, size, classes)
+    for i in tqdm(range(count + empty), desc=f"make-shapes {split}", unit="img", leave=False):
+        if i < count:
+            img, shapes = _render(rng, size, classes)
+        else:  # drawn after the shape images, so these are the same with or without negatives
+            img, shapes = np.clip(_background(rng, size), 0, 255).astype(np.uint8), []
         img_id = first_id + i
         name = f"{split}/{img_id:06d}.png"
         write_bytes_atomic(cv2.imencode(".png", img[..., ::-1])[1].tobytes(), out / name, "image", sync=False)
@@ -123,11 +128,12 @@ def make_split(
 
 def make_shapes(
     out: str | Path, train: int = 200, val: int = 50, size: int = 256, seed: int = 0,
-    classes: tuple[str, ...] | list[str] = CLASSES,
+    classes: tuple[str, ...] | list[str] = CLASSES, empty: int = 0,
 ) -> dict[str, Path]:  # fmt: skip
     """Write ``<out>/{train,val}/*.png`` and ``<out>/annotations/{train,val}.json`` (file names relative to ``out``).
 
-    ``classes``: which of ``SHAPES`` to draw, in category id order (1, 2, ...)."""
+    ``classes``: which of ``SHAPES`` to draw, in category id order (1, 2, ...); ``empty`` more training
+    images hold no shape (negatives)."""
     classes = tuple(classes)
     unknown = [c for c in classes if c not in SHAPES]
     if unknown or not classes or len(set(classes)) != len(classes):
@@ -136,7 +142,7 @@ def make_shapes(
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     paths = {}
     for split, count, first in (("train", train, 1), ("val", val, 1_000_000)):
-        data = make_split(out, split, count, size, seed, first, classes)
+        data = make_split(out, split, count, size, seed, first, classes, empty if split == "train" else 0)
         paths[split] = out / "annotations" / f"{split}.json"
         write_json_atomic(data, paths[split], "annotations")
     return paths

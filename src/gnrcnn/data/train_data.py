@@ -1,4 +1,5 @@
-"""Training samples: decode, rasterise masks, resize (image, boxes, masks), flip, batch.
+"""Training samples: decode, rasterise masks, resize (image, boxes, masks), flip, batch; with ``augment``
+switched on, the resize and flip are part of ``augment.py``'s pipeline instead.
 
 Shapes: a sample's image (3, h, w) uint8 RGB, boxes (G, 4) xyxy in resized pixels, labels (G,),
 masks (G, h, w) uint8. A batch pads images and masks with zeros to a common size (multiple of 32).
@@ -13,9 +14,10 @@ import cv2
 import numpy as np
 import torch
 
-from ..config.schema import InputConfig
+from ..config.schema import AugmentConfig, InputConfig
 from ..errors import GnrcnnError
 from ..structures import ImageMeta, Targets
+from .augment import augment, draw_params, make_sample
 from .coco import CocoDataset
 from .image_io import read_image
 from .masks import rasterize
@@ -67,24 +69,51 @@ def load_sample(rec: ImageRecord, cfg: InputConfig, short: int, flip: bool) -> S
     )
 
 
-class TrainDataset(torch.utils.data.Dataset):
-    """Indexed by (record index, flip, short side) as drawn by the batch sampler, so augmentation is a
-    function of the sampler's seed and epoch: a resumed run sees exactly the same samples."""
+def load_augmented_sample(
+    rec: ImageRecord, cfg: InputConfig, aug: AugmentConfig, short: int, flip: bool, rng: np.random.Generator
+) -> Sample:
+    """One training sample through ``augment.py``: boxes come from the transformed masks."""
+    img = read_image(rec.path)
+    h, w = img.shape[:2]
+    if (h, w) != (rec.height, rec.width):
+        raise GnrcnnError(f"{rec.path}: decoded size {w}x{h} differs from the JSON's {rec.width}x{rec.height}")
+    masks = torch.from_numpy(np.ascontiguousarray(rasterize(rec.segms, h, w).transpose(2, 0, 1)))
+    image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    sample = make_sample(image, masks, torch.from_numpy(rec.labels.copy()))
+    params = draw_params(rng, h, w, aug, cfg, short, flip)
+    out = augment(sample, params, aug)
+    nh, nw = out.image.shape[-2:]
+    _, _, wh, ww = params.window
+    meta = ImageMeta((h, w), (nh, nw), (params.size[1] / ww, params.size[0] / wh), str(rec.path), rec.image_id)
+    return Sample(out.image.as_subclass(torch.Tensor).contiguous(), out.boxes.as_subclass(torch.Tensor).float(),
+                  out.labels, out.masks.as_subclass(torch.Tensor).contiguous(), meta)  # fmt: skip
 
-    def __init__(self, coco: CocoDataset, cfg: InputConfig) -> None:
-        self.records, self.cfg = coco.records, cfg
+
+class TrainDataset(torch.utils.data.Dataset):
+    """Indexed by (record index, flip, short side, epoch) as drawn by the batch sampler, so augmentation is
+    a function of the seed, the epoch and the image: a resumed run sees exactly the same samples."""
+
+    def __init__(self, coco: CocoDataset, cfg: InputConfig, aug: AugmentConfig | None = None, seed: int = 0) -> None:
+        self.records, self.cfg, self.aug, self.seed = coco.records, cfg, aug or AugmentConfig(), seed
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, item: tuple[int, bool, int]) -> Sample:
-        idx, flip, short = item
+    def _load(self, index: int, short: int, flip: bool, epoch: int) -> Sample:
+        rec = self.records[index]
+        if not self.aug.enabled:
+            return load_sample(rec, self.cfg, short, flip)
+        rng = np.random.default_rng([self.seed, epoch, 2, index])
+        return load_augmented_sample(rec, self.cfg, self.aug, short, flip, rng)
+
+    def __getitem__(self, item: tuple[int, bool, int, int]) -> Sample:
+        idx, flip, short, epoch = item
         skipped: list[str] = []
         for attempt in range(min(len(self.records), 20)):
             # An image that cannot be read is replaced by the next one: a bad file never stops an epoch.
-            rec = self.records[(idx + attempt) % len(self.records)]
+            index = (idx + attempt) % len(self.records)
             try:
-                sample = load_sample(rec, self.cfg, short, flip)
+                sample = self._load(index, short, flip, epoch)
             except GnrcnnError as e:
                 skipped.append(str(e))
                 continue

@@ -1,7 +1,8 @@
 """Training checkpoints: atomic writes, the last K kept, a ``latest`` pointer, safe resume.
 
 A training checkpoint is a gnrcnn checkpoint (usable with ``--weights``) plus the training state:
-optimizer, gradient scaler, random-number generators and the iteration counter.
+optimizer, gradient scaler, random-number generators, the iteration counter, the EMA of the weights
+(or None) and the validation state (best value, its iteration, evaluations since).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic, write_text_atomic
 from ..weights.safe_load import read_weights
+from .ema import EMA
+from .validation import BestTracker
 
 LATEST = "latest"
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
@@ -100,3 +103,22 @@ def load_for_resume(work_dir: Path, explicit: str | None = None) -> tuple[Path, 
         if path.exists() and (obj := _readable(path)) is not None:
             return path, obj
     return None
+
+
+def restore(
+    state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any,
+    ema: EMA | None, tracker: BestTracker, rank: int,
+) -> int:  # fmt: skip
+    """Put a training checkpoint's state back in place; returns its iteration. A checkpoint written
+    without EMA leaves ``ema`` to start from the current weights."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    rngs = state["rng"]
+    set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+    if ema is not None and state.get("ema"):
+        ema.load_state_dict(state["ema"])
+    if state.get("validation"):
+        tracker.load_state_dict(state["validation"])
+    return int(state["iteration"])

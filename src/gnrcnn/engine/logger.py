@@ -1,4 +1,8 @@
-"""Training logs: a tqdm bar with rate and ETA, ``metrics.jsonl``, TensorBoard when installed, a loss-curve PNG."""
+"""Training logs: a tqdm bar with rate and ETA, ``metrics.jsonl``, TensorBoard when installed, a loss-curve PNG.
+
+``metrics.jsonl`` holds one line per logged step (``loss``, each ``loss_*``, ``lr``, ...) and one per
+evaluation during training (``eval``: {"bbox.AP": ..., "segm.AP": ...}, ``best``, ``evals_since_best``).
+"""
 
 from __future__ import annotations
 
@@ -61,6 +65,19 @@ class MetricsLogger:
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}", refresh=False)
 
+    def log_eval(self, record: dict[str, Any]) -> None:
+        """One evaluation: a ``metrics.jsonl`` line and ``val/*`` TensorBoard scalars."""
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record["eval"].items():
+                self.tb.add_scalar(f"val/{k}", v, record["iter"])
+            if record.get("best") is not None:
+                self.tb.add_scalar(f"val/best_{record['best_metric']}", record["best"], record["iter"])
+            self.tb.flush()
+
     def write(self, text: str) -> None:
         if self.enabled:
             (self.bar.write if self.bar is not None else print)(text)
@@ -81,20 +98,30 @@ def plot_losses(jsonl: Path, png: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+    rows = [r for r in lines if "loss" in r]
+    evals = [r for r in lines if "eval" in r]
     if not rows:
         return False
     its = [r["iter"] for r in rows]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.plot(its, [r["loss"] for r in rows], label="total", color="black", linewidth=2)
     for key in [k for k in rows[0] if k.startswith("loss_")]:
-        ax.plot(its, [r[key] for r in rows], label=key[5:], linewidth=1)
+        # a batch of negatives has no box or mask loss: 0 has no place on a log axis
+        ax.plot(its, [r[key] if r[key] > 0 else float("nan") for r in rows], label=key[5:], linewidth=1)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("training loss")
+    ax.set_title("training loss" + (" and validation AP" if evals else ""))
+    if evals:  # AP on a second axis, one point per evaluation
+        ap = ax.twinx()
+        for key, color in (("bbox.AP", "tab:blue"), ("segm.AP", "tab:red")):
+            ap.plot([r["iter"] for r in evals], [r["eval"].get(key, 0.0) for r in evals], "o--", color=color,
+                    label=f"val {key}")  # fmt: skip
+        ap.set_ylabel("AP")
+        ap.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

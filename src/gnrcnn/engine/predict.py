@@ -24,7 +24,7 @@ def _unique_png(out_dir: Path, stem: str, used: set[str]) -> Path:
 
 
 def predict_files(
-    detector: Detector, inputs: list[str], out_dir: str | Path, score_thr: float = 0.3, draw_pictures: bool = True
+    detector: Detector, inputs: list[str], out_dir: str | Path, score_thr: float = 0.5, draw_pictures: bool = True
 ) -> tuple[list[dict], list[str]]:
     """Run on every image; a bad image is reported and skipped so the others' results are kept.
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .. import zoo
-from ..config.schema import Config, DataConfig
+from ..config.schema import Config
 from ..data.coco import CocoDataset
 from ..data.problems import summarize
 from ..data.sampler import GroupedBatchSampler
@@ -22,6 +22,7 @@ from ..errors import GnrcnnError
 from ..modeling import MaskRCNN
 from ..weights import LoadedWeights, hub, load_into, load_weights_file
 from .build import build_model
+from .schedule import Schedule
 
 CLASS_SPECIFIC = ("roi_heads.box_head.cls_score.", "roi_heads.box_head.bbox_pred.", "roi_heads.mask_head.logits.")
 
@@ -32,9 +33,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_dataset(ann: str, root: str, verbose: bool) -> CocoDataset:
+def load_dataset(ann: str, root: str, verbose: bool, keep_empty: bool = False) -> CocoDataset:
     """The training set, validated (errors stop here; what is skipped is listed once)."""
-    dataset = CocoDataset(ann, root, train=True)
+    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty)
     dataset.raise_if_errors()
     if dataset.skipped and verbose:
         first = "\n".join(f"  {p}" for p in dataset.skipped[:5])
@@ -45,7 +46,8 @@ def load_dataset(ann: str, root: str, verbose: bool) -> CocoDataset:
 
 def with_classes(cfg: Config, dataset: CocoDataset) -> Config:
     """A copy of ``cfg`` whose classes are the dataset's (the dataset decides the class count)."""
-    data = DataConfig(class_names=list(dataset.class_names), category_ids=list(dataset.category_ids))
+    data = dataclasses.replace(cfg.data, class_names=list(dataset.class_names),
+                               category_ids=list(dataset.category_ids))  # fmt: skip
     return dataclasses.replace(cfg, data=data)
 
 
@@ -143,11 +145,33 @@ def make_loader(
     )  # fmt: skip
     workers = cfg.train.num_workers
     loader = torch.utils.data.DataLoader(
-        TrainDataset(dataset, cfg.input), batch_sampler=sampler, num_workers=workers,
+        TrainDataset(dataset, cfg.input, cfg.augment, cfg.train.seed), batch_sampler=sampler, num_workers=workers,
         collate_fn=functools.partial(collate, divisor=cfg.input.size_divisor), pin_memory=device.type == "cuda",
         persistent_workers=False, prefetch_factor=2 if workers else None,
         # Its own generator: creating an iterator must not draw from the global one, whose state a
-        # resumed run restores (worker seeds do not matter: augmentation is drawn by the sampler).
+        # resumed run restores (worker seeds do not matter: augmentation is drawn by the sampler or from
+        # generators seeded per image).
         generator=torch.Generator().manual_seed(cfg.train.seed),
     )  # fmt: skip
     return loader, sampler
+
+
+def describe(cfg: Config, dataset: CocoDataset, s: Schedule, world: int, device: torch.device) -> str:
+    """The run in one paragraph: data, batch, schedule and the options that are on."""
+    t, a = cfg.train, cfg.augment
+    text = (f"training {cfg.name}: {len(dataset)} images, {cfg.num_classes} classes, "
+            f"{t.images_per_gpu * world * t.accumulate} images/iteration ({world} process(es) x {t.images_per_gpu} x "
+            f"{t.accumulate} accumulated), {s.total_iters} iterations ({s.iters_per_epoch}/epoch), "
+            f"lr {s.base_lr:g} (warm-up {s.warmup_iters}, steps at {list(s.steps)}), device {device}")  # fmt: skip
+    empty = sum(1 for r in dataset.records if not len(r.labels))
+    if empty:
+        text += f"; {empty} of the images are negatives (no annotation)"
+    if t.clip_grad_norm > 0:
+        text += f"; gradients clipped to norm {t.clip_grad_norm:g}"
+    if t.ema_decay > 0:
+        text += f"; EMA of the weights (decay {t.ema_decay:g}) evaluated and saved"
+    if a.enabled:
+        named = (("LSJ", a.lsj), ("crop", a.crop), ("vertical flip", a.vflip_prob > 0), ("rot90", a.rot90),
+                 ("photometric", a.photometric))  # fmt: skip
+        text += "; augmentations: " + ", ".join(n for n, on in named if on)
+    return text

@@ -1,8 +1,9 @@
 """``gnrcnn train``: the seed recipe on any COCO-format dataset, on a CPU, a GPU or many (torchrun).
 
-One iteration is one optimizer step over ``accumulate`` batches. Checkpoints are written atomically
-each epoch (and every ``checkpoint_every_iters``); ``--resume`` continues exactly where the last
-good one left off: weights, optimizer, scaler, random generators, iteration and data order.
+One iteration is one optimizer step over ``accumulate`` batches (gradients clipped by norm if asked, an
+EMA of the weights updated after it if asked). Checkpoints are written atomically each epoch (and every
+``checkpoint_every_iters``); ``--resume`` continues exactly where the last good one left off: weights,
+EMA, optimizer, scaler, random generators, iteration, data order and the best-so-far of validation.
 """
 
 from __future__ import annotations
@@ -27,18 +28,22 @@ from ..fileio import save_torch_atomic, write_json_atomic, write_text_atomic
 from ..weights import gnrcnn_checkpoint
 from . import checkpoint as ckpt
 from . import distributed as dist
+from .ema import EMA
 from .logger import MetricsLogger, plot_losses
+from .loss_guard import check_finite
 from .memory_plan import plan as plan_memory
 from .predictor import Detector
 from .schedule import Schedule, make_schedule
 from .train_setup import (
     build_for_training,
+    describe,
     load_dataset,
     make_loader,
     make_optimizer,
     seed_everything,
     with_classes,  # fmt: skip
 )
+from .validation import BestTracker, is_due, record, update_on_every_rank, write_best
 
 
 @dataclass(kw_only=True)
@@ -74,8 +79,11 @@ class Trainer:
         if self.main:
             self.work.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed + self.rank)
-        self.dataset = load_dataset(args.ann, args.data_root, self.main)
+        self.dataset = load_dataset(args.ann, args.data_root, self.main, cfg.data.keep_empty_images)
         self.cfg = cfg = with_classes(cfg, self.dataset)
+        t = cfg.train
+        if (t.eval_every_epochs or t.eval_every_iters) and not args.val_ann:
+            raise GnrcnnError("evaluations during training (--eval-every, --early-stop) need --val-ann")
         # A run that resumes takes its weights from its checkpoint: nothing else is loaded (or downloaded).
         explicit = args.resume if isinstance(args.resume, str) else None
         found = ckpt.load_for_resume(self.work, explicit) if args.resume else None
@@ -87,8 +95,10 @@ class Trainer:
         if self.main:
             print(f"backbone recomputation {'on' if memory.recompute else 'off'}: {memory.reason}")
         self.optimizer = make_optimizer(self.model, cfg)
+        self.clip_params = [p for p in self.model.parameters() if p.requires_grad] if t.clip_grad_norm > 0 else []
+        self.ema = EMA(self.model, t.ema_decay) if t.ema_decay > 0 else None
+        self.tracker = BestTracker(t.best_metric, t.early_stop)
         self.loader, self.sampler = make_loader(self.dataset, cfg, self.rank, self.world, self.device)
-        t = cfg.train
         self.ipe = len(self.sampler) // t.accumulate
         if self.ipe == 0:
             raise GnrcnnError(f"{args.ann}: {len(self.dataset)} images make no full iteration of "
@@ -101,6 +111,7 @@ class Trainer:
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.skipped_seen: set[str] = set()
         self.last_checkpoint: Path | None = None
+        self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -109,6 +120,8 @@ class Trainer:
         state.update(optimizer=self.optimizer.state_dict(), iteration=self.iteration,
                      scaler=self.scaler.state_dict() if self.scaler else None)  # fmt: skip
         state["rng"] = dist.gather_objects(ckpt.rng_state())  # every rank's generators
+        state["ema"] = self.ema.state_dict() if self.ema else None
+        state["validation"] = self.tracker.state_dict()
         return state
 
     def save_checkpoint(self) -> None:
@@ -123,34 +136,18 @@ class Trainer:
                 print(f"no checkpoint in {self.work} to resume from: starting at iteration 0")
             return 0
         path, state = found
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler is not None and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        rngs = state["rng"]
-        ckpt.set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
+        it = ckpt.restore(state, model=self.model, optimizer=self.optimizer, scaler=self.scaler, ema=self.ema,
+                          tracker=self.tracker, rank=self.rank)  # fmt: skip
         self.last_checkpoint = path
         if self.main:
-            print(f"resumed from {path} at iteration {state['iteration']}")
-        return int(state["iteration"])
+            print(f"resumed from {path} at iteration {it}")
+        return it
 
     # ------------------------------------------------------------------ one iteration
     def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = self.normalizer.normalize(batch.images, batch.image_sizes)
         with runtime.autocast(self.device, self.args.amp):
             return self.net(images, batch.image_sizes.to(self.device), batch.targets.to(self.device, True))
-
-    def _guard(self, losses: dict[str, torch.Tensor], batch: Batch) -> None:
-        finite = bool(torch.isfinite(torch.stack([v.detach().float() for v in losses.values()])).all())
-        if dist.all_true(finite, self.device):
-            return
-        bad = {k: float(v) for k, v in losses.items() if not torch.isfinite(v)}
-        info = dist.gather_objects((bad, [m.image_id for m in batch.metas]))
-        names = "; ".join(f"{k} = {v}" for b, _ in info for k, v in b.items())  # type: ignore[union-attr]
-        ids = [i for b, im in info for i in im if b]  # type: ignore[union-attr]
-        keep = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint yet"
-        raise GnrcnnError(f"non-finite loss at iteration {self.iteration + 1}: {names} (image ids {ids}); "
-                          f"training stopped, {keep}")  # fmt: skip
 
     def step(self, batches: list[Batch]) -> dict[str, float]:
         """One optimizer step over ``accumulate`` batches; returns the mean of each loss."""
@@ -162,19 +159,27 @@ class Trainer:
             sync = i == len(batches) - 1 or self.world == 1
             with nullcontext() if sync else self.net.no_sync():
                 losses = self._forward(batch)
-                self._guard(losses, batch)
+                check_finite(losses, [m.image_id for m in batch.metas], self.iteration + 1, self.last_checkpoint,
+                             self.device)  # fmt: skip
                 total = sum(losses.values()) / len(batches)
                 (self.scaler.scale(total) if self.scaler else total).backward()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(batches)
+        sums["loss"] = sum(sums.values())
+        if self.clip_params:
+            if self.scaler:
+                self.scaler.unscale_(self.optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(self.clip_params, self.cfg.train.clip_grad_norm)
+            sums["grad_norm"] = float(norm)  # before clipping
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.iteration += 1
-        sums["loss"] = sum(sums.values())
         sums["lr"] = lr
         return sums
 
@@ -195,16 +200,17 @@ class Trainer:
                         break
 
     def train(self) -> dict[str, Any]:
+        """Train to the end of the schedule, to ``stop_at``, or until validation stops improving."""
         total, log_every = self.schedule.total_iters, max(1, self.cfg.train.log_every)
         logger = MetricsLogger(self.work, total, self.iteration, self.main)
         if self.main:
             write_text_atomic(dump_yaml(self.cfg), self.work / "config.yaml", "config")
-            logger.write(self._banner())
+            logger.write(describe(self.cfg, self.dataset, self.schedule, self.world, self.device))
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
         end = min(total, self.args.stop_at or total)
         try:
-            for batches in self._batches():
+            for batches in self._batches() if not self.tracker.should_stop else ():
                 if self.iteration >= end:
                     break
                 data_time += time.perf_counter() - t_data
@@ -218,11 +224,13 @@ class Trainer:
                     now = time.perf_counter()
                     self._log(logger, window, (now - t_last) / len(window), data_time / len(window))
                     window, t_last, data_time = [], now, 0.0
-                self._maybe_checkpoint_and_eval(end, logger)
+                if self._evaluate_and_checkpoint(end, logger):
+                    break
                 t_data = time.perf_counter()
+            stopped = self.tracker.should_stop
+            return self._finish(logger, stopped) if self.iteration >= total or stopped else {}
         finally:
             logger.close()
-        return self._finish() if self.iteration >= total else {}
 
     def _log(self, logger: MetricsLogger, window: list[dict[str, float]], s_iter: float, data_s: float) -> None:
         keys = [k for k in window[0] if k != "lr"]
@@ -233,44 +241,62 @@ class Trainer:
                   "eta_s": round(eta), "mem_mb": round(runtime.peak_memory_gb(self.device) * 1024)}  # fmt: skip
         logger.log(record)
 
-    def _maybe_checkpoint_and_eval(self, end: int, logger: MetricsLogger) -> None:
+    def _evaluate_and_checkpoint(self, end: int, logger: MetricsLogger) -> bool:
+        """A due evaluation first (so the checkpoint holds its verdict), then a due checkpoint; True to stop."""
         t, it = self.cfg.train, self.iteration
-        epoch_end = it % self.ipe == 0
-        if epoch_end or it == end or (t.checkpoint_every_iters and it % t.checkpoint_every_iters == 0):
+        if is_due(self.cfg, it, self.ipe, self.schedule.total_iters):
+            tag = f"epoch_{it // self.ipe}" if t.eval_every_epochs else f"iter_{it}"
+            self._validate(self.evaluate(tag), logger)
+        stop = self.tracker.should_stop
+        if it % self.ipe == 0 or it == end or stop or (t.checkpoint_every_iters and it % t.checkpoint_every_iters == 0):
             self.save_checkpoint()
-        epoch = it // self.ipe
-        if epoch_end and t.eval_every_epochs and epoch % t.eval_every_epochs == 0 and it < self.schedule.total_iters:
-            metrics = self.evaluate(f"epoch_{epoch}")
-            if metrics:
-                logger.write(f"epoch {epoch}: box AP {metrics['bbox']['AP']:.3f}, mask AP {metrics['segm']['AP']:.3f}")
+        if stop:
+            logger.write(f"early stop at iteration {it}: {self.tracker.metric} has not improved in {t.early_stop} "
+                         f"evaluations; the best, {self.tracker.best:.4f} at iteration {self.tracker.best_iter}, "
+                         f"is {self.work / 'best.pth'}")  # fmt: skip
+        return stop
+
+    def _validate(self, metrics: dict[str, Any], logger: MetricsLogger) -> None:
+        """Log an evaluation, keep ``best.pth`` when it improves (all ranks take rank 0's verdict)."""
+        it, tr = self.iteration, self.tracker
+        self.last_metrics = metrics
+        if update_on_every_rank(tr, metrics, it) and self.main:
+            write_best(self.work, self.eval_model, self.cfg, tr, metrics)
+        if self.main:
+            logger.log_eval(record(metrics, tr, it, it / self.ipe))
+            logger.write(f"iteration {it}: box AP {metrics['bbox']['AP']:.3f}, mask AP {metrics['segm']['AP']:.3f}; "
+                         f"best {tr.metric} {tr.best:.3f} at iteration {tr.best_iter}")  # fmt: skip
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What is evaluated and saved as the result: the EMA of the weights when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def evaluate(self, tag: str) -> dict[str, Any]:
-        """COCO metrics of the current weights on the validation set; the training model is lent to the
-        detector, which leaves it (weights, dtype, mode) exactly as it was."""
+        """COCO metrics of the current weights (their EMA if on) on the validation set; the model is lent to
+        the detector, which leaves it (weights, dtype, mode) exactly as it was."""
         if not self.args.val_ann:
             return {}
         from .evaluate import evaluate
 
-        detector = Detector(self.cfg, self.model, device=self.device, amp=self.args.amp)
+        detector = Detector(self.cfg, self.eval_model, device=self.device, amp=self.args.amp)
         return evaluate(detector, self.args.val_ann, self.args.val_data_root or self.args.data_root,
                         self.work / "eval" / tag)  # fmt: skip
 
-    def _finish(self) -> dict[str, Any]:
-        metrics = self.evaluate("final")
+    def _finish(self, logger: MetricsLogger, stopped_early: bool) -> dict[str, Any]:
+        """``model_final.pth`` and the final metrics (an early stop's are those of its last evaluation)."""
+        if stopped_early:  # its last evaluation was of these weights (unless this process only resumed it)
+            metrics = self.last_metrics if self.last_metrics is not None else self.evaluate("final")
+        else:
+            metrics = self.evaluate("final")
+            if self.args.val_ann and (self.cfg.train.eval_every_epochs or self.cfg.train.eval_every_iters):
+                self._validate(metrics, logger)
         if self.main:
-            final = gnrcnn_checkpoint(self.model, self.cfg.to_dict(), {"iteration": self.iteration})
-            save_torch_atomic(final, self.work / "model_final.pth")
+            meta = {"iteration": self.iteration, "ema": self.ema is not None, "stopped_early": stopped_early}
+            save_torch_atomic(gnrcnn_checkpoint(self.eval_model, self.cfg.to_dict(), meta),
+                              self.work / "model_final.pth")  # fmt: skip
             plot_losses(self.work / "metrics.jsonl", self.work / "loss_curve.png")
             if metrics:
                 write_json_atomic(metrics, self.work / "metrics.json", "metrics", indent=2)
         dist.barrier()
         return metrics
-
-    def _banner(self) -> str:
-        s = self.schedule
-        t = self.cfg.train
-        return (f"training {self.cfg.name}: {len(self.dataset)} images, {self.cfg.num_classes} classes, "
-                f"{self.total_batch} images/iteration ({self.world} process(es) x {t.images_per_gpu} x "
-                f"{t.accumulate} accumulated), {s.total_iters} iterations ({s.iters_per_epoch}/epoch), "
-                f"lr {s.base_lr:g} (warm-up {s.warmup_iters}, steps at {list(s.steps)}), "
-                f"device {self.device}")  # fmt: skip

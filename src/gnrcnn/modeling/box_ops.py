@@ -92,15 +92,18 @@ def multiclass_nms(
     score_thr: float,
     nms_iou: float,
     max_per_image: int,
+    class_agnostic: bool = False,
 ) -> Detections:
     """Candidates are (RoI, class) pairs scoring strictly above ``score_thr``; NMS per image and class
-    (classes never suppress each other); the ``max_per_image`` best of each image, by decreasing score.
+    (classes never suppress each other), or per image over all classes with ``class_agnostic`` (a box
+    then suppresses overlapping boxes of every class, so one object is not reported as two classes);
+    the ``max_per_image`` best of each image, by decreasing score.
 
     boxes (R, K, 4), scores (R, K), image_ids (R,).
     """
     num_classes = scores.shape[1]
     r, k = torch.nonzero(scores > score_thr, as_tuple=True)
     boxes, scores, img = boxes[r, k], scores[r, k], image_ids[r]
-    keep = grouped_nms(boxes, scores, img * num_classes + k, nms_iou)
+    keep = grouped_nms(boxes, scores, img if class_agnostic else img * num_classes + k, nms_iou)
     keep = keep_top_per_image(keep, img, max_per_image)
     return Detections(boxes[keep], scores[keep], k[keep], img[keep])

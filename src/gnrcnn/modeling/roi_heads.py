@@ -59,14 +59,15 @@ class RoIHeads(nn.Module):
         return (dets, self.predict_masks(feats, dets)), {}
 
     def predict_boxes(self, feats: list[torch.Tensor], proposals: Proposals, image_sizes: torch.Tensor) -> Detections:
-        """Softmax (background last, dropped), class-specific decode clipped to each image, multi-class NMS."""
+        """Softmax (background last, dropped), class-specific decode clipped to each image, multi-class NMS
+        (per class, or over all classes with ``cfg.class_agnostic_nms``)."""
         c, k = self.cfg, self.num_classes
         logits, deltas = self.box_head(self.box_pooler(feats, to_rois(proposals.boxes, proposals.image_ids)))
         scores = F.softmax(logits.float(), dim=-1)[:, :k]
         ids = proposals.image_ids
         boxes = self.decode(proposals.boxes, deltas.float(), c.box_stds, image_sizes[ids]).reshape(-1, k, 4)
         return multiclass_nms(boxes, scores, ids, score_thr=c.score_thr, nms_iou=c.nms_iou,
-                              max_per_image=c.max_detections)  # fmt: skip
+                              max_per_image=c.max_detections, class_agnostic=c.class_agnostic_nms)  # fmt: skip
 
     def predict_masks(self, feats: list[torch.Tensor], dets: Detections) -> torch.Tensor:
         """(D, M, M) sigmoid probabilities of each detection's own class."""
