@@ -18,6 +18,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not args.weights:
         print("warning: no --weights given: the exported model is randomly initialised", file=sys.stderr)
     det = load_model(args.config, args.weights, "cpu", args.overrides)
+    print(f"exporting {det.cfg.name or 'the model'}: tracing, then a check in onnxruntime (a minute or two on 2 cores)",
+          file=sys.stderr, flush=True)  # fmt: skip
     result = export_model(det.cfg, det.model, opset=args.opset or OPSET)
     size = save_model(result.proto, args.out)
     print(f"{args.out}: {size / 2**20:.1f} MB, opset {args.opset or OPSET}, {len(result.op_types)} standard operator "
