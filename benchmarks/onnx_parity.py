@@ -71,10 +71,17 @@ def as_tensors(records: list[dict], files: list[str]) -> tuple[torch.Tensor, ...
             torch.tensor([files.index(r["file_name"]) for r in records]))  # fmt: skip
 
 
+def mask_iou(a: dict, b: dict) -> float:
+    """IoU of two RLE masks; two empty masks (a box too small to cover a pixel centre) agree fully."""
+    if mask_utils.area(a) == 0 and mask_utils.area(b) == 0:
+        return 1.0
+    return float(mask_utils.iou([a], [b], [0])[0][0])
+
+
 def compare(ref: list[dict], got: list[dict]) -> dict:
     files = sorted({r["file_name"] for r in ref + got})
     pairs = match(as_tensors(ref, files), as_tensors(got, files))
-    ious = [float(mask_utils.iou([ref[i]["segmentation"]], [got[j]["segmentation"]], [0])[0][0]) for i, j in pairs]
+    ious = [mask_iou(ref[i]["segmentation"], got[j]["segmentation"]) for i, j in pairs]
     n = max(len(ref), len(got))
     return {"images": len(files), "pytorch": len(ref), "onnxruntime": len(got), "matched": len(pairs),
             "matched_pct": 100.0 * len(pairs) / max(n, 1), "mean_mask_iou": float(np.mean(ious)) if ious else 1.0,
