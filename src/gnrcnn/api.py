@@ -12,6 +12,7 @@ from .config.schema import Config
 from .data.preprocess import ImageInput, to_rgb_array
 from .engine import results
 from .engine.build import build_model, build_with_weights, published_weights, resolve_config
+from .engine.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
 from .engine.predictor import Detector
 from .structures import Instances
 from .weights import hub, load_weights_file
@@ -27,15 +28,19 @@ def load_model(
     amp: str | None = None,
     compile: bool = False,
     tf32: bool = False,
-) -> Detector:
+) -> Detector | OnnxDetector:
     """``load_model("mask-rcnn_r50_fpn_gn-all_2x_coco")`` -> a ready ``Detector`` with the published weights.
 
     ``weights``: a file (a gnrcnn checkpoint, a published MMDetection or detectron2 file, ...: told
     by content; loading never runs code from the file), an ``http(s)://`` URL or a zoo name
     (downloaded once, hash-checked and cached: ``weights/hub.py``), or ``"none"`` for a randomly
     initialised model. Omitted, a zoo config means its published checkpoint; any other config
-    needs an explicit choice. ``tf32`` switches TF32 for the whole process (CUDA only).
+    needs an explicit choice. ``tf32`` switches TF32 for the whole process (CUDA only). An exported
+    ``.onnx`` file (as ``config`` or ``weights``) gives an ``OnnxDetector`` with the same interface,
+    running in onnxruntime.
     """
+    if is_onnx_path(config) or is_onnx_path(weights):
+        return load_onnx(config, weights, device, overrides, amp, compile)
     if weights is None:
         weights = published_weights(config, overrides)
     path = hub.resolve(weights)

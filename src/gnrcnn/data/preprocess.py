@@ -138,3 +138,15 @@ class Preprocessor:
         loaded = [self.load(im, color) for im in images]
         batch, sizes = self.normalizer([t for t, _ in loaded])
         return batch, sizes, [m for _, m in loaded]
+
+
+class RawPreprocessor(Preprocessor):
+    """``Preprocessor`` up to the resize: zero-padded uint8 RGB batches, normalised later on the device
+    (an exported graph normalises inside)."""
+
+    def __call__(
+        self, images: list[ImageInput], color: str = "rgb"
+    ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
+        loaded = [self.load(im, color) for im in images]
+        batch, sizes = pad_batch([t for t, _ in loaded], self.cfg.size_divisor)
+        return batch, sizes, [m for _, m in loaded]
