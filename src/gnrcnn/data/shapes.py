@@ -20,7 +20,8 @@ from ..fileio import write_bytes_atomic, write_json_atomic
 CLASSES = ("circle", "triangle", "rectangle")
 
 
-def _polygon(kind: int, cx: float, cy: float, r: float, angle: float, aspect: float) -> np.ndarray:
+def shape_polygon(kind: int, cx: float, cy: float, r: float, angle: float, aspect: float) -> np.ndarray:
+    """The outline of a circle (0), triangle (1) or rectangle (2) centred at (cx, cy), size r, rotated."""
     if kind == 0:
         t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
         pts = np.stack([np.cos(t), np.sin(t)], 1) * r
@@ -53,7 +54,7 @@ def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, list[tuple
             kind = int(rng.integers(0, 3))
             r = rng.uniform(0.07, 0.2) * size
             cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
-            poly = _polygon(kind, cx, cy, r, rng.uniform(0, np.pi), rng.uniform(0.45, 1.0))
+            poly = shape_polygon(kind, cx, cy, r, rng.uniform(0, np.pi), rng.uniform(0.45, 1.0))
             mask = np.zeros((size, size), np.uint8)
             cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
             # Keep every earlier shape at least 60% visible, so occlusion stays partial.
