@@ -92,8 +92,12 @@ def test_tiled_detections_equal_native_resolution_ones() -> None:
     runner = TiledRunner(stub, PredictConfig(tile=128, tile_overlap=0.25, tile_batch=5))
     prepared = runner.prepare(image, "mosaic")
     assert len(prepared.tensors) == 12 and stub.calls == 0
-    tiled = runner.run([prepared])[0]
+    result = runner.run([prepared])[0]
     assert stub.calls == math.ceil(12 / 5)
+    tiled = result.dense()
+    # Handed over in chunks of bounded memory (here 2 masks of 300 x 400 at a time), the masks are the same.
+    parts = list(result.parts(budget=2 * 300 * 400))
+    assert [len(p) for p in parts] == [2, 2, 2, 2] and torch.equal(torch.cat([p.masks for p in parts]), tiled.masks)
     assert tiled.masks.shape == (len(SHAPES), 300, 400) and tiled.image_shape == (300, 400)
     iou = pairwise_iou(tiled.boxes, truth.boxes)
     best = iou.argmax(1)

@@ -9,7 +9,7 @@ into tiles at native resolution. Both rely only on the detector's public interfa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ class Runner(Protocol):
 
     def prepare(self, image: np.ndarray, name: str, keep_image: bool = True) -> Prepared: ...
 
-    def run(self, items: list[Prepared]) -> list[Instances]: ...
+    def run(self, items: list[Prepared]) -> list[Any]: ...  # Instances, or tiling.TiledInstances
 
 
 class DirectRunner:

@@ -20,8 +20,9 @@ from tqdm import tqdm
 from ..data.image_io import read_image
 from ..fileio import JsonLines, atomic_open, read_json_lines
 from ..structures import Instances
+from .outputs import InParts, records_and_picture
 from .prefetch import Sink, ordered_map
-from .results import draw, save_png, to_coco_records
+from .results import save_png
 from .runners import Prepared, Runner
 
 JSONL = "predictions.jsonl"
@@ -69,17 +70,16 @@ class _Writer:
         self.lines, self.out, self.names, self.opts, self.summary = lines, out, names, opts, summary
         self.class_names, self.category_ids = class_names, category_ids
 
-    def __call__(self, item: tuple[Prepared, Instances]) -> None:
-        prepared, inst = item
-        inst = inst.to("cpu")
-        records = to_coco_records(inst, self.category_ids, file_name=prepared.name)
+    def __call__(self, item: tuple[Prepared, Instances | InParts]) -> None:
+        prepared, result = item
+        records, picture = records_and_picture(result, prepared.image, self.class_names, self.category_ids,
+                                               self.opts.score_thr, prepared.name)  # fmt: skip
         self.lines.append({"file_name": prepared.name, "height": prepared.shape[0], "width": prepared.shape[1],
                            "detections": records})  # fmt: skip
         self.summary.images += 1
         self.summary.detections += len(records)
-        self.summary.drawn += int((inst.scores >= self.opts.score_thr).sum())
-        if prepared.image is not None:
-            picture = draw(prepared.image, inst, self.class_names, self.opts.score_thr)
+        self.summary.drawn += sum(r["score"] >= self.opts.score_thr for r in records)
+        if picture is not None:
             save_png(picture, self.out / self.names[prepared.name])
 
 

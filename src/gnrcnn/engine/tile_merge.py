@@ -121,11 +121,15 @@ def components(n: int, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
 def merge_tiles(
     boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, tiles: torch.Tensor, rects: torch.Tensor,
     image_shape: tuple[int, int], *, nms_iou: float = 0.5, match_iou: float = 0.5, margin: float = 2.0,
+    border_rule: bool = True,
 ) -> TileMerge:  # fmt: skip
-    """The rule of this module's docstring."""
+    """The rule of this module's docstring; ``border_rule=False``: step 4 alone, every detection
+    taken for whole (class-wise NMS across tiles, for comparison)."""
     n = len(boxes)
     cut = cut_by_border(boxes, rects[tiles], image_shape, margin)
     i, j = same_object_pairs(boxes, labels, tiles, rects, match_iou)
+    if not border_rule:
+        cut, i, j = torch.zeros_like(cut), i[:0], j[:0]
     covered = torch.zeros(n, dtype=torch.bool, device=boxes.device)
     covered[i[cut[i] & ~cut[j]]] = True
     covered[j[cut[j] & ~cut[i]]] = True

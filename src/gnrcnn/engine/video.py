@@ -27,8 +27,8 @@ from .. import runtime
 from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_path
 from ..structures import Instances
+from .outputs import InParts, records_and_picture
 from .prefetch import Background, Sink
-from .results import draw, to_coco_records
 from .runners import Prepared, Runner
 
 FOURCC = {".avi": "MJPG"}  # by output suffix; anything else: mp4v
@@ -104,14 +104,13 @@ class _Encoder:
         self.lines, self.class_names, self.category_ids, self.score_thr = lines, class_names, category_ids, score_thr
         self.detections = 0
 
-    def __call__(self, item: tuple[_Frame, Instances]) -> None:
-        frame, inst = item
-        inst = inst.to("cpu")
-        records = to_coco_records(inst, self.category_ids)
+    def __call__(self, item: tuple[_Frame, Instances | InParts]) -> None:
+        frame, result = item
+        records, picture = records_and_picture(result, frame.prepared.image, self.class_names, self.category_ids,
+                                               self.score_thr)  # fmt: skip
         self.lines.append({"frame": frame.index, "time_s": round(frame.time_s, 4), "detections": records})
         self.detections += len(records)
-        assert frame.prepared.image is not None
-        picture = draw(frame.prepared.image, inst, self.class_names, self.score_thr)
+        assert picture is not None
         self.writer.write(np.ascontiguousarray(picture.permute(1, 2, 0).numpy()[..., ::-1]))
 
     def release(self) -> None:
