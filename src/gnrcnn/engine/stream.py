@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ class Summary:
     detections: int = 0
     drawn: int = 0
     errors: list[str] = field(default_factory=list)
+    wait_s: float = 0.0  # the model waiting for decoded images
 
 
 def picture_names(paths: list[Path]) -> dict[str, str]:
@@ -125,7 +127,13 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            for batch in _batches(loaded, runner.batch_size, summary):
+            batches = _batches(loaded, runner.batch_size, summary)
+            while True:
+                start = time.perf_counter()
+                batch = next(batches, None)
+                summary.wait_s += time.perf_counter() - start
+                if batch is None:
+                    break
                 for prepared, inst in zip(batch, runner.run(batch)):
                     sink.put((prepared, inst))
                 bar.update(len(batch))
