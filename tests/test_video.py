@@ -87,3 +87,8 @@ def test_truncated_and_unreadable_videos_are_one_line(tiny_ckpt: Path, tmp_path:
         errors = [line for line in err.splitlines() if line.startswith("error:")]
         assert code == 1 and len(errors) == 1 and f"{name}: not an image" in errors[0], err
         assert "moov atom" not in err
+    mp4 = tmp_path / "same.mp4"
+    write_video(moving_shapes(2, 64, 64, count=1, radius=(10, 20)), mp4)
+    code = main(["predict", "--weights", str(tiny_ckpt), str(mp4), "--out", str(tmp_path)])
+    err = capfd.readouterr().err
+    assert code == 1 and "same.mp4: the annotated video would replace it" in err and len(_frames(mp4)) == 2

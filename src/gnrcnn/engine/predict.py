@@ -19,7 +19,7 @@ from ..data.image_io import IMAGE_SUFFIXES, list_images
 from ..errors import GnrcnnError
 from .predictor import Detector
 from .runners import DirectRunner, Runner
-from .stream import StreamOptions, predict_stream
+from .stream import StreamOptions, predict_stream, unique_names
 from .tiling import TiledRunner
 from .video import VideoOptions, predict_video
 
@@ -78,10 +78,11 @@ def run(detector: Detector, inputs: list[str], out_dir: str, opts: PredictOption
         print(f"{s.images} image(s){done}, {s.detections} detections ({s.drawn} with score >= {opts.score_thr} "
               f"drawn) -> {out_dir}/")  # fmt: skip
         errors += s.errors
+    names = unique_names(videos, "")
     for path in videos:
         try:
-            v = predict_video(runner, path, out_dir, info, VideoOptions(opts.every, opts.workers > 0,
-                                                                        score_thr=opts.score_thr))  # fmt: skip
+            v_opts = VideoOptions(opts.every, opts.workers > 0, score_thr=opts.score_thr)
+            v = predict_video(runner, path, out_dir, info, v_opts, names[str(path)])
         except GnrcnnError as e:
             errors.append(str(e))
             continue

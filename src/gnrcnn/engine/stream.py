@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.image_io import read_image
+from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_open, read_json_lines
 from ..structures import Instances
 from .outputs import InParts, records_and_picture
@@ -44,11 +45,12 @@ class Summary:
     detections: int = 0
     drawn: int = 0
     errors: list[str] = field(default_factory=list)
-    wait_s: float = 0.0  # the model waiting for decoded images
+    model_s: float = 0.0  # time in the model (the rest of the wall time it waited)
 
 
-def picture_names(paths: list[Path]) -> dict[str, str]:
-    """A PNG file name per image, unique within the run (the same on every run: resume keeps them)."""
+def unique_names(paths: list[Path], suffix: str) -> dict[str, str]:
+    """An output file name per input (its stem, then ``_1``, ``_2``, ... where stems repeat), the same
+    on every run, so resume keeps them."""
     used: set[str] = set()
     out = {}
     for p in paths:
@@ -56,7 +58,7 @@ def picture_names(paths: list[Path]) -> dict[str, str]:
         while name in used:
             name, i = f"{p.stem}_{i}", i + 1
         used.add(name)
-        out[str(p)] = f"{name}.png"
+        out[str(p)] = f"{name}{suffix}"
     return out
 
 
@@ -119,7 +121,9 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
         print(f"note: {jsonl} from an earlier run is started afresh (--resume would skip its images)", file=sys.stderr)
     todo = [p for p in paths if str(p) not in done]
     summary.skipped = len(paths) - len(todo)
-    names = picture_names(paths)
+    names = unique_names(paths, ".png")
+    if opts.pictures and any((out / names[str(p)]).resolve() == p.resolve() for p in paths):
+        raise GnrcnnError(f"{out}: the pictures would replace input images there; give another --out folder")
     workers = max(0, opts.workers)
     depth = 2 * max(workers, 1) + runner.batch_size
     with JsonLines(jsonl, fresh=not opts.resume) as lines:
@@ -127,15 +131,12 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            batches = _batches(loaded, runner.batch_size, summary)
-            while True:
+            for batch in _batches(loaded, runner.batch_size, summary):
                 start = time.perf_counter()
-                batch = next(batches, None)
-                summary.wait_s += time.perf_counter() - start
-                if batch is None:
-                    break
-                for prepared, inst in zip(batch, runner.run(batch)):
-                    sink.put((prepared, inst))
+                results = runner.run(batch)
+                summary.model_s += time.perf_counter() - start
+                for prepared, result in zip(batch, results):
+                    sink.put((prepared, result))
                 bar.update(len(batch))
     write_predictions_json(jsonl, out / "predictions.json", {str(p) for p in paths})
     return summary

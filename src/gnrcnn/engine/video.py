@@ -52,7 +52,7 @@ class VideoSummary:
     read: int = 0  # frames decoded or skipped before the end
     expected: int = 0  # the container's frame count (0: unknown)
     wall_s: float = 0.0
-    wait_s: float = 0.0  # the model waiting for frames
+    model_s: float = 0.0  # time in the model (the rest of the wall time it waited)
     error: str = ""  # one line when the video ended early
 
 
@@ -97,10 +97,10 @@ class _Encoder:
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], lines: JsonLines, class_names: list[str],
                  category_ids: list[int], score_thr: float) -> None:  # fmt: skip
-        fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(path.suffix.lower(), "mp4v"))
-        self.writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+        codec = FOURCC.get(path.suffix.lower(), "mp4v")
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self.writer.isOpened():
-            raise GnrcnnError(f"{path}: OpenCV cannot write this video (no '{fourcc}' encoder in this build)")
+            raise GnrcnnError(f"{path}: OpenCV cannot write this video (no '{codec}' encoder in this build)")
         self.lines, self.class_names, self.category_ids, self.score_thr = lines, class_names, category_ids, score_thr
         self.detections = 0
 
@@ -117,30 +117,29 @@ class _Encoder:
         self.writer.release()
 
 
-def _timed_batches(source: Iterator[_Frame], size: int, summary: VideoSummary) -> Iterator[list[_Frame]]:
-    while True:
-        start = time.perf_counter()
-        batch = list(itertools.islice(source, size))
-        summary.wait_s += time.perf_counter() - start
-        if not batch:
-            return
+def _batches(source: Iterator[_Frame], size: int) -> Iterator[list[_Frame]]:
+    while batch := list(itertools.islice(source, size)):
         yield batch
 
 
 def predict_video(runner: Runner, path: str | Path, out_dir: str | Path, detector_info: tuple[list[str], list[int]],
-                  opts: VideoOptions) -> VideoSummary:  # fmt: skip
-    """Annotated video and JSON lines of ``path`` in ``out_dir``; ``detector_info`` = (class names, category ids)."""
+                  opts: VideoOptions, name: str = "") -> VideoSummary:  # fmt: skip
+    """``<name>.mp4`` (annotated) and ``<name>.jsonl`` of the video ``path`` in ``out_dir`` (``name``:
+    the video's stem unless given); ``detector_info`` = (class names, category ids)."""
     if opts.every < 1:
         raise GnrcnnError(f"--every {opts.every}: expected a frame step of at least 1")
     path, out = Path(path), Path(out_dir)
+    name = name or path.stem
+    summary = VideoSummary(out / f"{name}.mp4", out / f"{name}.jsonl")
+    if summary.video.resolve() == path.resolve():
+        raise GnrcnnError(f"{path}: the annotated video would replace it; give another --out folder")
     cap = open_video(path)
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    summary = VideoSummary(out / f"{path.stem}.mp4", out / f"{path.stem}.jsonl")
     summary.expected = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
     frames = _frames(cap, runner, opts.every, summary)
     total = math.ceil(summary.expected / opts.every) if summary.expected else None
-    start = time.perf_counter()
+    began = time.perf_counter()
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(summary.video, "video"))
         lines = stack.enter_context(JsonLines(summary.lines, fresh=True))
@@ -150,12 +149,15 @@ def predict_video(runner: Runner, path: str | Path, out_dir: str | Path, detecto
         source = stack.enter_context(Background(frames, opts.depth)) if opts.threads else frames
         sink = stack.enter_context(Sink(encoder, opts.depth, threaded=opts.threads))
         bar = stack.enter_context(tqdm(total=total, desc=path.name, unit="frame", file=sys.stderr))
-        for batch in _timed_batches(iter(source), runner.batch_size, summary):
-            for frame, inst in zip(batch, runner.run([f.prepared for f in batch])):
-                sink.put((frame, inst))
+        for batch in _batches(iter(source), runner.batch_size):
+            start = time.perf_counter()
+            results = runner.run([f.prepared for f in batch])
+            summary.model_s += time.perf_counter() - start
+            for frame, result in zip(batch, results):
+                sink.put((frame, result))
             summary.frames += len(batch)
             bar.update(len(batch))
-    summary.wall_s, summary.detections = time.perf_counter() - start, encoder.detections
+    summary.wall_s, summary.detections = time.perf_counter() - began, encoder.detections
     if summary.expected and summary.read < summary.expected - LENGTH_SLACK:
         summary.error = (f"{path}: frame {summary.read} of {summary.expected} cannot be decoded (a truncated file or "
                          f"a corrupt frame): stopped there; the {summary.frames} frames done are saved in "
