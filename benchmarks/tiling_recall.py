@@ -13,8 +13,9 @@ across tiles only, and tiled with the border rule (``gnrcnn.engine.tile_merge``)
 Scores: a detection counts from score 0.5. Recall: ground-truth shapes matched by a detection of
 their class with box IoU >= 0.5 (greedy by score, one detection per shape). Counted twice: each
 detection lying on a shape (>= 70% of its box on the shape's box, the shape it overlaps most) is
-counted for that shape; every count beyond one is a duplicate (a second whole detection or a piece
-of the shape cut by a tile border).
+counted for that shape and its class; every count beyond one is a duplicate (a second whole
+detection or a piece of the shape cut by a tile border). One shape detected as two classes is
+what the model's class-wise NMS leaves, tiled or not, and is not counted.
 """
 
 from __future__ import annotations
@@ -48,16 +49,19 @@ def recall(boxes: torch.Tensor, labels: torch.Tensor, gt: torch.Tensor, gt_label
     return float(taken.float().mean())
 
 
-def counted_twice(boxes: torch.Tensor, gt: torch.Tensor) -> tuple[int, int]:
-    """(duplicates, detections on no shape)."""
-    inter = pairwise_iou(boxes, gt)
+def counted_twice(boxes: torch.Tensor, labels: torch.Tensor, gt: torch.Tensor, classes: int) -> tuple[int, int]:
+    """(duplicates, detections on no shape): a detection lies on the shape its box overlaps most if
+    >= 70% of its box is on that shape's box; each shape and class counts one, the rest are duplicates.
+    (One shape detected as two classes is the model's class-wise NMS, tiled or not: not counted.)"""
+    if len(boxes) == 0:
+        return 0, 0
     x0, y0 = torch.maximum(boxes[:, None, 0], gt[None, :, 0]), torch.maximum(boxes[:, None, 1], gt[None, :, 1])
     x1, y1 = torch.minimum(boxes[:, None, 2], gt[None, :, 2]), torch.minimum(boxes[:, None, 3], gt[None, :, 3])
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     on = (x1 - x0).clamp(min=0) * (y1 - y0).clamp(min=0) / area[:, None]
-    best = inter.argmax(1) if len(gt) else torch.zeros(len(boxes), dtype=torch.int64)
-    lying = on.gather(1, best[:, None]).squeeze(1) >= 0.7 if len(boxes) else torch.zeros(0, dtype=torch.bool)
-    counts = torch.bincount(best[lying], minlength=len(gt))
+    best = pairwise_iou(boxes, gt).argmax(1)
+    lying = on.gather(1, best[:, None]).squeeze(1) >= 0.7
+    counts = torch.bincount((best * classes + labels)[lying], minlength=len(gt) * classes)
     return int((counts - 1).clamp(min=0).sum()), int((~lying).sum())
 
 
@@ -105,6 +109,7 @@ def main() -> None:
     print("| prediction | detections >= 0.5 | recall (IoU 0.5) | shapes counted twice | on no shape | seconds |")
     print("|---|---|---|---|---|---|")
     shown = {}
+    at = (args.tile * 3 - 40, args.tile * 2 - 40, 3 * args.tile, 2 * args.tile)  # the picture's crop: x, y, w, h
     for name, runner in ways:
         start = time.perf_counter()
         with torch.inference_mode():
@@ -112,11 +117,15 @@ def main() -> None:
         seconds = time.perf_counter() - start
         keep = result.scores >= THR
         boxes, labels = result.boxes[keep].cpu(), result.labels[keep].cpu()
-        dup, stray = counted_twice(boxes, gt)
+        dup, stray = counted_twice(boxes, labels, gt, len(det.class_names))
         print(f"| {name} | {int(keep.sum())} | {recall(boxes, labels, gt, gt_labels):.3f} | {dup} | {stray} | "
               f"{seconds:.1f} |", flush=True)  # fmt: skip
-        shown[name] = result if isinstance(result, Instances) else result.dense(torch.nonzero(keep).squeeze(1))
-    at = (args.tile * 3 - 40, args.tile * 2 - 40, 3 * args.tile, 2 * args.tile)
+        if not isinstance(result, Instances):  # full-resolution masks for the picture's crop only
+            x0, y0, w, h = at
+            b = result.boxes
+            inside = (b[:, 2] > x0) & (b[:, 0] < x0 + w) & (b[:, 3] > y0) & (b[:, 1] < y0 + h)
+            result = result.dense(torch.nonzero(keep & inside).squeeze(1))
+        shown[name] = result
     left = panel(m.image, shown["untiled"], det.class_names, "untiled", None, at)
     right = panel(m.image, shown["tiled, NMS + border rule"], det.class_names, "tiled", grid, at)
     picture = np.concatenate([left, np.full((left.shape[0], 8, 3), 255, np.uint8), right], 1)
