@@ -62,6 +62,8 @@ class ColourStub:
             n, comp = cv2.connectedComponents((np.abs(img.astype(int) - colour).sum(2) < 60).astype(np.uint8))
             for c in range(1, n):
                 m = comp == c
+                if m.sum() < 16:  # specks of a lossy codec's ringing, not shapes
+                    continue
                 ys, xs = np.nonzero(m)
                 boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
                 labels.append(k)

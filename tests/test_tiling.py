@@ -18,6 +18,7 @@ from gnrcnn.config.schema import PredictConfig
 from gnrcnn.engine.predict import make_runner
 from gnrcnn.engine.tile_merge import components, merge_tiles
 from gnrcnn.engine.tiling import TiledRunner, tile_grid
+from gnrcnn.engine.video import VideoOptions, predict_video, write_video
 from gnrcnn.modeling.box_ops import pairwise_iou
 from infermodels import ColourStub, busy_tiny_checkpoint, draw_colour_shapes
 
@@ -134,3 +135,21 @@ def test_bad_tile_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
                      str(tmp_path / "o"), *flags])  # fmt: skip
         err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
         assert code != 0 and len(err) == 1 and needle in err[0], err
+
+
+def test_video_frames_in_tiles(tmp_path: Path) -> None:
+    """Tiling applies to video frames too: every frame's shapes once each, full-frame coordinates."""
+    frames = [draw_colour_shapes(300, 400, [(k, (x0 + 6 * t, y0, x1 + 6 * t, y1)) for k, (x0, y0, x1, y1) in SHAPES])
+              for t in range(3)]  # fmt: skip
+    write_video(iter(frames), tmp_path / "clip.avi")  # MJPEG: near-lossless on flat colours
+    stub = ColourStub(short=128, long=128)
+    runner = TiledRunner(stub, PredictConfig(tile=128, tile_overlap=0.25))
+    summary = predict_video(runner, tmp_path / "clip.avi", tmp_path / "out", (stub.class_names, [1, 2, 3]),
+                            VideoOptions())  # fmt: skip
+    assert summary.frames == 3 and not summary.error
+    lines = [json.loads(line) for line in (tmp_path / "out" / "clip.jsonl").read_text().splitlines()]
+    for t, line in enumerate(lines):
+        boxes = torch.tensor([d["bbox"] for d in line["detections"]])
+        boxes[:, 2:] += boxes[:, :2]
+        truth = torch.tensor([[x0 + 6 * t, y0, x1 + 6 * t, y1] for _, (x0, y0, x1, y1) in SHAPES], dtype=torch.float32)
+        assert len(boxes) == len(SHAPES) and bool((pairwise_iou(boxes.float(), truth).max(0).values > 0.8).all())
