@@ -71,3 +71,85 @@ def save_torch_atomic(obj: Any, path: str | Path, kind: str = "checkpoint") -> N
     """``torch.save`` of ``obj``, streamed to the temporary file and renamed into place."""
     with atomic_open(path, kind) as f:
         torch.save(obj, f)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, kind: str = "file") -> Iterator[Path]:
+    """A temporary path with ``path``'s suffix, for writers that open files by name (OpenCV's video
+    writer picks the container by suffix), renamed over ``path`` when the block ends, also when it
+    ends by an exception: what was written by then is kept. Nothing is renamed if nothing was written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise GnrcnnError(f"{path}: cannot write {kind} ({e.strerror or e})") from None
+
+
+class JsonLines:
+    """An append-only JSON-lines file: each ``append`` writes one whole line and flushes it, so a crash
+    loses at most the line being written. Opening it again with ``fresh=False`` keeps the complete
+    lines and cuts off a torn last one before appending."""
+
+    def __init__(self, path: str | Path, fresh: bool, kind: str = "results") -> None:
+        self.path, self.kind = Path(path), kind
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # held open across appends, closed by close()
+            self.file = open(self.path, "wb" if fresh or not self.path.exists() else "r+b")  # noqa: SIM115
+            self.file.truncate(_complete_length(self.file))
+            self.file.seek(0, os.SEEK_END)
+        except OSError as e:
+            raise GnrcnnError(f"{self.path}: cannot write {kind} ({e.strerror or e})") from None
+
+    def append(self, obj: Any) -> None:
+        try:
+            self.file.write(json.dumps(obj).encode("utf-8") + b"\n")
+            self.file.flush()
+        except OSError as e:
+            raise GnrcnnError(f"{self.path}: cannot write {self.kind} ({e.strerror or e})") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.fsync(self.file.fileno())
+        self.file.close()
+
+    def __enter__(self) -> JsonLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _complete_length(f: IO[bytes], chunk: int = 1 << 16) -> int:
+    """Bytes up to and including the last newline, found reading backwards from the end."""
+    end = f.seek(0, os.SEEK_END)
+    while end > 0:
+        start = max(0, end - chunk)
+        f.seek(start)
+        at = f.read(end - start).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
+def read_json_lines(path: str | Path) -> Iterator[Any]:
+    """The records of a JSON-lines file, one at a time; a torn last line (a crash mid-write) is skipped,
+    a broken line before it is one error line naming the file and the line."""
+    path = Path(path)
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                return  # torn by a crash: never completed, so never counted as done
+            try:
+                yield json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise GnrcnnError(f"{path}: line {number} is not JSON; remove it or start afresh") from None

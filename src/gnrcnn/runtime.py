@@ -1,5 +1,5 @@
 """Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
-cast, torch.compile, the RoIAlign thread pool and peak-memory readings.
+cast, torch.compile, the RoIAlign thread pool, the video decoder's log level and peak-memory readings.
 
 A function that changes the model it is handed says so in its name (``..._in_place``); the caller
 owns that model.
@@ -149,6 +149,13 @@ def thread_pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()), thread_name_prefix="gnrcnn")
     return _pool
+
+
+def quiet_video_decoder() -> None:
+    """FFmpeg inside OpenCV prints its own lines about a damaged frame or file; gnrcnn reports those
+    as one line itself. OpenCV reads the level once, when the process first opens a video (so every
+    video function of gnrcnn calls this first); ``OPENCV_FFMPEG_LOGLEVEL`` set by the user wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def peak_rss_gb() -> float:

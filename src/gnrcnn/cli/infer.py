@@ -11,9 +11,23 @@ from . import common
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..config.loader import check_predict
     from ..engine import predict
 
-    return predict.run(common.load_detector(args), args.inputs, args.out, args.score_thr)
+    if args.batch_size < 1 or args.workers < 0 or args.every < 1:
+        raise GnrcnnError("--batch-size and --every must be at least 1, --workers at least 0")
+    detector = common.load_detector(args)
+    tiling = detector.cfg.predict
+    if args.tile is not None:
+        tiling = dataclasses.replace(tiling, tile=args.tile)
+    if args.overlap is not None:
+        tiling = dataclasses.replace(tiling, tile_overlap=args.overlap)
+    check_predict(tiling, flags=True)
+    opts = predict.PredictOptions(args.score_thr, args.batch_size, args.workers, args.resume, args.every,
+                                  not args.no_pictures, tiling)  # fmt: skip
+    return predict.run(detector, args.inputs, args.out, opts)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -40,11 +54,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="detect and segment objects in images")
+    p = sub.add_parser("predict", help="detect and segment objects in images, folders and videos")
     common.add_model(p)
-    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
-    p.add_argument("--out", required=True, help="folder for predictions.json and the pictures")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_DIR_OR_VIDEO")
+    p.add_argument("--out", required=True, help="folder for predictions.json(l), the pictures and annotated videos")
     p.add_argument("--score-thr", type=float, default=0.5, help="minimum score drawn (the JSON keeps all)")
+    p.add_argument("--tile", type=int, metavar="SIZE",
+                   help="cut images into SIZE x SIZE tiles at native resolution (0: off; predict.tile)")  # fmt: skip
+    p.add_argument("--overlap", type=float, metavar="FRACTION",
+                   help="tiles overlap by at least this fraction of a tile (predict.tile_overlap: 0.2)")  # fmt: skip
+    p.add_argument("--every", type=int, default=1, metavar="N", help="videos: every Nth frame")
+    p.add_argument("--resume", action="store_true", help="skip the images OUT/predictions.jsonl already holds")
+    p.add_argument("--batch-size", type=int, default=1, help="images or frames per model call (1: exact)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="decoding threads ahead of the model (0: no prefetching, no writer thread)")  # fmt: skip
+    p.add_argument("--no-pictures", action="store_true", help="no PNG per image (the JSON only)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="COCO box and mask AP of a model on a COCO-format dataset")

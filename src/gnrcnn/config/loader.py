@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from ..errors import GnrcnnError
-from .schema import Config
+from .schema import Config, PredictConfig
 
 
 def available_configs() -> list[str]:
@@ -190,6 +190,7 @@ def validate(cfg: Config) -> None:
         raise GnrcnnError("config key 'model.backbone.frozen_stages': expected -1..4")
     if cfg.input.short <= 0 or cfg.input.long <= 0:
         raise GnrcnnError("config keys 'input.short'/'input.long' must be positive")
+    check_predict(cfg.predict)
     if cfg.train.lr_step_iters and cfg.train.iters <= 0:
         raise GnrcnnError("config key 'train.lr_step_iters' needs 'train.iters' > 0 (an iteration schedule)")
     _validate_training_controls(cfg)
@@ -229,6 +230,19 @@ def _validate_augment(cfg: Config) -> None:
             raise GnrcnnError(f"config key 'augment.{key}': must be in [0, 1]")
     if a.min_box_size < 0:
         raise GnrcnnError("config key 'augment.min_box_size': must be >= 0")
+
+
+def check_predict(p: PredictConfig, flags: bool = False) -> None:
+    """The tiling settings, named as config keys or (``flags``) as ``gnrcnn predict``'s flags."""
+    tile, overlap = "--tile", "--overlap"
+    if not flags:
+        tile, overlap = "config key 'predict.tile'", "config key 'predict.tile_overlap'"
+    if p.tile < 0 or 0 < p.tile < 32:
+        raise GnrcnnError(f"{tile} {p.tile}: expected a tile size of at least 32 px (or 0: no tiling)")
+    if not 0 <= p.tile_overlap <= 0.9:
+        raise GnrcnnError(f"{overlap} {p.tile_overlap}: expected a fraction of the tile in 0..0.9")
+    if p.tile_batch < 1:
+        raise GnrcnnError(f"config key 'predict.tile_batch' {p.tile_batch}: expected at least 1")
 
 
 def dump_yaml(cfg: Config) -> str:

@@ -192,6 +192,16 @@ class DataConfig:
 
 
 @dataclass
+class PredictConfig:
+    # Large images cut into ``tile`` x ``tile`` tiles at native resolution (0: whole images), each
+    # overlapping its neighbours by at least ``tile_overlap`` of a tile, ``tile_batch`` tiles per
+    # model call. Each tile is then resized like any image (input.short / input.long).
+    tile: int = 0
+    tile_overlap: float = 0.2
+    tile_batch: int = 4
+
+
+@dataclass
 class Config:
     name: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -199,6 +209,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
 
     @property
     def num_classes(self) -> int:

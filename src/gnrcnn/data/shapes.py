@@ -30,7 +30,8 @@ def _ring(n: int, radii: tuple[float, ...] = (1.0,)) -> np.ndarray:
     return np.stack([np.cos(t), np.sin(t)], 1) * np.resize(np.asarray(radii), n)[:, None]
 
 
-def _polygon(shape: str, cx: float, cy: float, r: float, angle: float, aspect: float) -> np.ndarray:
+def shape_polygon(shape: str, cx: float, cy: float, r: float, angle: float, aspect: float) -> np.ndarray:
+    """The outline of a shape of ``SHAPES`` centred at (cx, cy), size r, rotated by ``angle``."""
     if shape == "circle":
         pts = _ring(48) * r
     elif shape == "triangle":
@@ -72,7 +73,7 @@ def _render(
             kind = int(rng.integers(0, len(classes)))
             r = rng.uniform(0.07, 0.2) * size
             cx, cy = rng.uniform(r * 0.6, size - r * 0.6, 2)
-            poly = _polygon(classes[kind], cx, cy, r, rng.uniform(0, np.pi), rng.uniform(0.45, 1.0))
+            poly = shape_polygon(classes[kind], cx, cy, r, rng.uniform(0, np.pi), rng.uniform(0.45, 1.0))
             mask = np.zeros((size, size), np.uint8)
             cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
             # Keep every earlier shape at least 60% visible, so occlusion stays partial.
