@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,39 +33,11 @@ from ..data.shapes import make_shapes
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from . import distributed
+from .study_plan import QUICK, Plan
 from .trainer import TrainArgs, Trainer
 
 CONFIG = "shapes-demo_r18_fpn_gn-all"
-STUDY_NORMS = ("gn", "bn", "frozen_bn", "none")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the study trains. The defaults are the full study (docs/study.md: ~1 hour on 2 CPU cores)."""
-
-    norms: tuple[str, ...] = ("gn", "bn", "none")
-    batches: tuple[int, ...] = (1, 2, 4, 8)
-    images: int = 1600  # training images seen by every run
-    train_images: int = 400
-    val_images: int = 100
-    size: int = 160  # image side in pixels
-    seed: int = 0
-    warmup_images: int = 160  # the lr warm-up, in images seen
-    step_fractions: tuple[float, ...] = (0.8, 0.93)  # lr x0.1 at these fractions of the run
-    overrides: tuple[str, ...] = field(default_factory=tuple)  # more --set pairs, applied to every run
-
-    def check(self) -> None:
-        bad = [n for n in self.norms if n not in STUDY_NORMS]
-        if bad:
-            raise GnrcnnError(f"study: unknown norm(s) {bad}; choose from {', '.join(STUDY_NORMS)}")
-        for b in self.batches:
-            if b < 1 or self.images % b or self.train_images < b:
-                raise GnrcnnError(f"study: batch {b} must divide --images {self.images} and be <= --train-images "
-                                  f"{self.train_images}")  # fmt: skip
-
-
-# CI: every code path (every norm, two batch sizes, skip and resume) in seconds; not a measurement.
-QUICK = Plan(norms=("gn", "bn"), batches=(1, 2), images=4, train_images=4, val_images=2, size=64, warmup_images=2)
+__all__ = ["CONFIG", "QUICK", "Plan", "prepare_data", "run", "run_config", "run_name", "train_run"]
 
 
 def run_name(norm: str, batch: int) -> str:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
-
-if TYPE_CHECKING:
-    from .study import Plan
+from .study_plan import Plan
 
 NORM_NAMES = {"gn": "GN", "bn": "BN (batch statistics)", "frozen_bn": "frozen BN (identity from scratch)",
               "none": "no norm"}  # fmt: skip
