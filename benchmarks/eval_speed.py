@@ -5,8 +5,9 @@
 The ground truth: ``--images`` images of 640 x 480 with 1-15 objects each (mean ~8) of ``--classes``
 classes, each an octagon inscribed in its box (a polygon, as COCO's annotations are). The results:
 ``--dets`` detections per image, a mix of jittered copies of the ground-truth boxes (some with a
-wrong class) and random boxes, scored higher near objects than elsewhere, each with the RLE of its own octagon (pycocotools'
-C ``frPyObjects`` on all of an image's polygons at once, so generating 500,000 masks takes seconds).
+wrong class) and random boxes, scored higher near objects than elsewhere, each with the RLE of its
+own octagon (pycocotools' C ``frPyObjects`` on all of an image's polygons at once, so generating
+500,000 masks takes seconds).
 
 Each evaluator runs gnrcnn's own ``coco_metrics`` path (load the ground truth, load the results,
 evaluate, accumulate, summarize) for box and for mask AP, one after the other in this process;
