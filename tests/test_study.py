@@ -58,3 +58,6 @@ def test_tiny_study_resumes_and_skips(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["study", "norm-vs-batch", "--quick", "--out", str(out), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert printed.count("done, skipped") == 4 and "training FROM SCRATCH" not in printed
+    # The same folder with another plan: refused, nothing mixed.
+    assert main(["study", "norm-vs-batch", "--quick", "--out", str(out), "--images", "8"]) == 2
+    assert "holds a study with another plan (images: 4 -> 8)" in capsys.readouterr().err

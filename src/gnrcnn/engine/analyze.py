@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def analyze(results_file: str | Path, ann: str | Path, out: str | Path, opts: Op
     cat_ids = sorted(gt.getCatIds())
     names = [gt.cats[c]["name"] for c in cat_ids]
     types = ["bbox"] + (["segm"] if all("segmentation" in r for r in results) else [])
-    report: dict[str, Any] = {"results": str(results_file), "ann": str(ann), "options": opts.__dict__}
+    report: dict[str, Any] = {"results": str(results_file), "ann": str(ann), "options": asdict(opts)}
     curves, image_ap = {}, {}
     for t in types:
         ev = run_cocoeval(gt, results, t)

@@ -105,6 +105,17 @@ def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu",
     return record
 
 
+def _check_same_plan(plan: Plan, path: Path) -> None:
+    """A study folder holds one plan: continuing it with another would mix incomparable runs."""
+    if not path.exists():
+        return
+    old, new = json.loads(path.read_text()), json.loads(json.dumps(asdict(plan)))
+    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
+    if diff:
+        what = "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in diff.items())
+        raise GnrcnnError(f"{path.parent}: holds a study with another plan ({what}); use another --out")
+
+
 def run(plan: Plan, out: str | Path, device: str = "cpu") -> list[dict[str, Any]]:
     """Every (norm, batch) run in turn, then the table and the plot; returns the run records."""
     from .study_report import write_report
@@ -112,6 +123,7 @@ def run(plan: Plan, out: str | Path, device: str = "cpu") -> list[dict[str, Any]
     plan.check()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_plan(plan, out / "plan.json")
     write_json_atomic(asdict(plan), out / "plan.json", "study plan", indent=2)
     records = []
     todo = [(n, b) for n in plan.norms for b in plan.batches]
