@@ -16,7 +16,7 @@ from gnrcnn.errors import GnrcnnError
 
 
 def test_each_run_differs_only_in_norm_batch_and_schedule() -> None:
-    plan = study.Plan(images=1600)
+    plan = study.Plan(images=1600, warmup_images=160)
     a, b = study.run_config(plan, "gn", 1), study.run_config(plan, "bn", 8)
     assert (a.model.backbone.norm, a.model.fpn.norm, a.model.roi.norm) == ("gn",) * 3
     assert (b.model.backbone.norm, b.model.fpn.norm, b.model.roi.norm) == ("bn",) * 3

@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", default="results/study", help="study folder: data, one work dir per run, table, plot")
     q.add_argument("--norms", nargs="+", help="norms to train (gn bn frozen_bn none; default: gn bn none)")
     q.add_argument("--batches", nargs="+", type=int, help="images per batch (default: 1 2 4 8)")
-    q.add_argument("--images", type=int, help="training images seen by every run (default: 1600)")
+    q.add_argument("--images", type=int, help="training images seen by every run (default: 800)")
     q.add_argument("--train-images", type=int, help="size of the generated training set (default: 400)")
     q.add_argument("--val-images", type=int, help="size of the generated validation set (default: 100)")
     q.add_argument("--size", type=int, help="image side in pixels (default: 160)")

@@ -15,12 +15,12 @@ class Plan:
 
     norms: tuple[str, ...] = ("gn", "bn", "none")
     batches: tuple[int, ...] = (1, 2, 4, 8)
-    images: int = 1600  # training images seen by every run
+    images: int = 800  # training images seen by every run (2 epochs of the training set)
     train_images: int = 400
     val_images: int = 100
     size: int = 160  # image side in pixels
     seed: int = 0
-    warmup_images: int = 160  # the lr warm-up, in images seen
+    warmup_images: int = 80  # the lr warm-up, in images seen
     step_fractions: tuple[float, ...] = (0.8, 0.93)  # lr x0.1 at these fractions of the run
     overrides: tuple[str, ...] = field(default_factory=tuple)  # more --set pairs, applied to every run
 
