@@ -10,6 +10,8 @@ from typing import Any
 from ..fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .study_plan import Plan
 
+# (marker, line style) per norm, so that lines lying on each other stay visible
+STYLES = {"gn": ("o", "-"), "bn": ("s", "-"), "none": ("^", "--"), "frozen_bn": ("v", ":")}
 NORM_NAMES = {"gn": "GN", "bn": "BN (batch statistics)", "frozen_bn": "frozen BN (identity from scratch)",
               "none": "no norm"}  # fmt: skip
 
@@ -53,7 +55,9 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
         for n in plan.norms:
             pts = sorted((r["batch"], r[key]) for r in records if r["norm"] == n and r.get(key) is not None)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linewidth=2, label=NORM_NAMES.get(n, n))
+                marker, line = STYLES.get(n, ("o", "-"))
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, linestyle=line, linewidth=2,
+                        markersize=7, label=NORM_NAMES.get(n, n))  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(plan.batches), [str(b) for b in plan.batches])
         ax.set(xlabel="images per batch", title=f"{title} (AP@[.5:.95])")
