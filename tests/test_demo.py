@@ -19,4 +19,11 @@ def test_quick_demo_end_to_end(quick_demo: QuickDemo) -> None:
     assert len(pictures) == 8 and all(cv2.imread(str(p)) is not None for p in pictures)
     assert (out / "loss_curve.png").stat().st_size > 1000
     assert (out / "train" / "model_final.pth").exists()
-    assert "box AP" in quick_demo.printed and str(out) in quick_demo.printed
+    # The analyze pictures of the validation split (the demo shows them).
+    for png in ("pr_curves.png", "confusion_matrix.png"):
+        assert cv2.imread(str(out / "analyze" / png)) is not None
+    drawn = [len(list((out / "analyze" / kind).glob("*.png"))) for kind in ("worst", "best")]
+    assert drawn == [4, 4]  # 8 validation images: at most half of them each
+    assert "found with the right class" in (out / "analyze" / "summary.txt").read_text()
+    printed = quick_demo.printed
+    assert "box AP" in printed and str(out) in printed and f"{out}/analyze/" in printed

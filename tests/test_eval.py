@@ -1,10 +1,11 @@
-"""Evaluation equals pycocotools' COCOeval run directly on the same files."""
+"""Evaluation equals pycocotools' COCOeval run directly on the same files, with either evaluator."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from gnrcnn.cli import main
+from gnrcnn.engine import evaluator
 from gnrcnn.engine.evaluate import METRICS, coco_metrics
+from gnrcnn.errors import GnrcnnError
 
 from conftest import QuickDemo
 
@@ -65,11 +68,21 @@ def _direct(gt_file: Path, res_file: Path, iou_type: str) -> list[float]:
     return [float(v) for v in ev.stats[:6]]
 
 
-def test_metrics_equal_direct_cocoeval(handmade: tuple[Path, Path]) -> None:
+@pytest.mark.parametrize("evaluator", ["pycocotools", "faster-coco-eval"])
+def test_metrics_equal_direct_cocoeval(handmade: tuple[Path, Path], evaluator: str) -> None:
+    """pycocotools' path is COCOeval itself, bit for bit; faster-coco-eval's C++ port rounds
+    differently (1e-16 here) and must agree to 1e-4, the criterion it was adopted on."""
+    pytest.importorskip("faster_coco_eval") if evaluator == "faster-coco-eval" else None
     gt, res = handmade
-    ours = coco_metrics(gt, json.loads(res.read_text()), per_class=True)
+    ours = coco_metrics(gt, json.loads(res.read_text()), per_class=True, evaluator=evaluator)
+    ref = coco_metrics(gt, json.loads(res.read_text()), per_class=True, evaluator="pycocotools")
     for iou_type in ("bbox", "segm"):
-        assert [ours[iou_type][m] for m in METRICS] == _direct(gt, res, iou_type)
+        direct = _direct(gt, res, iou_type)
+        if evaluator == "pycocotools":
+            assert [ours[iou_type][m] for m in METRICS] == direct
+        else:
+            assert [ours[iou_type][m] for m in METRICS] == pytest.approx(direct, abs=1e-4)
+            assert ours[iou_type]["per_class"] == pytest.approx(ref[iou_type]["per_class"], abs=1e-4, nan_ok=True)
     assert set(ours["bbox"]["per_class"]) == {"a", "b", "never"}
     assert np.isnan(ours["bbox"]["per_class"]["never"])  # no ground truth: undefined, left out of the mean
 
@@ -103,5 +116,44 @@ def test_model_evaluation_writes_results_that_cocoeval_agrees_with(quick_demo: Q
     assert len(results) >= 8 and {r["image_id"] for r in results} == ids  # detections on every image
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
     for iou_type in ("bbox", "segm"):
-        assert [metrics[iou_type][m] for m in METRICS] == _direct(val, res, iou_type)
+        assert [metrics[iou_type][m] for m in METRICS] == pytest.approx(_direct(val, res, iou_type), abs=1e-4)
         assert metrics[iou_type]["AP"] > 0.05  # numbers that can be wrong, not all zeros
+
+def test_auto_prefers_faster_coco_eval_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("faster_coco_eval")
+    monkeypatch.delenv("GNRCNN_EVALUATOR", raising=False)
+    assert evaluator.choose() == "faster-coco-eval"
+    assert evaluator.choose("auto") == "faster-coco-eval"
+    assert evaluator.choose("pycocotools") == "pycocotools"
+
+
+def test_environment_variable_forces_pycocotools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GNRCNN_EVALUATOR", "pycocotools")
+    assert evaluator.choose() == "pycocotools"
+    assert evaluator.choose("auto") == evaluator.available()[0]  # asked for explicitly: the env var aside
+    monkeypatch.setenv("GNRCNN_EVALUATOR", "cocoapi")
+    with pytest.raises(GnrcnnError, match="unknown evaluator 'cocoapi'"):
+        evaluator.choose()
+
+
+def test_falls_back_to_pycocotools_without_faster_coco_eval(
+    monkeypatch: pytest.MonkeyPatch, handmade: tuple[Path, Path]
+) -> None:
+    monkeypatch.delenv("GNRCNN_EVALUATOR", raising=False)
+    monkeypatch.setitem(sys.modules, "faster_coco_eval", None)  # what an absent package looks like to imports
+    assert evaluator.available() == ["pycocotools"]
+    assert evaluator.choose() == "pycocotools"
+    with pytest.raises(GnrcnnError, match="not installed"):
+        evaluator.choose("faster-coco-eval")
+    gt, res = handmade
+    metrics = coco_metrics(gt, json.loads(res.read_text()))
+    assert metrics["bbox"]["AP"] > 0 and set(metrics["segm"]) == set(METRICS)
+
+
+def test_eval_command_takes_the_evaluator(handmade: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    gt, res = handmade
+    tables = []
+    for name in evaluator.available():
+        assert main(["eval", "--ann", str(gt), "--results", str(res), "--evaluator", name]) == 0
+        tables.append(capsys.readouterr().out.splitlines()[:3])
+    assert len(tables) == len(evaluator.available()) and all(t == tables[0] for t in tables)

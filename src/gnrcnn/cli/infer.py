@@ -39,11 +39,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             results = json.loads(read_input_file(args.results, "results"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise GnrcnnError(f"{args.results}: not a JSON results file") from None
-        metrics: dict[str, Any] = coco_metrics(args.ann, results, per_class=args.per_class)
+        metrics: dict[str, Any] = coco_metrics(args.ann, results, per_class=args.per_class, evaluator=args.evaluator)
     else:
         args.device = str(distributed.setup(common.device(args.device)))
         try:
-            metrics = evaluate(common.load_detector(args), args.ann, args.data_root, args.out, args.per_class)
+            metrics = evaluate(common.load_detector(args), args.ann, args.data_root, args.out, args.per_class,
+                               args.evaluator)  # fmt: skip
         finally:
             distributed.cleanup()
     if metrics:
@@ -78,4 +79,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for results.json and metrics.json")
     p.add_argument("--per-class", action="store_true", help="also AP per class")
     p.add_argument("--results", help="score this COCO results JSON instead of running a model")
+    p.add_argument("--evaluator", choices=["auto", "faster-coco-eval", "pycocotools"], default=None,
+                   help="COCOeval used (default: $GNRCNN_EVALUATOR, else faster-coco-eval if installed)")  # fmt: skip
     p.set_defaults(func=cmd_eval)

@@ -1,7 +1,8 @@
 """``gnrcnn demo`` (what ``make demo`` runs): generated data -> training -> evaluation -> pictures.
 
 Everything lands in one folder: the dataset, the training run (checkpoints, metrics.jsonl), the
-loss curve, the COCO metrics and prediction pictures of validation images.
+loss curve, the COCO metrics, prediction pictures of validation images and ``gnrcnn analyze``'s
+pictures of the whole validation split (PR curves, confusion matrix, worst and best images).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from ..config.loader import load_config
 from ..data.shapes import make_shapes
+from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from . import distributed
+from .analyze import Options, analyze
 from .evaluate import format_table
 from .predict import predict_files
 from .predictor import Detector
@@ -58,6 +61,7 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     val = json.loads(paths["val"].read_text())
     pictures = [str(data / im["file_name"]) for im in val["images"][:8]]
     predict_files(detector, pictures, out / "predictions", score_thr=0.5)
+    _analyze(detector, data, paths["val"], out)
     shutil.copy(work / "loss_curve.png", out / "loss_curve.png")
     elapsed = time.perf_counter() - start
     summary = {"box_AP": metrics["bbox"]["AP"], "mask_AP": metrics["segm"]["AP"], "wall_s": round(elapsed, 1),
@@ -67,12 +71,22 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     return summary
 
 
+def _analyze(detector: Detector, data: Path, val_ann: Path, out: Path) -> None:
+    """``gnrcnn analyze`` of the whole validation split: predictions by file name, matched to the ground truth's."""
+    predict_files(detector, [str(data / "val")], out / "val_predictions", draw_pictures=False)
+    try:
+        analyze(out / "val_predictions" / "predictions.json", val_ann, out / "analyze", Options(data_root=str(data)))
+    except GnrcnnError as e:  # a model too weak to detect anything: the rest of the demo still stands
+        print(f"warning: analyze skipped: {e}")
+
+
 def _print_summary(out: Path, metrics: dict, elapsed: float) -> None:
     print(f"\ndemo finished in {elapsed / 60:.1f} min. COCO metrics on the validation split:")
     print(format_table(metrics))
     print(f"\n  box AP  {metrics['bbox']['AP']:.3f}   mask AP  {metrics['segm']['AP']:.3f}   (AP@[.5:.95])")
     print(f"  results:      {out}/")
     print(f"  pictures:     {out}/predictions/*.png")
+    print(f"  analysis:     {out}/analyze/ (pr_curves.png, confusion_matrix.png, worst/, best/, summary.txt)")
     print(f"  loss curve:   {out}/loss_curve.png")
     print(f"  metrics:      {out}/metrics.json")
     print(f"  checkpoint:   {out}/train/model_final.pth  (gnrcnn predict --weights ... IMAGES --out DIR)")

@@ -1,4 +1,5 @@
-"""COCO box and mask AP with pycocotools' COCOeval, so the numbers are the standard ones.
+"""COCO box and mask AP with COCOeval, so the numbers are the standard ones: faster-coco-eval's C++
+port when installed, pycocotools' otherwise (``evaluator.py``; both give the same AP).
 
 ``evaluate`` runs a detector over a dataset (sharded over ranks under torchrun, results gathered
 on rank 0); ``coco_metrics`` scores any results list against a ground-truth file.
@@ -6,15 +7,12 @@ on rank 0); ``coco_metrics`` scores any results list against a ground-truth file
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from pycocotools.coco import COCO
 from tqdm import tqdm
 
 from ..data.coco import CocoDataset
@@ -22,37 +20,30 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from . import distributed as dist
+from .evaluator import choose, load_gt, run_cocoeval
 from .predictor import Detector
 from .results import to_coco_records
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
-def _load_gt(ann_file: str | Path) -> COCO:
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(str(ann_file))
-
-
 def coco_metrics(
     ann_file: str | Path, results: list[dict[str, Any]], iou_types: tuple[str, ...] = ("bbox", "segm"),
-    per_class: bool = False,
+    per_class: bool = False, evaluator: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """{"bbox": {"AP": ..., ...}, "segm": {...}} as fractions; with ``per_class``, also per-class AP."""
-    from pycocotools.cocoeval import COCOeval
+    """{"bbox": {"AP": ..., ...}, "segm": {...}} as fractions; with ``per_class``, also per-class AP.
 
-    gt = _load_gt(ann_file)
+    ``evaluator``: "faster-coco-eval", "pycocotools" or None/"auto" (``evaluator.choose``).
+    """
+    evaluator = choose(evaluator)
+    gt = load_gt(ann_file, evaluator)
     out: dict[str, Any] = {}
     for iou_type in iou_types:
         res = [r for r in results if iou_type == "bbox" or "segmentation" in r]
         if not res:
             out[iou_type] = dict.fromkeys(METRICS, 0.0)
             continue
-        with contextlib.redirect_stdout(io.StringIO()):
-            dt = gt.loadRes([dict(r) for r in res])
-            ev = COCOeval(gt, dt, iou_type)
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
+        ev = run_cocoeval(gt, res, iou_type, evaluator)
         out[iou_type] = {m: float(v) for m, v in zip(METRICS, ev.stats[:6])}
         if per_class:
             out[iou_type]["per_class"] = _per_class(ev, gt)
@@ -109,7 +100,7 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
 
 def evaluate(
     detector: Detector, ann_file: str | Path, data_root: str | Path, out_dir: str | Path | None = None,
-    per_class: bool = False,
+    per_class: bool = False, evaluator: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Predict over the dataset and score it; rank 0 writes results and metrics under ``out_dir``."""
     dataset = CocoDataset(ann_file, data_root, train=False)
@@ -124,7 +115,7 @@ def evaluate(
     results = predict_dataset(detector, dataset)
     metrics: dict[str, Any] = {}
     if dist.is_main():
-        metrics = coco_metrics(ann_file, results, per_class=per_class)
+        metrics = coco_metrics(ann_file, results, per_class=per_class, evaluator=evaluator)
         metrics["num_images"] = len(dataset)
         if out_dir is not None:
             out = Path(out_dir)

@@ -1,0 +1,41 @@
+"""``gnrcnn study norm-vs-batch``: GN vs BN (vs no norm) across images per batch, on the demo's detector."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from . import common
+
+
+def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
+    from ..engine import study
+
+    base = study.QUICK if args.quick else study.Plan()
+    given = {k: getattr(args, k) for k in ("norms", "batches", "images", "train_images", "val_images", "size", "seed")}
+    plan = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
+                                        if v is not None}, overrides=tuple(args.overrides))  # fmt: skip
+    study.run(plan, args.out, device=common.device(args.device))
+    print(f"\n{args.out}/study.md:\n" + (Path(args.out) / "study.md").read_text(), end="")
+    print(f"plot: {args.out}/study.png   runs: {args.out}/runs/   (rerun the same command to continue a stopped study)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("study", help="experiments that train many models (see docs/study.md)")
+    studies = p.add_subparsers(dest="study", required=True, metavar="STUDY")
+    q = studies.add_parser("norm-vs-batch", help="GN vs BN (vs no norm) at 1-8 images per batch: AP table + plot")
+    q.add_argument("--out", default="results/study", help="study folder: data, one work dir per run, table, plot")
+    q.add_argument("--norms", nargs="+", help="norms to train (gn bn frozen_bn none; default: gn bn none)")
+    q.add_argument("--batches", nargs="+", type=int, help="images per batch (default: 1 2 4 8)")
+    q.add_argument("--images", type=int, help="training images seen by every run (default: 800)")
+    q.add_argument("--train-images", type=int, help="size of the generated training set (default: 400)")
+    q.add_argument("--val-images", type=int, help="size of the generated validation set (default: 100)")
+    q.add_argument("--size", type=int, help="image side in pixels (default: 160)")
+    q.add_argument("--seed", type=int, help="data and training seed (default: 0)")
+    q.add_argument("--quick", action="store_true", help="a tiny study that checks the plumbing (CI), not a result")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value in every run (repeatable)")  # fmt: skip
+    q.add_argument("--device", default=None)
+    q.set_defaults(func=cmd_norm_vs_batch)
