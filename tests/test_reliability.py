@@ -121,6 +121,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shap
                             env=env)  # fmt: skip
     assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
     assert (work / "model_final.pth").exists()
+    assert not _temporaries(work)  # the killed writes' temporary files went with the next checkpoint
     a, b = _log(straight), _log(work)
     assert [r["iter"] for r in b] == list(range(1, ITERS + 1))
     for ra, rb in zip(a, b):

@@ -71,6 +71,9 @@ def save(work_dir: Path, iteration: int, state: dict[str, Any], keep: int) -> Pa
     write_text_atomic(path.name + "\n", work_dir / LATEST, "checkpoint pointer")
     for old in list_checkpoints(work_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
+    # A write killed mid-way (SIGKILL, power) leaves its temporary file; one run writes here at a time.
+    for stale in work_dir.glob(".iter_*.pth*.tmp"):
+        stale.unlink(missing_ok=True)
     return path
 
 

@@ -113,7 +113,6 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
 
-    # ------------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
         meta = {"iteration": self.iteration, "images_seen": self.iteration * self.total_batch}
         state = gnrcnn_checkpoint(self.model, self.cfg.to_dict(), meta)
@@ -143,7 +142,6 @@ class Trainer:
             print(f"resumed from {path} at iteration {it}")
         return it
 
-    # ------------------------------------------------------------------ one iteration
     def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         images = self.normalizer.normalize(batch.images, batch.image_sizes)
         with runtime.autocast(self.device, self.args.amp):
@@ -183,7 +181,6 @@ class Trainer:
         sums["lr"] = lr
         return sums
 
-    # ------------------------------------------------------------------ the loop
     def _batches(self) -> Iterator[list[Batch]]:
         """Lists of ``accumulate`` batches, epoch after epoch, from the current iteration on."""
         acc = self.cfg.train.accumulate
