@@ -56,7 +56,7 @@ def run_config(plan: Plan, norm: str, batch: int) -> Config:
         f"train.log_every={max(1, iters // 20)}", "train.keep_checkpoints=1", "train.eval_every_epochs=0",
         # Recomputing BN blocks in the backward pass would update BN's running averages twice per step;
         # it only saves memory, which these small images do not need, so no run uses it.
-        "train.checkpoint_backbone=false",
+        "train.recompute_backbone=never",
         *plan.overrides,
     ]  # fmt: skip
     return load_config(CONFIG, overrides)
