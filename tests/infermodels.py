@@ -23,7 +23,7 @@ SHAPES = ["data.class_names=[circle, triangle, rectangle]", "data.category_ids=[
 def busy_tiny_checkpoint(path: Path, max_detections: int = 6) -> Path:
     """A randomly initialised tiny model whose classifier prefers every class to the background, so
     that each image gets ``max_detections`` detections with masks: plumbing, not accuracy."""
-    det = load_model(TINY, overrides=[*SHAPES, f"model.roi.max_detections={max_detections}"])
+    det = load_model(TINY, "none", overrides=[*SHAPES, f"model.roi.max_detections={max_detections}"])
     head = next(m for name, m in det.model.named_modules() if name.endswith("cls_score"))
     with torch.no_grad():
         head.bias[-1] = -8.0

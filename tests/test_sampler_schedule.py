@@ -26,8 +26,11 @@ def _sampler(batch: int = 2, rank: int = 0, world: int = 1, **kw: object) -> Gro
 
 
 def _epoch(s: GroupedBatchSampler, epoch: int, start: int = 0) -> list[list[tuple[int, bool, int]]]:
+    """(image, flip, short side) of each batch item; the epoch the sampler adds to each is checked here."""
     s.set_epoch(epoch, start)
-    return list(s)
+    batches = list(s)
+    assert all(e == epoch for b in batches for *_, e in b)
+    return [[(i, f, sh) for i, f, sh, _ in b] for b in batches]
 
 
 @pytest.mark.parametrize("batch", [1, 2, 4])
@@ -128,8 +131,7 @@ def test_shards_of_a_divisible_set_cover_it_exactly() -> None:
     shards = []
     for r in range(4):
         s = GroupedBatchSampler(widths=w, heights=h, batch_size=3, seed=1, rank=r, world=4)
-        s.set_epoch(2)
-        shards.append({i for b in s for i, _, _ in b})
+        shards.append({i for b in _epoch(s, 2) for i, _, _ in b})
     assert sum(len(x) for x in shards) == n and set().union(*shards) == set(range(n))
 
 

@@ -23,7 +23,7 @@ def test_each_run_differs_only_in_norm_batch_and_schedule() -> None:
     assert (a.train.iters, a.train.lr_step_iters, a.train.warmup_iters) == (1600, [1280, 1488], 160)
     assert (b.train.iters, b.train.lr_step_iters, b.train.warmup_iters) == (200, [160, 186], 20)
     assert (a.train.images_per_gpu, b.train.images_per_gpu) == (1, 8)
-    assert b.model.backbone.frozen_stages == -1 and not b.train.checkpoint_backbone
+    assert b.model.backbone.frozen_stages == -1 and b.train.recompute_backbone == "never"
     for field in ("input", "data"):
         assert getattr(a, field) == getattr(b, field)
     assert (a.train.seed, a.train.base_lr, a.train.base_batch) == (b.train.seed, b.train.base_lr, b.train.base_batch)

@@ -132,11 +132,15 @@ class Preprocessor:
         meta = ImageMeta((h, w), (nh, nw), (nw / w, nh / h), name)
         return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1), meta
 
+    def batch(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``load``'s (3, h, w) uint8 tensors -> the model's batch and (N, 2) image sizes."""
+        return self.normalizer(tensors)
+
     def __call__(
         self, images: list[ImageInput], color: str = "rgb"
     ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
         loaded = [self.load(im, color) for im in images]
-        batch, sizes = self.normalizer([t for t, _ in loaded])
+        batch, sizes = self.batch([t for t, _ in loaded])
         return batch, sizes, [m for _, m in loaded]
 
 
@@ -144,9 +148,5 @@ class RawPreprocessor(Preprocessor):
     """``Preprocessor`` up to the resize: zero-padded uint8 RGB batches, normalised later on the device
     (an exported graph normalises inside)."""
 
-    def __call__(
-        self, images: list[ImageInput], color: str = "rgb"
-    ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
-        loaded = [self.load(im, color) for im in images]
-        batch, sizes = pad_batch([t for t, _ in loaded], self.cfg.size_divisor)
-        return batch, sizes, [m for _, m in loaded]
+    def batch(self, tensors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return pad_batch(tensors, self.cfg.size_divisor)

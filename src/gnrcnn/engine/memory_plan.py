@@ -88,12 +88,9 @@ def estimate_peak_gb(model: nn.Module, cfg: Config, device: torch.device, amp: s
     for a process that holds ``held`` GB before training starts."""
     probe = copy.deepcopy(model).train()
     probe.backbone.checkpoint_blocks = recompute
-    rng = torch.get_rng_state()
-    try:
-        (s0, s1) = PROBE_SHORTS
+    (s0, s1) = PROBE_SHORTS
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         b0, b1 = (_saved_bytes(probe, cfg, s, device, amp) for s in (s0, s1))
-    finally:
-        torch.set_rng_state(rng)
     px0, px1, full = (float(math.prod(pad_shape(size, cfg.input.size_divisor)))
                       for size in (_probe_size(cfg, s0), _probe_size(cfg, s1), (cfg.input.short, cfg.input.long)))
     per_image = b0 + (b1 - b0) * (full - px0) / (px1 - px0)

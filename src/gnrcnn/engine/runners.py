@@ -55,5 +55,5 @@ class DirectRunner:
         return Prepared(name, image.shape[:2], [tensor], [meta], image if keep_image else None)
 
     def run(self, items: list[Prepared]) -> list[Instances]:
-        batch, sizes = self.detector.preprocessor.normalizer([p.tensors[0] for p in items])
+        batch, sizes = self.detector.preprocessor.batch([p.tensors[0] for p in items])
         return self.detector.run_batch(batch, sizes, [p.metas[0] for p in items])

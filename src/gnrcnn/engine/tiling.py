@@ -128,9 +128,9 @@ class TiledRunner:
 
     def _run_one(self, p: Prepared) -> TiledInstances:
         boxes, scores, labels, counts, rles = [], [], [], [], []
-        norm = self.detector.preprocessor.normalizer
+        to_batch = self.detector.preprocessor.batch
         for s in range(0, len(p.tensors), self.tile_batch):
-            batch, sizes = norm(p.tensors[s : s + self.tile_batch])
+            batch, sizes = to_batch(p.tensors[s : s + self.tile_batch])
             for t in self.detector.run_batch(batch, sizes, p.metas[s : s + self.tile_batch]):
                 boxes.append(t.boxes.cpu())
                 scores.append(t.scores.cpu())
