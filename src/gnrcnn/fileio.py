@@ -6,6 +6,7 @@ A crash, a kill or a full disk leaves either the old file or the new one, never 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -61,6 +62,17 @@ def write_bytes_atomic(data: bytes, path: str | Path, kind: str = "file", sync: 
 
 def write_text_atomic(text: str, path: str | Path, kind: str = "file") -> None:
     write_bytes_atomic(text.encode("utf-8"), path, kind)
+
+
+def write_figure_atomic(fig: Any, path: str | Path) -> None:
+    """A matplotlib figure as a PNG at ``path`` (atomically, no fsync: a picture can be drawn again);
+    the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    write_bytes_atomic(buf.getvalue(), path, "picture", sync=False)
 
 
 def write_json_atomic(obj: Any, path: str | Path, kind: str = "results", indent: int | None = None) -> None:

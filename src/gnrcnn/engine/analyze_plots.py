@@ -3,7 +3,6 @@ matrix, and an image's ground truth beside its predictions."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import GnrcnnError
-from ..fileio import write_bytes_atomic
+from ..fileio import write_figure_atomic
 
 IOU_TYPES = {"bbox": "box", "segm": "mask"}
 
@@ -25,14 +24,6 @@ def _pyplot() -> Any:
     except ImportError:
         raise GnrcnnError("gnrcnn analyze draws with matplotlib: pip install 'gnrcnn[plot]'") from None
     return plt
-
-
-def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    write_bytes_atomic(buf.getvalue(), path, "picture", sync=False)
 
 
 def plot_pr(curves: dict[tuple[str, float], tuple[np.ndarray, np.ndarray, np.ndarray]], names: list[str],
@@ -60,7 +51,7 @@ def plot_pr(curves: dict[tuple[str, float], tuple[np.ndarray, np.ndarray, np.nda
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower left", fontsize=7 if len(names) <= 12 else 5, ncol=1 if len(names) <= 12 else 2)
     fig.tight_layout()
-    _save(fig, path)
+    write_figure_atomic(fig, path)
 
 
 def plot_confusion(counts: np.ndarray, names: list[str], score_thr: float, iou_thr: float, path: Path) -> None:
@@ -84,7 +75,7 @@ def plot_confusion(counts: np.ndarray, names: list[str], score_thr: float, iou_t
     ax.set_ylabel("ground truth  (background: spurious prediction)")
     ax.set_title(f"confusion at score >= {score_thr:g}, box IoU >= {iou_thr:g}\n(colour: share of the row)")
     fig.tight_layout()
-    _save(fig, path)
+    write_figure_atomic(fig, path)
 
 
 def plot_side_by_side(left: torch.Tensor, right: torch.Tensor, titles: tuple[str, str], suptitle: str,
@@ -100,4 +91,4 @@ def plot_side_by_side(left: torch.Tensor, right: torch.Tensor, titles: tuple[str
         ax.axis("off")
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    write_figure_atomic(fig, path)

@@ -6,7 +6,6 @@ evaluation during training (``eval``: {"bbox.AP": ..., "segm.AP": ...}, ``best``
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..fileio import write_bytes_atomic, write_text_atomic
+from ..fileio import write_figure_atomic, write_text_atomic
 
 
 def trim_jsonl(path: Path, last_iter: int) -> None:
@@ -123,8 +122,5 @@ def plot_losses(jsonl: Path, png: Path) -> bool:
         ap.set_ylabel("AP")
         ap.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    write_bytes_atomic(buf.getvalue(), png, "picture", sync=False)
+    write_figure_atomic(fig, png)
     return True

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..fileio import write_figure_atomic, write_json_atomic, write_text_atomic
 from .study_plan import Plan
 
 # (marker, line style) per norm, so that lines lying on each other stay visible
@@ -66,10 +65,7 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(f"same detector, same {plan.images} images seen, lr scaled with the batch", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    write_bytes_atomic(buf.getvalue(), png, "picture", sync=False)
+    write_figure_atomic(fig, png)
     return True
 
 
