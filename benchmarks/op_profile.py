@@ -1,6 +1,6 @@
 """Where the time goes: torch.profiler's top operators for R-50 inference (fp32, bf16) and one training step.
 
-    python benchmarks/profile.py [--depth 50] [--threads 2] [--modes infer,infer-bf16,train] [--top 15]
+    python benchmarks/op_profile.py [--depth 50] [--threads 2] [--modes infer,infer-bf16,train] [--top 15]
 
 Inference: the bundled photo (resized to 800x1203), batch 1, after two warm-up runs, one profiled
 run. Training: the synthetic 2 x 800x1333 batch of benchmarks/train_step.py, forward + backward +
