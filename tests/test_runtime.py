@@ -36,3 +36,22 @@ def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
     assert not model.backbone.checkpoint_blocks
     forced = plan(model, load_config(str(TINY), ["train.recompute_backbone=always"]), torch.device("cpu"), None)
     assert forced.recompute and forced.reason == "train.recompute_backbone=always"
+
+
+def test_bf16_inference_runs_nhwc_on_its_own_copy() -> None:
+    """bf16 inference takes the seed's "heads" layout as "all" (oneDNN's bf16 convolutions would reorder
+    NCHW maps at every call), on the detector's own copy: the lent model keeps its layout and dtype."""
+    from gnrcnn.engine.predictor import Detector
+
+    cfg = load_config(str(TINY))
+    assert cfg.model.channels_last == "heads"
+    model = build_model(cfg)
+    conv = model.backbone.conv1.weight
+    det = Detector(cfg, model, device="cpu", amp="bf16")
+    own = det.model.backbone.conv1.weight
+    assert own.dtype == torch.bfloat16 and own.is_contiguous(memory_format=torch.channels_last)
+    assert det.model.memory_format == torch.channels_last and det.model is not model
+    assert conv.dtype == torch.float32 and model.memory_format == torch.contiguous_format
+    assert len(det.predict(torch.zeros(3, 96, 128, dtype=torch.uint8))) == 1
+    none = Detector(load_config(str(TINY), ["model.channels_last=none"]), model, device="cpu", amp="bf16")
+    assert none.model.memory_format == torch.contiguous_format  # an explicit "none" is kept

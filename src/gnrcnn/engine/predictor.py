@@ -45,6 +45,10 @@ class Detector:
             self.model.eval()
         if amp == "bf16":
             runtime.cast_to_bf16_in_place(self.model)
+            if cfg.model.channels_last == "heads":
+                # "heads" keeps the fp32 FPN bit-exact; bf16 is not exact anyway, and oneDNN's bf16
+                # convolutions reorder NCHW maps around every call (R-50: 33% of the time in copies).
+                self.model.set_memory_layout("all")
         if compile:
             runtime.compile_in_place(self.model.compile_targets())
         self.preprocessor = Preprocessor(cfg.input, self.device)
