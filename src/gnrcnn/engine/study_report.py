@@ -62,7 +62,8 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
         ax.set(xlabel="images per batch", title=f"{title} (AP@[.5:.95])")
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("AP")
-    axes[0].legend(loc="best", fontsize=8)
+    if axes[0].lines:  # every run may have diverged: nothing to name
+        axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(f"same detector, same {plan.images} images seen, lr scaled with the batch", fontsize=10)
     fig.tight_layout()
     write_figure_atomic(fig, png)
