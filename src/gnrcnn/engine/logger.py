@@ -52,11 +52,14 @@ class MetricsLogger:
         if self.bar is not None:
             self.bar.update(n)
 
+    def _append(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self._append(record)
         if self.tb is not None:
             for k, v in record.items():
                 if k not in ("iter", "epoch") and isinstance(v, (int, float)):
@@ -68,8 +71,7 @@ class MetricsLogger:
         """One evaluation: a ``metrics.jsonl`` line and ``val/*`` TensorBoard scalars."""
         if not self.enabled:
             return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self._append(record)
         if self.tb is not None:
             for k, v in record["eval"].items():
                 self.tb.add_scalar(f"val/{k}", v, record["iter"])
