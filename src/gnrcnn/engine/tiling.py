@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from ..coco_results import encode_masks
 from ..config.loader import check_predict
 from ..config.schema import PredictConfig
 from ..structures import Instances
@@ -51,13 +52,6 @@ def tile_grid(height: int, width: int, size: int, overlap: float) -> torch.Tenso
     y0, x0 = torch.meshgrid(torch.tensor(ys), torch.tensor(xs), indexing="ij")
     x0, y0 = x0.reshape(-1), y0.reshape(-1)
     return torch.stack([x0, y0, x0 + tw, y0 + th], 1)
-
-
-def _encode(masks: torch.Tensor) -> list[dict]:
-    """(n, h, w) bool -> COCO RLEs (bytes counts): a tile mask in a few hundred bytes until pasted."""
-    if masks.shape[0] == 0:
-        return []
-    return mask_utils.encode(np.asfortranarray(masks.cpu().numpy().transpose(1, 2, 0).astype(np.uint8)))
 
 
 @dataclass
@@ -136,7 +130,7 @@ class TiledRunner:
                 scores.append(t.scores.cpu())
                 labels.append(t.labels.cpu())
                 counts.append(len(t))
-                rles += _encode(t.masks)
+                rles += encode_masks(t.masks)  # a tile mask in a few hundred bytes until pasted
         assert p.offsets is not None
         tiles = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts, dtype=torch.int64))
         th, tw = p.metas[0].ori_shape
