@@ -8,10 +8,8 @@ The config comes from the file's metadata; only what happens outside the graph c
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,11 @@ import torch
 
 from ..config.loader import config_from_dict, merge_overrides, parse_overrides
 from ..config.schema import Config
-from ..data.preprocess import ImageInput, RawPreprocessor
+from ..data.preprocess import RawPreprocessor
 from ..errors import GnrcnnError
 from ..modeling import to_instances
 from ..structures import Detections, ImageMeta, Instances
+from .predictor import Predicting
 
 OUTSIDE_THE_GRAPH = {"input.short", "input.long", "input.resize", "model.roi.mask_thr"}
 OPTIMIZATION = ("disable", "basic", "extended", "all")
@@ -67,7 +66,7 @@ def _session(path: Path, device: torch.device, threads: int | None, optimization
         raise GnrcnnError(f"{path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
 
 
-class OnnxDetector:
+class OnnxDetector(Predicting):
     """``OnnxDetector("model.onnx").predict(images)`` -> list of ``Instances`` in original-image pixels."""
 
     def __init__(
@@ -93,10 +92,6 @@ class OnnxDetector:
         raw = merge_overrides(json.loads(self.metadata["gnrcnn.config"]), overrides)
         return config_from_dict(raw, self.metadata.get("gnrcnn.config_name", ""))
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.cfg.data.class_names)
-
     def run_graph(self, batch: torch.Tensor, sizes: torch.Tensor) -> tuple[Detections, torch.Tensor]:
         """The graph on a zero-padded uint8 RGB batch (N, 3, H, W) and its (N, 2) image sizes."""
         feeds = {"images": batch.cpu().numpy(), "image_sizes": sizes.cpu().numpy().astype(np.int64)}
@@ -107,25 +102,7 @@ class OnnxDetector:
         """The graph and the post-processing on a batch from ``self.preprocessor``."""
         dets, probs = self.run_graph(batch, sizes)
         m = self.cfg.model
-        return to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic)
-
-    def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
-                     ) -> Iterator[Instances]:  # fmt: skip
-        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
-        it = iter(images)
-        while chunk := list(itertools.islice(it, batch_size)):
-            yield from self.run_batch(*self.preprocessor(chunk, color))
-
-    def predict(
-        self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
-    ) -> list[Instances]:
-        """As ``Detector.predict``: batch size 1 gives each image's own result (in a batch, GroupNorm's
-        statistics include the padding, in the graph as in PyTorch)."""
-        if not isinstance(images, (list, tuple)):
-            images = [images]
-        return list(self.iter_predict(images, color, batch_size))
-
-    __call__ = predict
+        return self.named(to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic))
 
 
 def load_onnx(

@@ -19,7 +19,53 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
 
 
-class Detector:
+class Predicting:
+    """What a detector offers on top of its ``run_batch``: predictions for files, arrays or tensors,
+    one image at a time or in batches, with class names. ``Detector`` and ``OnnxDetector`` share it."""
+
+    cfg: Config
+    preprocessor: Preprocessor
+
+    def run_batch(self, batch: torch.Tensor, sizes: torch.Tensor, metas: list[ImageMeta]) -> list[Instances]:
+        raise NotImplementedError
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.cfg.data.class_names)
+
+    def named(self, out: list[Instances]) -> list[Instances]:
+        """``out`` with the config's class names and category ids (made by the caller: nobody else holds them)."""
+        names, ids = tuple(self.cfg.data.class_names), tuple(self.cfg.data.category_ids)
+        for inst in out:
+            inst.class_names, inst.category_ids = names, ids
+        return out
+
+    def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
+                     ) -> Iterator[Instances]:  # fmt: skip
+        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
+        it = iter(images)
+        while chunk := list(itertools.islice(it, batch_size)):
+            batch, sizes, metas = self.preprocessor(chunk, color)
+            yield from self.run_batch(batch, sizes, metas)
+
+    def predict(
+        self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
+    ) -> list[Instances]:
+        """File paths, H x W x 3 uint8 arrays (``color`` = their channel order) or uint8 tensors.
+
+        Batch size 1 reproduces the reference exactly: in a batch every image is zero-padded to the
+        largest, and GroupNorm statistics include that padding (in an exported graph as in PyTorch).
+        """
+        if not isinstance(images, (list, tuple)):
+            images = [images]
+        return list(self.iter_predict(images, color, batch_size))
+
+    def __call__(self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
+                 ) -> list[Instances]:  # fmt: skip
+        return self.predict(images, color, batch_size)
+
+
+class Detector(Predicting):
     """``Detector(cfg, model)(images)`` -> list of ``Instances`` in original-image pixels.
 
     The model is lent, not given: the detector never changes it. Where it needs another device, bf16
@@ -53,40 +99,10 @@ class Detector:
             runtime.compile_in_place(self.model.compile_targets())
         self.preprocessor = Preprocessor(cfg.input, self.device)
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.cfg.data.class_names)
-
     @torch.inference_mode()
     def run_batch(self, batch: torch.Tensor, sizes: torch.Tensor, metas: list[ImageMeta]) -> list[Instances]:
         """The network on an already preprocessed batch (see ``Preprocessor``)."""
         with runtime.eval_mode(self.model), runtime.autocast(self.device, self.amp):
             dets, probs = self.model(batch.to(self.device), sizes.to(self.device))
-        m, data = self.cfg.model, self.cfg.data
-        out = to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic)
-        names, ids = tuple(data.class_names), tuple(data.category_ids)
-        for inst in out:  # made here: naming their classes changes nothing anyone else holds
-            inst.class_names, inst.category_ids = names, ids
-        return out
-
-    def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
-                     ) -> Iterator[Instances]:  # fmt: skip
-        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
-        it = iter(images)
-        while chunk := list(itertools.islice(it, batch_size)):
-            batch, sizes, metas = self.preprocessor(chunk, color)
-            yield from self.run_batch(batch, sizes, metas)
-
-    def predict(
-        self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
-    ) -> list[Instances]:
-        """File paths, H x W x 3 uint8 arrays (``color`` = their channel order) or uint8 tensors.
-
-        Batch size 1 reproduces the reference exactly: in a batch every image is zero-padded to the
-        largest, and GroupNorm statistics include that padding.
-        """
-        if not isinstance(images, (list, tuple)):
-            images = [images]
-        return list(self.iter_predict(images, color, batch_size))
-
-    __call__ = predict
+        m = self.cfg.model
+        return self.named(to_instances(dets, probs, metas, mask_thr=m.roi.mask_thr, box_arithmetic=m.box_arithmetic))
