@@ -28,9 +28,9 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from gnrcnn import load_model, runtime
-    from gnrcnn.engine.predict import make_runner
-    from gnrcnn.engine.stream import StreamOptions, predict_stream
-    from gnrcnn.engine.video import VideoOptions, predict_video
+    from gnrcnn.predict.files import make_runner
+    from gnrcnn.predict.images import StreamOptions, predict_stream
+    from gnrcnn.predict.video import VideoOptions, predict_video
 
     runtime.keep_freed_memory()  # as the gnrcnn command does
     torch.set_num_threads(args.threads)
@@ -62,7 +62,7 @@ def run_child(argv: list[str]) -> dict:
 def make_data(work: Path, count: int, frames: int) -> tuple[Path, Path]:
     from gnrcnn.data.scenes import moving_shapes
     from gnrcnn.data.shapes import make_split
-    from gnrcnn.engine.video import write_video
+    from gnrcnn.predict.video import write_video
 
     images, video = work / "images", work / "clip.mp4"
     if len(list(images.glob("*.png"))) < count:

@@ -15,7 +15,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from gnrcnn.engine.analyze_match import attach_image_ids, confusion_matrix, per_image_ap, run_cocoeval
+from gnrcnn.analysis.match import attach_image_ids, confusion_matrix, per_image_ap, run_cocoeval
 from gnrcnn.errors import GnrcnnError
 
 S = 100  # image side

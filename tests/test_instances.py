@@ -14,7 +14,7 @@ from pycocotools import mask as mask_utils
 import gnrcnn
 from gnrcnn import GnrcnnError, Instances
 from gnrcnn.data.image_io import read_image
-from gnrcnn.engine import results
+from gnrcnn.predict import draw as results
 
 from conftest import TINY
 

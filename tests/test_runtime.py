@@ -7,7 +7,7 @@ import copy
 import torch
 
 from gnrcnn import build_model, load_config, runtime
-from gnrcnn.engine.memory_plan import plan
+from gnrcnn.train.memory_plan import plan
 
 from conftest import TINY
 
@@ -41,7 +41,7 @@ def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
 def test_bf16_inference_runs_nhwc_on_its_own_copy() -> None:
     """bf16 inference takes the seed's "heads" layout as "all" (oneDNN's bf16 convolutions would reorder
     NCHW maps at every call), on the detector's own copy: the lent model keeps its layout and dtype."""
-    from gnrcnn.engine.predictor import Detector
+    from gnrcnn.predict.detector import Detector
 
     cfg = load_config(str(TINY))
     assert cfg.model.channels_last == "heads"

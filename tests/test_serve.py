@@ -20,7 +20,7 @@ from pycocotools import mask as mask_utils
 
 from gnrcnn import GnrcnnError, load_model
 from gnrcnn.data.image_io import read_image
-from gnrcnn.engine.results import to_coco_records
+from gnrcnn.predict.draw import to_coco_records
 from gnrcnn.serve import ServeOptions, create_app
 
 from serve_helpers import KEY, ServerProcess, app_in_thread, png_bytes

@@ -14,11 +14,11 @@ import pytest
 from gnrcnn import load_model
 from gnrcnn.cli import main
 from gnrcnn.data.shapes import make_split
-from gnrcnn.engine.predict import make_runner
-from gnrcnn.engine.prefetch import Background, Sink, ordered_map
-from gnrcnn.engine.stream import StreamOptions, predict_stream
 from gnrcnn.errors import GnrcnnError
 from gnrcnn.fileio import JsonLines, read_json_lines
+from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.images import StreamOptions, predict_stream
+from gnrcnn.predict.prefetch import Background, Sink, ordered_map
 from infermodels import busy_tiny_checkpoint
 
 

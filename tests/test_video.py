@@ -12,7 +12,7 @@ import pytest
 
 from gnrcnn.cli import main
 from gnrcnn.data.scenes import moving_shapes
-from gnrcnn.engine.video import write_video
+from gnrcnn.predict.video import write_video
 from infermodels import busy_tiny_checkpoint
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import torch
 
 from . import runtime
+from .build import build_model, build_with_weights, published_weights, resolve_config
 from .config.schema import Config
 from .data.preprocess import ImageInput, to_rgb_array
-from .engine import results
-from .engine.build import build_model, build_with_weights, published_weights, resolve_config
-from .engine.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
-from .engine.predictor import Detector
+from .predict import draw as results
+from .predict.detector import Detector
+from .predict.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
 from .structures import Instances
 from .weights import hub, load_weights_file
 

@@ -104,8 +104,11 @@ def resolve_amp(device: torch.device, amp: str | None) -> tuple[str | None, str]
     if "cpu" not in _amp_choice:
         fp32, bf16 = _conv_seconds(None), _conv_seconds(torch.bfloat16)
         faster = bf16 < 0.87 * fp32
-        _amp_choice["cpu"] = ("bf16" if faster else None, f"--amp auto: {'bf16' if faster else 'fp32'} (a 3x3 "
-                              f"convolution takes {bf16 * 1e3:.1f} ms in bf16, {fp32 * 1e3:.1f} ms in fp32 here)")
+        _amp_choice["cpu"] = (
+            "bf16" if faster else None,
+            f"--amp auto: {'bf16' if faster else 'fp32'} (a 3x3 "
+            f"convolution takes {bf16 * 1e3:.1f} ms in bf16, {fp32 * 1e3:.1f} ms in fp32 here)",
+        )
     return _amp_choice["cpu"]
 
 
@@ -206,5 +209,5 @@ def peak_memory_gb(device: torch.device) -> float:
 
 def preferred_evaluator() -> str | None:
     """``GNRCNN_EVALUATOR`` (``auto``, ``faster-coco-eval`` or ``pycocotools``): which COCOeval
-    ``engine/evaluator.py`` uses when the caller names none; None when unset."""
+    ``evaluation/coco_eval.py`` uses when the caller names none; None when unset."""
     return os.environ.get("GNRCNN_EVALUATOR", "").strip().lower() or None

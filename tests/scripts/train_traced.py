@@ -6,9 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gnrcnn import load_config
-from gnrcnn.engine import distributed
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn import distributed, load_config
+from gnrcnn.train.trainer import TrainArgs, Trainer
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from . import analyze, export, infer, serve, study, tools, train
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="gnrcnn", description="Mask R-CNN with Group Normalization")
     parser.add_argument("--version", action="version", version=f"gnrcnn {__version__}")

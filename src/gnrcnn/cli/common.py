@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import GnrcnnError
 
 if TYPE_CHECKING:
-    from ..engine.predictor import Detector
+    from ..predict.detector import Detector
 
 
 def add_config(p: argparse.ArgumentParser, required: bool = False) -> None:

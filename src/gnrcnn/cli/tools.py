@@ -15,7 +15,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ..engine.convert import convert
+    from ..tools.convert import convert
 
     print(convert(args.input, args.output, args.config, args.overrides))
     return 0
@@ -42,8 +42,8 @@ def cmd_make_shapes(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from ..engine import bench
     from ..fileio import write_text_atomic
+    from ..tools import bench
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,7 +60,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..engine import demo
+    from ..tools import demo
 
     demo.run(args.out, quick=args.quick, device=common.device(args.device))
     return 0

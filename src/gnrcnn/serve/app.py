@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__
 from ..data.image_io import ImageTooLargeError, decode_image_bytes
-from ..engine.predictor import Detector
 from ..errors import GnrcnnError
+from ..predict.detector import Detector
+from ..version import __version__
 from .access import ApiKeyGuard
 from .jobs import InferenceQueue, Job
 from .options import ServeOptions

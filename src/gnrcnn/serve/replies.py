@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.io import encode_png
 
-from ..engine.results import draw, to_coco_records
+from ..predict.draw import draw, to_coco_records
 from ..structures import Instances
 
 
