@@ -216,7 +216,7 @@ def test_malicious_pickle_is_refused(tmp_path: Path) -> None:
 
 
 def test_backbone_weights_for_training(reference, tmp_path: Path) -> None:
-    from gnrcnn.train.setup import build_for_training
+    from gnrcnn.build import build_for_training
 
     sd, want, _ = reference
     path = tmp_path / "R-50-GN.pkl"

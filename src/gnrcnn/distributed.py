@@ -26,6 +26,10 @@ def setup(device: str) -> torch.device:
     return dev
 
 
+def initialized() -> bool:
+    return dist.is_initialized()
+
+
 def is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 

@@ -112,6 +112,16 @@ def resolve_amp(device: torch.device, amp: str | None) -> tuple[str | None, str]
     return _amp_choice["cpu"]
 
 
+def choose_amp(device: torch.device, amp: str | None) -> str | None:
+    """``amp`` with ``auto`` resolved for ``device`` (``resolve_amp``), the choice said on stderr: what
+    ``--amp auto``, ``load_model(..., amp="auto")``, ``Detector`` and ``Trainer`` all do."""
+    choice, why = resolve_amp(device, amp)
+    if why:
+        print(why, file=sys.stderr)
+    check_amp(device, choice)
+    return choice
+
+
 def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
     """bf16/fp16 autocast for convolutions and matmuls (GroupNorm keeps fp32 statistics itself)."""
     check_amp(device, amp)

@@ -44,7 +44,6 @@ def train_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .. import distributed
     from ..evaluation.evaluate import format_table
     from ..train.trainer import TrainArgs, Trainer
 
@@ -53,14 +52,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     targs = TrainArgs(
         data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_data_root=args.val_data_root,
         val_ann=args.val_ann, weights=args.weights, backbone_weights=args.backbone_weights, resume=args.resume,
-        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=common.amp(args, dev),
+        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=args.amp,
     )  # fmt: skip
-    try:
-        metrics = Trainer(cfg, targs).train()
-        if metrics and distributed.is_main():
-            print(format_table(metrics))
-    finally:
-        distributed.cleanup()
+    trainer = Trainer(cfg, targs)  # joins the process group under torchrun; train() leaves it
+    metrics = trainer.train()
+    if metrics and trainer.main:
+        print(format_table(metrics))
     return 0
 
 

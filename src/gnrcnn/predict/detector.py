@@ -81,8 +81,7 @@ class Detector(DetectorBase):
     ) -> None:  # fmt: skip
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else _device_of(model)
-        runtime.check_amp(self.device, amp)
-        self.amp = amp
+        self.amp = amp = runtime.choose_amp(self.device, amp)
         if not owns_model and (compile or amp == "bf16" or _device_of(model) != self.device):
             model, owns_model = copy.deepcopy(model), True
         self.model = model.to(self.device)

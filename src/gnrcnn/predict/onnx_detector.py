@@ -113,6 +113,6 @@ def load_onnx(
     if config is not None and weights is not None:
         raise GnrcnnError(f"{weights if is_onnx_path(weights) else config}: an ONNX file carries its own config; "
                           "give it alone (--weights model.onnx, no --config)")  # fmt: skip
-    if amp or compile:
+    if (amp and amp != "auto") or compile:  # auto: fp32, the precision of the graph
         raise GnrcnnError("--amp and --compile apply to PyTorch models, not to an ONNX file")
     return OnnxDetector(str(config if weights is None else weights), device=device, overrides=overrides)

@@ -27,7 +27,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .. import distributed
 from ..config.loader import load_config
 from ..config.schema import Config
 from ..data.shapes import make_shapes
@@ -135,5 +134,4 @@ def run(plan: Plan, out: str | Path, device: str = "cpu") -> list[dict[str, Any]
         if record is not None:
             records.append(record)
             write_report(records, plan, out)
-    distributed.cleanup()
     return records

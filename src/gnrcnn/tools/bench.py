@@ -55,6 +55,8 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
     from ..data.preprocess import Normalizer
     from ..data.synthetic import synthetic_batch
     from ..train.memory_plan import plan as plan_memory
+    from ..train.setup import make_optimizer
+    from ..train.step import OptimizerStep, make_scaler
 
     runtime.keep_freed_memory()  # a spawned child: the parent's setting does not carry over
     torch.set_num_threads(threads)
@@ -63,25 +65,14 @@ def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: 
     model = build_model(cfg).to(dev).train()
     memory = plan_memory(model, cfg, dev, amp)
     model.configure_training(cfg.train.channels_last, memory.recompute)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
-    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+    step = OptimizerStep(model, make_optimizer(model, cfg), dev, amp=amp, scaler=make_scaler(amp))
     images, sizes, targets = synthetic_batch(2, cfg.num_classes, cfg.input.short, cfg.input.long)
-    x = Normalizer(cfg.input, dev).normalize(images, sizes)
-    sizes, targets = sizes.to(dev), targets.to(dev)
+    inputs = (Normalizer(cfg.input, dev).normalize(images, sizes), sizes.to(dev), targets.to(dev))
     times = []
     for i in range(iters + 1):
         _sync(dev)
         t = time.perf_counter()
-        with runtime.autocast(dev, amp):
-            loss = sum(model(x, sizes, targets).values())
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
-        opt.zero_grad(set_to_none=True)
+        step([inputs], 1e-4, lambda batch: batch)  # the trainer's step; a warm-up-sized lr keeps the timed steps alike
         _sync(dev)
         if i:
             times.append(time.perf_counter() - t)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..build import build_with_weights, resolve_config
+from ..build import build_with_weights, read_weights, resolve_config
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic
-from ..weights import LoadedWeights, gnrcnn_checkpoint, hub, load_weights_file
+from ..weights import LoadedWeights, gnrcnn_checkpoint
 
 
 def guess_config(loaded: LoadedWeights) -> str:
@@ -24,12 +24,10 @@ def guess_config(loaded: LoadedWeights) -> str:
 
 def convert(src: str, dst: str, config: str | None = None, overrides: list[str] | None = None) -> str:
     """``src`` (a file, URL or zoo name) -> ``dst`` in gnrcnn's format; returns a one-line summary."""
-    path = hub.resolve(src)
-    if path is None:
+    path, loaded = read_weights(src)
+    if path is None or loaded is None:
         raise GnrcnnError("convert: 'none' names no weights to convert")
-    loaded = load_weights_file(path)
-    name = config or guess_config(loaded) or None
-    cfg = resolve_config(name, loaded, overrides)
+    cfg = resolve_config(config or guess_config(loaded) or None, loaded, overrides)
     model = build_with_weights(cfg, loaded, str(path))
     meta = {"source": path.name, "source_format": loaded.format, **{k: v for k, v in loaded.meta.items()
             if isinstance(v, (str, int, float, bool))}}  # fmt: skip

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import distributed
 from ..analysis.analyze import Options, analyze
 from ..config.loader import load_config
 from ..data.shapes import make_shapes
@@ -56,7 +55,6 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
                      val_ann=str(paths["val"]), device=device)  # fmt: skip
     trainer = Trainer(cfg, args)
     metrics = trainer.train()
-    distributed.cleanup()
     detector = Detector(trainer.cfg, trainer.model, device=device)
     val = json.loads(paths["val"].read_text())
     pictures = [str(data / im["file_name"]) for im in val["images"][:8]]

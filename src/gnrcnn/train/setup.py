@@ -6,25 +6,17 @@ import dataclasses
 import functools
 import random
 import sys
-from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from .. import zoo
-from ..build import build_model
 from ..config.schema import Config
 from ..data.coco import CocoDataset
 from ..data.problems import summarize
 from ..data.sampler import GroupedBatchSampler
 from ..data.train_data import TrainDataset, collate
-from ..errors import GnrcnnError
-from ..modeling import MaskRCNN
-from ..weights import LoadedWeights, hub, load_into, load_weights_file
 from .schedule import Schedule
-
-CLASS_SPECIFIC = ("roi_heads.box_head.cls_score.", "roi_heads.box_head.bbox_pred.", "roi_heads.mask_head.logits.")
 
 
 def seed_everything(seed: int) -> None:
@@ -49,73 +41,6 @@ def with_classes(cfg: Config, dataset: CocoDataset) -> Config:
     data = dataclasses.replace(cfg.data, class_names=list(dataset.class_names),
                                category_ids=list(dataset.category_ids))  # fmt: skip
     return dataclasses.replace(cfg, data=data)
-
-
-def build_for_training(cfg: Config, weights: str | None, backbone_weights: str | None, verbose: bool) -> MaskRCNN:
-    """A model for ``cfg``, started from a detection checkpoint, an ImageNet backbone, or from scratch.
-
-    ``weights`` and ``backbone_weights`` are files, URLs or zoo names (``weights/hub.py``) or "none".
-    Without ``weights``, a zoo config starts from its published backbone unless ``backbone_weights``
-    says otherwise ("none": from scratch); a config of your own starts from scratch.
-    """
-    model = build_model(cfg)
-    say = print if verbose else (lambda *a, **k: None)
-    if weights is not None and weights.lower() != "none":
-        _load_detector(model, cfg, weights, say)
-        return model
-    entry = zoo.find(cfg.name)
-    if backbone_weights is None and entry is not None:
-        backbone_weights = entry.backbone
-        say(f"backbone: {backbone_weights}, as the published recipe ('--backbone-weights none' trains from scratch)")
-    path = hub.resolve(backbone_weights) if backbone_weights is not None else None
-    if path is None:
-        say("training FROM SCRATCH: no --weights and no --backbone-weights (every layer randomly initialised)")
-        return model
-    loaded = load_weights_file(path)
-    if not loaded.backbone_only:
-        loaded.state_dict = {k: v for k, v in loaded.state_dict.items() if k.startswith("backbone.")}
-    load_into(model, loaded, str(path))
-    ignored = f"; ignored {len(loaded.ignored)} entries" if loaded.ignored else ""
-    say(f"backbone from {backbone_weights} ({loaded.format}){ignored}; the rest initialised at random")
-    return model
-
-
-def checkpoint_classes(loaded: LoadedWeights) -> list[str] | None:
-    """The class names a detection checkpoint was trained on, where it says (gnrcnn, MMDetection meta)."""
-    data = (loaded.config or {}).get("data") or {}
-    meta = loaded.meta.get("dataset_meta") if isinstance(loaded.meta.get("dataset_meta"), dict) else loaded.meta
-    names = data.get("class_names") or meta.get("classes") or meta.get("CLASSES")
-    return [str(n) for n in names] if isinstance(names, (list, tuple)) and names else None
-
-
-def _few(names: list[str]) -> str:
-    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-
-
-def _load_detector(model: MaskRCNN, cfg: Config, weights: str, say: Callable[..., None]) -> None:
-    """Everything but the class-specific layers when the checkpoint's classes are not ``cfg``'s."""
-    path = hub.resolve(weights)
-    assert path is not None
-    loaded = load_weights_file(path)
-    if loaded.backbone_only:
-        raise GnrcnnError(f"{weights}: holds a backbone only; pass it as --backbone-weights")
-    want, sd = model.state_dict(), loaded.state_dict
-    theirs, mine = checkpoint_classes(loaded), list(cfg.data.class_names)
-    keys = [k for k in want if k.startswith(CLASS_SPECIFIC) and k in sd]
-    shapes_differ = any(tuple(sd[k].shape) != tuple(want[k].shape) for k in keys)
-    if keys and (shapes_differ or (theirs is not None and theirs != mine)):
-        # Fine-tuning to other classes: the class-specific layers keep their fresh initialisation.
-        cls = sd.get(CLASS_SPECIFIC[0] + "weight")  # (classes + background, fc)
-        n = len(theirs) if theirs else (len(cls) - 1 if cls is not None else "?")
-        layers = ", ".join(p.rstrip(".") for p in CLASS_SPECIFIC)
-        was = f"{n} classes: {_few(theirs)}" if theirs else f"{n} classes"
-        say(f"note: {weights}: re-initialised {layers} for {len(mine)} classes ({_few(mine)}); "
-            f"the checkpoint's {was}")  # fmt: skip
-        sd.update({k: want[k] for k in keys})
-    elif keys and theirs is None:
-        say(f"note: {weights}: kept its class-specific layers (it names no classes; same count, {len(mine)})")
-    load_into(model, loaded, str(path))
-    say(f"starting from {weights} ({loaded.format})")
 
 
 def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:

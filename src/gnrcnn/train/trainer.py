@@ -8,9 +8,9 @@ EMA, optimizer, scaler, random generators, iteration, data order and the best-so
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed as dist
 from .. import runtime
+from ..build import build_for_training
 from ..config.loader import dump_yaml
 from ..config.schema import Config
 from ..data.preprocess import Normalizer
@@ -36,7 +37,6 @@ from .loss_guard import check_finite
 from .memory_plan import plan as plan_memory
 from .schedule import Schedule, make_schedule
 from .setup import (
-    build_for_training,
     describe,
     load_dataset,
     make_loader,
@@ -44,6 +44,7 @@ from .setup import (
     seed_everything,
     with_classes,  # fmt: skip
 )
+from .step import Inputs, OptimizerStep, make_scaler
 
 
 @dataclass(kw_only=True)
@@ -71,8 +72,26 @@ class Trainer:
     """``cfg`` is not changed: the trainer keeps its own copy, with the dataset's classes."""
 
     def __init__(self, cfg: Config, args: TrainArgs, hooks: Sequence[Hook] = ()) -> None:
-        self.args, self.hooks = args, list(hooks)
+        self.hooks = list(hooks)
+        # Under torchrun the trainer joins the process group here and leaves it when ``train`` ends (or
+        # ``close``); callers set up and tear down nothing.
+        self.owns_group = not dist.initialized()
         self.device = dist.setup(args.device)
+        try:
+            self.args = dataclasses.replace(args, amp=runtime.choose_amp(self.device, args.amp))  # "auto" resolved
+            self._build(cfg, self.args)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Leave the process group this trainer joined (nothing without torchrun); ``train`` ends with it."""
+        if self.owns_group:
+            dist.cleanup()
+
+    def _build(self, cfg: Config, args: TrainArgs) -> None:
+        """The run's parts: data, model and its starting weights, memory plan, optimizer, EMA, loader,
+        schedule, scaler, resumed state, DDP wrapper and the optimizer step."""
         self.rank, self.world, _ = dist.world()
         self.main = dist.is_main()
         self.work = Path(args.work_dir)
@@ -95,7 +114,6 @@ class Trainer:
         if self.main:
             print(f"backbone recomputation {'on' if memory.recompute else 'off'}: {memory.reason}")
         self.optimizer = make_optimizer(self.model, cfg)
-        self.clip_params = [p for p in self.model.parameters() if p.requires_grad] if t.clip_grad_norm > 0 else []
         self.ema = EMA(self.model, t.ema_decay) if t.ema_decay > 0 else None
         self.tracker = BestTracker(t.best_metric, t.early_stop)
         self.loader, self.sampler = make_loader(self.dataset, cfg, self.rank, self.world, self.device)
@@ -105,10 +123,12 @@ class Trainer:
                               f"{t.images_per_gpu} x {self.world} x {t.accumulate} images")  # fmt: skip
         self.total_batch = t.images_per_gpu * self.world * t.accumulate
         self.schedule: Schedule = make_schedule(t, self.ipe, self.total_batch, args.max_iters)
-        self.scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
+        self.scaler = make_scaler(args.amp)
         self.normalizer = Normalizer(cfg.input, self.device)
         self.iteration = self._resume(found) if args.resume else 0
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
+        self.optimizer_step = OptimizerStep(self.net, self.optimizer, self.device, amp=args.amp, scaler=self.scaler,
+                                            clip_norm=t.clip_grad_norm, ema=self.ema)  # fmt: skip
         self.skipped_seen: set[str] = set()
         self.last_checkpoint: Path | None = None
         self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
@@ -142,41 +162,17 @@ class Trainer:
             print(f"resumed from {path} at iteration {it}")
         return it
 
-    def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _inputs(self, batch: Batch) -> Inputs:
         images = self.normalizer.normalize(batch.images, batch.image_sizes)
-        with runtime.autocast(self.device, self.args.amp):
-            return self.net(images, batch.image_sizes.to(self.device), batch.targets.to(self.device, True))
+        return images, batch.image_sizes.to(self.device), batch.targets.to(self.device, True)
+
+    def _check(self, batch: Batch, losses: dict[str, torch.Tensor]) -> None:
+        check_finite(losses, [m.image_id for m in batch.metas], self.iteration + 1, self.last_checkpoint, self.device)
 
     def step(self, batches: list[Batch]) -> dict[str, float]:
         """One optimizer step over ``accumulate`` batches; returns the mean of each loss."""
         lr = self.schedule.lr(self.iteration)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        sums: dict[str, float] = {}
-        for i, batch in enumerate(batches):
-            sync = i == len(batches) - 1 or self.world == 1
-            with nullcontext() if sync else self.net.no_sync():
-                losses = self._forward(batch)
-                check_finite(losses, [m.image_id for m in batch.metas], self.iteration + 1, self.last_checkpoint,
-                             self.device)  # fmt: skip
-                total = sum(losses.values()) / len(batches)
-                (self.scaler.scale(total) if self.scaler else total).backward()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(batches)
-        sums["loss"] = sum(sums.values())
-        if self.clip_params:
-            if self.scaler:
-                self.scaler.unscale_(self.optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(self.clip_params, self.cfg.train.clip_grad_norm)
-            sums["grad_norm"] = float(norm)  # before clipping
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update(self.model)
+        sums = self.optimizer_step(batches, lr, self._inputs, self._check)
         self.iteration += 1
         sums["lr"] = lr
         return sums
@@ -228,6 +224,7 @@ class Trainer:
             return self._finish(logger, stopped) if self.iteration >= total or stopped else {}
         finally:
             logger.close()
+            self.close()
 
     def _log(self, logger: MetricsLogger, window: list[dict[str, float]], s_iter: float, data_s: float) -> None:
         keys = [k for k in window[0] if k != "lr"]
