@@ -35,16 +35,15 @@ def child(args: argparse.Namespace) -> None:
     runtime.keep_freed_memory()  # as the gnrcnn command does
     torch.set_num_threads(args.threads)
     det = load_model(CONFIG if not args.weights else None, args.weights or None)
-    info = (det.class_names, list(det.cfg.data.category_ids))
     runner = make_runner(det)
     start = time.perf_counter()
     with torch.inference_mode():
         if args.video:
-            v = predict_video(runner, args.video, args.out, info, VideoOptions(threads=args.workers > 0))
+            v = predict_video(runner, args.video, args.out, VideoOptions(threads=args.workers > 0))
             n, model_s = v.frames, v.model_s
         else:
             paths = sorted(Path(args.images).iterdir())[: args.count]
-            s = predict_stream(runner, paths, args.out, info, StreamOptions(workers=args.workers))
+            s = predict_stream(runner, paths, args.out, StreamOptions(workers=args.workers))
             n, model_s = s.images, s.model_s
     wall = time.perf_counter() - start
     peak = runtime.peak_rss_gb()

@@ -144,8 +144,7 @@ def test_video_frames_in_tiles(tmp_path: Path) -> None:
     write_video(iter(frames), tmp_path / "clip.avi")  # MJPEG: near-lossless on flat colours
     stub = ColourStub(short=128, long=128)
     runner = TiledRunner(stub, PredictConfig(tile=128, tile_overlap=0.25))
-    summary = predict_video(runner, tmp_path / "clip.avi", tmp_path / "out", (stub.class_names, [1, 2, 3]),
-                            VideoOptions())  # fmt: skip
+    summary = predict_video(runner, tmp_path / "clip.avi", tmp_path / "out", VideoOptions())
     assert summary.frames == 3 and not summary.error
     lines = [json.loads(line) for line in (tmp_path / "out" / "clip.jsonl").read_text().splitlines()]
     for t, line in enumerate(lines):

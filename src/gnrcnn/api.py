@@ -54,8 +54,5 @@ def draw(image: ImageInput, instances: Instances, score_thr: float | None = None
     ``score_thr`` (default: ``predict``'s) hides weaker detections from the picture.
     """
     rgb, _ = to_rgb_array(image, color)
-    names = list(instances.class_names)
-    if len(instances) and int(instances.labels.max()) >= len(names):  # no names: labels drawn as numbers
-        names += [str(i) for i in range(len(names), int(instances.labels.max()) + 1)]
     options = {} if score_thr is None else {"score_thr": score_thr}
-    return results.draw(rgb, instances.to("cpu"), names, **options).permute(1, 2, 0).numpy()
+    return results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()

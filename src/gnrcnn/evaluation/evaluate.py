@@ -8,6 +8,7 @@ on rank 0); ``coco_metrics`` scores any results list against a ground-truth file
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from ..predict.detector import Detector
-from ..predict.draw import to_coco_records
 from .coco_eval import choose, load_gt, run_cocoeval
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -84,7 +84,6 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
     """COCO results of this rank's share of the images, gathered on every rank."""
     rank, size, _ = dist.world()
     records = dataset.records[rank::size]
-    cat_ids = detector.cfg.data.category_ids
     results: list[dict[str, Any]] = []
     for rec in tqdm(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
         try:
@@ -93,7 +92,7 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
             print(f"warning: {e}; counted as no detections", file=sys.stderr)
             continue
         inst = detector.predict(image)[0]
-        results += to_coco_records(inst, cat_ids, image_id=rec.image_id)
+        results += replace(inst, name="").to_coco(image_id=rec.image_id)
     gathered = dist.gather_objects(results)
     return [r for part in gathered for r in part]  # type: ignore[union-attr]
 

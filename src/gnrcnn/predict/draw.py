@@ -1,28 +1,22 @@
-"""Detections -> COCO results records (RLE masks, ``coco_results.py``) and pictures."""
+"""Detections drawn: masks, boxes and 'name score' labels, and the picture saved as PNG. (COCO records are
+``Instances.to_coco``, the one maker, ``coco_results.py``.)"""
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torchvision.io import encode_png
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
-from ..coco_results import coco_records, encode_masks
+from ..coco_results import encode_masks
 from ..fileio import write_bytes_atomic
 from ..structures import Instances
 
-__all__ = ["draw", "encode_masks", "palette", "save_png", "to_coco_records"]
-
-
-def to_coco_records(
-    inst: Instances, category_ids: list[int], image_id: int | None = None, file_name: str | None = None
-) -> list[dict[str, Any]]:
-    """One COCO results record per detection: bbox [x, y, w, h] in original pixels, RLE segmentation."""
-    return coco_records(inst.boxes, inst.scores, inst.labels, inst.masks, category_ids, image_id, file_name)
+__all__ = ["draw", "encode_masks", "palette", "save_png"]
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
@@ -84,9 +78,15 @@ def _draw_labels(img: torch.Tensor, boxes: list[Rect], text: list[str], colors: 
     return torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()
 
 
-def draw(image: np.ndarray, inst: Instances, class_names: list[str], score_thr: float = 0.5) -> torch.Tensor:
+def draw(
+    image: np.ndarray, inst: Instances, class_names: Sequence[str] | None = None, score_thr: float = 0.5
+) -> torch.Tensor:
     """Masks, boxes and 'name score' labels of detections scoring >= ``score_thr`` on an RGB image; a
-    label that would cover an earlier (higher-scoring) one moves around its box, or is left out."""
+    label that would cover an earlier (higher-scoring) one moves around its box, or is left out.
+    The names are the result's own (``inst.class_names``) unless given; a label without one is its number."""
+    class_names = list(inst.class_names if class_names is None else class_names)
+    if len(inst) and int(inst.labels.max()) >= len(class_names):
+        class_names += [str(i) for i in range(len(class_names), int(inst.labels.max()) + 1)]
     img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     keep = inst.scores >= score_thr
     if not bool(keep.any()):

@@ -60,8 +60,7 @@ def predict_files(
     (skipped; the others' results are kept). Writes ``predictions.json``, ``predictions.jsonl`` and PNGs."""
     images, _ = split_inputs(inputs)
     opts = StreamOptions(pictures=draw_pictures, score_thr=score_thr)
-    info = (detector.class_names, list(detector.cfg.data.category_ids))
-    summary = predict_stream(make_runner(detector), images, out_dir, info, opts)
+    summary = predict_stream(make_runner(detector), images, out_dir, opts)
     return json.loads((Path(out_dir) / "predictions.json").read_text()), summary.errors
 
 
@@ -69,11 +68,10 @@ def predict_files(
 def run(detector: Detector, inputs: list[str], out_dir: str, opts: PredictOptions) -> int:
     images, videos = split_inputs(inputs)
     runner = make_runner(detector, opts.batch_size, opts.tiling)
-    info = (detector.class_names, list(detector.cfg.data.category_ids))
     errors: list[str] = []
     if images:
         stream = StreamOptions(opts.workers, opts.resume, opts.pictures, opts.score_thr)
-        s = predict_stream(runner, images, out_dir, info, stream)
+        s = predict_stream(runner, images, out_dir, stream)
         done = f", {s.skipped} done before (--resume)" if s.skipped else ""
         print(f"{s.images} image(s){done}, {s.detections} detections ({s.drawn} with score >= {opts.score_thr} "
               f"drawn) -> {out_dir}/")  # fmt: skip
@@ -82,7 +80,7 @@ def run(detector: Detector, inputs: list[str], out_dir: str, opts: PredictOption
     for path in videos:
         try:
             v_opts = VideoOptions(opts.every, opts.workers > 0, score_thr=opts.score_thr)
-            v = predict_video(runner, path, out_dir, info, v_opts, names[str(path)])
+            v = predict_video(runner, path, out_dir, v_opts, names[str(path)])
         except GnrcnnError as e:
             errors.append(str(e))
             continue

@@ -69,15 +69,13 @@ def done_images(jsonl: Path) -> set[str]:
 class _Writer:
     """Behind the model: COCO records to the JSON lines, the picture to a PNG."""
 
-    def __init__(self, lines: JsonLines, out: Path, names: dict[str, str], class_names: list[str],
-                 category_ids: list[int], opts: StreamOptions, summary: Summary) -> None:  # fmt: skip
+    def __init__(self, lines: JsonLines, out: Path, names: dict[str, str], opts: StreamOptions,
+                 summary: Summary) -> None:  # fmt: skip
         self.lines, self.out, self.names, self.opts, self.summary = lines, out, names, opts, summary
-        self.class_names, self.category_ids = class_names, category_ids
 
     def __call__(self, item: tuple[Prepared, Instances | InParts]) -> None:
         prepared, result = item
-        records, picture = records_and_picture(result, prepared.image, self.class_names, self.category_ids,
-                                               self.opts.score_thr, prepared.name)  # fmt: skip
+        records, picture = records_and_picture(result, prepared.image, self.opts.score_thr, prepared.name)
         self.lines.append({"file_name": prepared.name, "height": prepared.shape[0], "width": prepared.shape[1],
                            "detections": records})  # fmt: skip
         self.summary.images += 1
@@ -109,9 +107,9 @@ def _batches(loaded: Iterable, size: int, summary: Summary) -> Iterable[list[Pre
         yield batch
 
 
-def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detector_info: tuple[list[str], list[int]],
+def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
                    opts: StreamOptions) -> Summary:  # fmt: skip
-    """Predict every image of ``paths``; ``detector_info`` = (class names, category ids)."""
+    """Predict every image of ``paths``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary()
@@ -127,7 +125,7 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
     workers = max(0, opts.workers)
     depth = 2 * max(workers, 1) + runner.batch_size
     with JsonLines(jsonl, fresh=not opts.resume) as lines:
-        writer = _Writer(lines, out, names, *detector_info, opts, summary)
+        writer = _Writer(lines, out, names, opts, summary)
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:

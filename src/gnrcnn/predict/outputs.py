@@ -7,13 +7,14 @@ A tiled image's result hands over its full-resolution masks a bounded chunk at a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from ..structures import Instances
-from .draw import draw, to_coco_records
+from .draw import draw
 
 
 class InParts(Protocol):
@@ -32,17 +33,16 @@ def in_parts(result: Instances | InParts) -> Iterator[Instances]:
 
 
 def records_and_picture(
-    result: Instances | InParts, image: np.ndarray | None, class_names: list[str], category_ids: list[int],
-    score_thr: float, file_name: str | None = None,
-) -> tuple[list[dict[str, Any]], torch.Tensor | None]:  # fmt: skip
+    result: Instances | InParts, image: np.ndarray | None, score_thr: float, file_name: str | None = None
+) -> tuple[list[dict[str, Any]], torch.Tensor | None]:
     """COCO records of every detection and, given the RGB ``image``, the picture with the detections
-    scoring >= ``score_thr`` drawn ((3, H, W) uint8)."""
+    scoring >= ``score_thr`` drawn ((3, H, W) uint8). Class names and category ids are the result's own."""
     records: list[dict[str, Any]] = []
     picture = None
     for part in in_parts(result):
         part = part.to("cpu")
-        records += to_coco_records(part, category_ids, file_name=file_name)
+        records += replace(part, name="").to_coco(file_name=file_name)  # a file name only where one is given
         if image is not None and (picture is None or bool((part.scores >= score_thr).any())):
             canvas = image if picture is None else picture.permute(1, 2, 0).numpy()
-            picture = draw(canvas, part, class_names, score_thr)
+            picture = draw(canvas, part, score_thr=score_thr)
     return records, picture

@@ -68,6 +68,8 @@ class TiledInstances:
     rles: list[dict]  # the kept tile masks, at tile size
     offsets: torch.Tensor  # (k, 2) x, y of each kept tile mask's tile
     target: torch.Tensor  # (k,) the merged detection each joins
+    class_names: tuple[str, ...] = ()  # as on ``Instances``: the detector's, carried to every writer
+    category_ids: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return int(self.scores.numel())
@@ -84,7 +86,8 @@ class TiledInstances:
             y, x, d = torch.nonzero(tile, as_tuple=True)  # (th, tw, k) as pycocotools decodes
             off = self.offsets[src][d]
             masks[pos[self.target[src]][d], y + off[:, 1], x + off[:, 0]] = True
-        return Instances(self.boxes[index], self.scores[index], self.labels[index], masks, self.image_shape, self.name)
+        return Instances(self.boxes[index], self.scores[index], self.labels[index], masks, self.image_shape, self.name,
+                         self.class_names, self.category_ids)  # fmt: skip
 
     def parts(self, budget: int = MASK_BUDGET) -> Iterator[Instances]:
         """All detections, a chunk at a time, each chunk's masks within ``budget`` bytes."""
@@ -122,6 +125,7 @@ class TiledRunner:
 
     def _run_one(self, p: Prepared) -> TiledInstances:
         boxes, scores, labels, counts, rles = [], [], [], [], []
+        names: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())  # the detector's, as its results carry them
         to_batch = self.detector.preprocessor.batch
         for s in range(0, len(p.tensors), self.tile_batch):
             batch, sizes = to_batch(p.tensors[s : s + self.tile_batch])
@@ -130,6 +134,7 @@ class TiledRunner:
                 scores.append(t.scores.cpu())
                 labels.append(t.labels.cpu())
                 counts.append(len(t))
+                names = (t.class_names, t.category_ids)
                 rles += encode_masks(t.masks)  # a tile mask in a few hundred bytes until pasted
         assert p.offsets is not None
         tiles = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts, dtype=torch.int64))
@@ -142,4 +147,4 @@ class TiledRunner:
         kept = torch.nonzero(merged.target >= 0).squeeze(1)
         rles = [rles[i] for i in kept.tolist()]
         return TiledInstances(merged.boxes, merged.scores, merged.labels, p.shape, p.name, rles,
-                              p.offsets[tiles[kept]], merged.target[kept])  # fmt: skip
+                              p.offsets[tiles[kept]], merged.target[kept], *names)  # fmt: skip

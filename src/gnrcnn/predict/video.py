@@ -95,19 +95,18 @@ def _frames(cap: cv2.VideoCapture, runner: Runner, every: int, summary: VideoSum
 class _Encoder:
     """Behind the model: the frame drawn, encoded into the video, its detections as a JSON line."""
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], lines: JsonLines, class_names: list[str],
-                 category_ids: list[int], score_thr: float) -> None:  # fmt: skip
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], lines: JsonLines, score_thr: float
+                 ) -> None:  # fmt: skip
         codec = FOURCC.get(path.suffix.lower(), "mp4v")
         self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self.writer.isOpened():
             raise GnrcnnError(f"{path}: OpenCV cannot write this video (no '{codec}' encoder in this build)")
-        self.lines, self.class_names, self.category_ids, self.score_thr = lines, class_names, category_ids, score_thr
+        self.lines, self.score_thr = lines, score_thr
         self.detections = 0
 
     def __call__(self, item: tuple[_Frame, Instances | InParts]) -> None:
         frame, result = item
-        records, picture = records_and_picture(result, frame.prepared.image, self.class_names, self.category_ids,
-                                               self.score_thr)  # fmt: skip
+        records, picture = records_and_picture(result, frame.prepared.image, self.score_thr)
         self.lines.append({"frame": frame.index, "time_s": round(frame.time_s, 4), "detections": records})
         self.detections += len(records)
         assert picture is not None
@@ -122,10 +121,10 @@ def _batches(source: Iterator[_Frame], size: int) -> Iterator[list[_Frame]]:
         yield batch
 
 
-def predict_video(runner: Runner, path: str | Path, out_dir: str | Path, detector_info: tuple[list[str], list[int]],
+def predict_video(runner: Runner, path: str | Path, out_dir: str | Path,
                   opts: VideoOptions, name: str = "") -> VideoSummary:  # fmt: skip
     """``<name>.mp4`` (annotated) and ``<name>.jsonl`` of the video ``path`` in ``out_dir`` (``name``:
-    the video's stem unless given); ``detector_info`` = (class names, category ids)."""
+    the video's stem unless given);"""
     if opts.every < 1:
         raise GnrcnnError(f"--every {opts.every}: expected a frame step of at least 1")
     path, out = Path(path), Path(out_dir)
@@ -143,7 +142,7 @@ def predict_video(runner: Runner, path: str | Path, out_dir: str | Path, detecto
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(summary.video, "video"))
         lines = stack.enter_context(JsonLines(summary.lines, fresh=True))
-        encoder = _Encoder(tmp, fps / opts.every, size, lines, *detector_info, opts.score_thr)
+        encoder = _Encoder(tmp, fps / opts.every, size, lines, opts.score_thr)
         stack.callback(encoder.release)
         stack.callback(frames.close)  # after the reader thread has stopped (callbacks run last in, first out)
         source = stack.enter_context(Background(frames, opts.depth)) if opts.threads else frames
