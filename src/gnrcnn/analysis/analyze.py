@@ -9,8 +9,6 @@ The maths is in ``analyze_match.py``, the drawing in ``analyze_plots.py``.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from pycocotools import mask as mask_utils
 
 from ..data.image_io import read_image
 from ..errors import GnrcnnError, read_input_file
+from ..evaluation.coco_eval import load_gt, per_class_ap, run_cocoeval
 from ..fileio import write_json_atomic, write_text_atomic
 from ..predict.draw import draw
 from ..structures import Instances
@@ -31,7 +30,6 @@ from .match import (
     confusion_matrix,
     per_image_ap,
     pr_curves,
-    run_cocoeval,
 )  # fmt: skip
 from .plots import IOU_TYPES, plot_confusion, plot_pr, plot_side_by_side
 from .text import summary_text
@@ -57,17 +55,6 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     return results
 
 
-def load_gt(ann: str | Path) -> Any:
-    from pycocotools.coco import COCO
-
-    read_input_file(ann, "annotation")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(ann))
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise GnrcnnError(f"{ann}: not a COCO annotation file ({type(e).__name__}: {e})") from None
-
-
 def analyze(results_file: str | Path, ann: str | Path, out: str | Path, opts: Options = Options()) -> dict[str, Any]:
     """Everything listed in the module docstring; returns what analysis.json holds."""
     raw = load_results(results_file)
@@ -83,9 +70,9 @@ def analyze(results_file: str | Path, ann: str | Path, out: str | Path, opts: Op
     report: dict[str, Any] = {"results": str(results_file), "ann": str(ann), "options": asdict(opts)}
     curves, image_ap = {}, {}
     for t in types:
-        ev = run_cocoeval(gt, results, t)
+        ev = run_cocoeval(gt, results, t, summary=False)
         report[t] = average_precision(ev)
-        report[t]["per_class"] = _per_class(ev, names)
+        report[t]["per_class"] = per_class_ap(ev, gt)
         for iou in PR_IOUS:
             curves[(t, iou)] = pr_curves(ev, iou)
         image_ap[t] = per_image_ap(ev)
@@ -102,12 +89,6 @@ def analyze(results_file: str | Path, ann: str | Path, out: str | Path, opts: Op
     write_text_atomic(text, out / "summary.txt", "summary")
     write_json_atomic(report, out / "analysis.json", "analysis", indent=1)
     return report
-
-
-def _per_class(ev: Any, names: list[str]) -> dict[str, float]:
-    prec = ev.eval["precision"][:, :, :, 0, -1]
-    return {n: (float(p[p > -1].mean()) if (p := prec[:, :, k]).max() > -1 else float("nan"))
-            for k, n in enumerate(names)}  # fmt: skip
 
 
 def _totals(gt: dict[str, Any], results: list[dict[str, Any]], score_thr: float) -> dict[str, int]:

@@ -7,8 +7,6 @@ Shapes: K classes; boxes (n, 4) xywh as COCO stores them; precision (T, R, K) at
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections import defaultdict
 from pathlib import PurePosixPath
 from typing import Any
@@ -126,23 +124,6 @@ def confusion_matrix(
     counts = np.zeros((k + 1, k + 1), dtype=np.int64)
     np.add.at(counts, (np.array(rows, np.int64), np.array(cols, np.int64)), 1)
     return counts
-
-
-def run_cocoeval(gt: Any, results: list[dict[str, Any]], iou_type: str) -> Any:
-    """pycocotools' COCOeval over area "all" only, evaluated and accumulated (no summary printed).
-
-    pycocotools, not faster-coco-eval: the per-image matches (``evalImgs``) are needed, and the C++
-    port keeps them inside.
-    """
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes([dict(r) for r in results])
-        ev = COCOeval(gt, dt, iou_type)
-        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
-        ev.evaluate()
-        ev.accumulate()
-    return ev
 
 
 def average_precision(ev: Any) -> dict[str, float]:

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -22,7 +21,7 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from ..predict.detector import Detector
-from .coco_eval import choose, load_gt, run_cocoeval
+from .coco_eval import choose, load_gt, per_class_ap, run_cocoeval
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -46,18 +45,7 @@ def coco_metrics(
         ev = run_cocoeval(gt, res, iou_type, evaluator)
         out[iou_type] = {m: float(v) for m, v in zip(METRICS, ev.stats[:6])}
         if per_class:
-            out[iou_type]["per_class"] = _per_class(ev, gt)
-    return out
-
-
-def _per_class(ev: Any, gt: Any) -> dict[str, float]:
-    """AP@[.5:.95] of each category (area all, 100 detections), as COCOeval's summary computes it."""
-    precision = ev.eval["precision"]  # (T, R, K, A, M)
-    out = {}
-    for k, cat_id in enumerate(ev.params.catIds):
-        p = precision[:, :, k, 0, -1]
-        p = p[p > -1]
-        out[gt.cats[cat_id]["name"]] = float(np.mean(p)) if p.size else float("nan")
+            out[iou_type]["per_class"] = per_class_ap(ev, gt)
     return out
 
 
