@@ -59,9 +59,8 @@ def run_child(argv: list[str]) -> dict:
 
 
 def make_data(work: Path, count: int, frames: int) -> tuple[Path, Path]:
-    from gnrcnn.data.scenes import moving_shapes
+    from gnrcnn.data.scenes import moving_shapes, write_video
     from gnrcnn.data.shapes import make_split
-    from gnrcnn.predict.video import write_video
 
     images, video = work / "images", work / "clip.mp4"
     if len(list(images.glob("*.png"))) < count:

@@ -15,11 +15,12 @@ from pycocotools import mask as mask_utils
 
 from gnrcnn.cli import main
 from gnrcnn.config.schema import PredictConfig
+from gnrcnn.data.scenes import write_video
 from gnrcnn.modeling.box_ops import pairwise_iou
 from gnrcnn.predict.files import make_runner
 from gnrcnn.predict.tile_merge import components, merge_tiles
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
-from gnrcnn.predict.video import VideoOptions, predict_video, write_video
+from gnrcnn.predict.video import VideoOptions, predict_video
 from infermodels import ColourStub, busy_tiny_checkpoint, draw_colour_shapes
 
 

@@ -112,6 +112,19 @@ def resolve_amp(device: torch.device, amp: str | None) -> tuple[str | None, str]
     return _amp_choice["cpu"]
 
 
+def pyplot() -> Any | None:
+    """matplotlib's pyplot on the file-only Agg backend (a process-wide choice), or None without
+    matplotlib (the ``plot`` extra): the one import guard of every picture gnrcnn plots."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
 def choose_amp(device: torch.device, amp: str | None) -> str | None:
     """``amp`` with ``auto`` resolved for ``device`` (``resolve_amp``), the choice said on stderr: what
     ``--amp auto``, ``load_model(..., amp="auto")``, ``Detector`` and ``Trainer`` all do."""

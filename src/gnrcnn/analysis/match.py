@@ -12,8 +12,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
+import torch
 
 from ..errors import GnrcnnError
+from ..modeling.box_ops import pairwise_iou
 
 RESULT_KEYS = ("category_id", "bbox", "score")
 
@@ -68,12 +70,9 @@ def _match_name(name: str, by_name: dict[str, int], by_base: dict[str, list[int]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, 4), (m, 4) xywh -> (n, m) IoU."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
-    return inter / np.maximum(union, 1e-12)
+    """(n, 4), (m, 4) xywh (COCO's boxes) -> (n, m) IoU, by ``box_ops.pairwise_iou``."""
+    xyxy = [torch.from_numpy(np.concatenate([x[:, :2], x[:, :2] + x[:, 2:]], 1)) for x in (a, b)]
+    return pairwise_iou(*xyxy).numpy()
 
 
 def confusion_matrix(

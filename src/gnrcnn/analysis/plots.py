@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import runtime
 from ..errors import GnrcnnError
 from ..fileio import write_figure_atomic
 
@@ -16,13 +17,8 @@ IOU_TYPES = {"bbox": "box", "segm": "mask"}
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise GnrcnnError("gnrcnn analyze draws with matplotlib: pip install 'gnrcnn[plot]'") from None
+    if (plt := runtime.pyplot()) is None:
+        raise GnrcnnError("gnrcnn analyze draws with matplotlib: pip install 'gnrcnn[plot]'")
     return plt
 
 

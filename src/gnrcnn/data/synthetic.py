@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import numpy as np
 import torch
 
 from ..structures import Targets
-from .image_io import read_image
+from .image_io import bundled_photo, read_image
 from .preprocess import pad_shape, resize
 
 
@@ -17,7 +15,7 @@ def synthetic_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, Targets]:
     """(uint8 images (N, 3, Hp, Wp), image_sizes (N, 2), Targets): each image exactly short x long."""
     g = torch.Generator().manual_seed(seed)
-    img = read_image(str(resources.files("gnrcnn") / "assets" / "chelsea.png"))
+    img = read_image(bundled_photo())
     img = torch.from_numpy(np.ascontiguousarray(resize(img, (short, long)))).permute(2, 0, 1)
     hp, wp = pad_shape((short, long), 32)
     images = torch.zeros((n_images, 3, hp, wp), dtype=torch.uint8)

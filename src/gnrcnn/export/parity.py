@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision.ops import box_iou
 
+from ..modeling.box_ops import pairwise_iou
 from ..structures import Instances
 
 BOX_IOU = 0.98
@@ -27,7 +27,7 @@ def match(
     decreasing score take their best free partner."""
     if len(a[0]) == 0 or len(b[0]) == 0:
         return []
-    iou = box_iou(a[0].float(), b[0].float())
+    iou = pairwise_iou(a[0].float(), b[0].float())
     ok = (iou >= box_iou_min) & ((a[1][:, None] - b[1][None]).abs() <= score_diff_max)
     ok &= (a[2][:, None] == b[2][None]) & (a[3][:, None] == b[3][None])
     iou = torch.where(ok, iou, -1.0)

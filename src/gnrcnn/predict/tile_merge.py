@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..modeling.box_ops import grouped_nms
+from ..modeling.box_ops import box_area, grouped_nms, paired_iou
 
 PAIR_BUDGET = 1 << 22  # candidate pairs handled at once (a few 100 MB of temporaries at most)
 
@@ -58,20 +58,10 @@ def _intersect(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])], -1)
 
 
-def _area(b: torch.Tensor) -> torch.Tensor:
-    return (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
-
-
-def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Elementwise IoU of two (k, 4) box lists."""
-    inter = _area(_intersect(a, b))
-    return inter / (_area(a) + _area(b) - inter).clamp(min=1e-6)
-
-
 def _tile_pairs(rects: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b), a < b: the tiles that overlap."""
     a, b = torch.triu_indices(len(rects), len(rects), 1, device=rects.device)
-    keep = _area(_intersect(rects[a].float(), rects[b].float())) > 0
+    keep = box_area(_intersect(rects[a].float(), rects[b].float())) > 0
     return a[keep], b[keep]
 
 
@@ -90,7 +80,7 @@ def _reaching(boxes: torch.Tensor, tiles: torch.Tensor, rects: torch.Tensor
     per_det = degree[tiles]
     det = torch.repeat_interleave(torch.arange(len(boxes), device=boxes.device), per_det)
     edge = first[tiles[det]] + torch.arange(len(det), device=det.device) - (torch.cumsum(per_det, 0) - per_det)[det]
-    reach = _area(_intersect(boxes[det], rects[other[edge]].to(boxes.dtype))) > 0
+    reach = box_area(_intersect(boxes[det], rects[other[edge]].to(boxes.dtype))) > 0
     return det[reach], pair[edge[reach]], side[edge[reach]]
 
 
@@ -132,7 +122,7 @@ def same_object_pairs(
         i, j = i[same], j[same]
         window = _intersect(rects[tiles[i]].to(boxes.dtype), rects[tiles[j]].to(boxes.dtype))
         bi, bj = _intersect(boxes[i], window), _intersect(boxes[j], window)
-        iou = _iou(bi, bj)
+        iou = paired_iou(bi, bj)
         match = iou >= min_iou
         found.append((i[match], j[match], iou[match]))
     return tuple(torch.cat(parts) for parts in zip(*found))  # type: ignore[return-value]
@@ -171,7 +161,7 @@ def merge_tiles(
     dropped[torch.where(cut[i], i, j)[fragment]] = True
     # rule 4 (boxes whole in two tiles lie in the shared region, where the clipped IoU is the plain one;
     # both must pass, so that two objects that differ outside the shared region are never taken for one)
-    twice = (iou >= nms_iou) & (_iou(boxes[i], boxes[j]) >= nms_iou) & ~cut[i] & ~cut[j]
+    twice = (iou >= nms_iou) & (paired_iou(boxes[i], boxes[j]) >= nms_iou) & ~cut[i] & ~cut[j]
     j_wins = (scores[j] > scores[i]) | ((scores[j] == scores[i]) & (j < i))  # ties: the earlier index stays
     dropped[torch.where(j_wins, i, j)[twice]] = True
     whole = torch.nonzero(~cut & ~dropped).squeeze(1)

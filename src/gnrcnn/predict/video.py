@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import runtime
+from ..data.image_io import video_codec
 from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_path
 from ..structures import Instances
@@ -31,7 +32,6 @@ from .outputs import InParts, records_and_picture
 from .prefetch import Background, Sink
 from .runner import Prepared, Runner
 
-FOURCC = {".avi": "MJPG"}  # by output suffix; anything else: mp4v
 LENGTH_SLACK = 2  # frames a container's frame count may be off by (an estimate from its duration)
 
 
@@ -97,7 +97,7 @@ class _Encoder:
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], lines: JsonLines, score_thr: float
                  ) -> None:  # fmt: skip
-        codec = FOURCC.get(path.suffix.lower(), "mp4v")
+        codec = video_codec(path)
         self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self.writer.isOpened():
             raise GnrcnnError(f"{path}: OpenCV cannot write this video (no '{codec}' encoder in this build)")
@@ -162,22 +162,3 @@ def predict_video(runner: Runner, path: str | Path, out_dir: str | Path,
                          f"a corrupt frame): stopped there; the {summary.frames} frames done are saved in "
                          f"{summary.video} and {summary.lines}")  # fmt: skip
     return summary
-
-
-def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: float = 10.0) -> int:
-    """H x W x 3 uint8 RGB frames -> a video file (MJPG in .avi, mp4v otherwise); the frame count."""
-    runtime.quiet_video_decoder()
-    path, count = Path(path), 0
-    with atomic_path(path, "video") as tmp:
-        writer = None
-        try:
-            for frame in frames:
-                if writer is None:
-                    fourcc = cv2.VideoWriter_fourcc(*FOURCC.get(path.suffix.lower(), "mp4v"))
-                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (frame.shape[1], frame.shape[0]))
-                writer.write(np.ascontiguousarray(frame[..., ::-1]))
-                count += 1
-        finally:
-            if writer is not None:
-                writer.release()
-    return count

@@ -32,10 +32,10 @@ from ..config.schema import Config
 from ..data.shapes import make_shapes
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
-from ..train.trainer import TrainArgs, Trainer
+from ..tools.demo import CONFIG, train_args
+from ..train.trainer import Trainer
 from .plan import QUICK, Plan
 
-CONFIG = "shapes-demo_r18_fpn_gn-all"
 __all__ = ["CONFIG", "QUICK", "Plan", "prepare_data", "run", "run_config", "run_name", "train_run"]
 
 
@@ -83,9 +83,7 @@ def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu",
         return json.loads(done.read_text())
     paths = prepare_data(plan, out)
     cfg = run_config(plan, norm, batch)
-    args = TrainArgs(data_root=str(out / "data"), ann=str(paths["train"]), work_dir=str(work),
-                     val_data_root=str(out / "data"), val_ann=str(paths["val"]), resume=work.exists(),
-                     device=device, stop_at=stop_at)  # fmt: skip
+    args = train_args(out / "data", paths, work, device, resume=work.exists(), stop_at=stop_at)
     start = time.perf_counter()
     trainer = Trainer(cfg, args)
     record: dict[str, Any] = {"norm": norm, "batch": batch, "iterations": cfg.train.iters, "images": plan.images,

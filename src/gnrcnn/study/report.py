@@ -6,6 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .. import runtime
 from ..fileio import write_figure_atomic, write_json_atomic, write_text_atomic
 from .plan import Plan
 
@@ -42,12 +43,7 @@ def table(records: list[dict[str, Any]], plan: Plan) -> str:
 
 def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
     """Box and mask AP against images per batch (log2 axis), one line per norm; False without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if (plt := runtime.pyplot()) is None:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110, sharey=True)
     for ax, key, title in zip(axes, ("box_AP", "mask_AP"), ("box AP", "mask AP")):

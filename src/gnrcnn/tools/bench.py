@@ -11,21 +11,16 @@ import json
 import multiprocessing as mp
 import statistics
 import time
-from importlib import resources
 from typing import Any
 
 import torch
 
 from .. import runtime
 from ..config.schema import Config
-from ..data.image_io import read_image
+from ..data.image_io import bundled_photo, read_image
 from ..predict.detector import Detector
 
-PHOTO = "chelsea.png"
-
-
-def photo_path() -> str:
-    return str(resources.files("gnrcnn") / "assets" / PHOTO)
+photo_path = bundled_photo  # the name benchmarks/ import
 
 
 def _sync(device: torch.device) -> None:

@@ -40,6 +40,13 @@ QUICK = Recipe(40, 8, 128, ("input.short=128", "input.long=128", "train.iters=10
                             "train.warmup_iters=10", "train.log_every=10", "train.num_workers=0"))  # fmt: skip
 
 
+def train_args(data: Path, paths: dict[str, Path], work: Path, device: str, **more: object) -> TrainArgs:
+    """Training on a generated shapes dataset (``make_shapes``'s ``paths``), validated on its val split: the
+    recipe the demo and ``gnrcnn study`` share."""
+    return TrainArgs(data_root=str(data), ann=str(paths["train"]), work_dir=str(work), val_data_root=str(data),
+                     val_ann=str(paths["val"]), device=device, **more)  # type: ignore[arg-type]  # fmt: skip
+
+
 def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0) -> dict:
     recipe = QUICK if quick else FULL
     out = Path(out)
@@ -51,8 +58,7 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     print(f"demo: generated {recipe.train_images} + {recipe.val_images} shape images ({recipe.size} px) in {data}/")
     cfg = load_config(CONFIG, list(recipe.overrides))
     work = out / "train"
-    args = TrainArgs(data_root=str(data), ann=str(paths["train"]), work_dir=str(work), val_data_root=str(data),
-                     val_ann=str(paths["val"]), device=device)  # fmt: skip
+    args = train_args(data, paths, work, device)
     trainer = Trainer(cfg, args)
     metrics = trainer.train()
     detector = Detector(trainer.cfg, trainer.model, device=device)

@@ -9,7 +9,6 @@ still weigh 37% after 1000 iterations). The copy keeps the model's memory layout
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -57,7 +56,3 @@ class EMA:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["weights"])  # copies into the existing (possibly NHWC) tensors
         self.averaged.n_averaged.fill_(int(state["updates"]))
-
-    def copy_module(self) -> nn.Module:
-        """An independent copy of the averaged model."""
-        return copy.deepcopy(self.module)

@@ -13,6 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .. import runtime
 from ..fileio import write_figure_atomic, write_text_atomic
 
 
@@ -92,12 +93,7 @@ class MetricsLogger:
 
 def plot_losses(jsonl: Path, png: Path) -> bool:
     """Total and per-component losses against the iteration; False if matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if (plt := runtime.pyplot()) is None:
         return False
     lines = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     rows = [r for r in lines if "loss" in r]
