@@ -18,6 +18,7 @@ import torch
 from .. import runtime
 from ..config.schema import Config
 from ..data.image_io import bundled_photo, read_image
+from ..fileio import write_text_atomic
 from ..predict.detector import Detector
 
 photo_path = bundled_photo  # the name benchmarks/ import
@@ -111,3 +112,18 @@ def report(name: str, device: str, amp: str | None, inf: dict[str, Any] | None, 
 def to_json(name: str, device: str, amp: str | None, inf: Any, train: Any) -> str:
     return json.dumps({"config": name, "device": device, "amp": amp, "threads": torch.get_num_threads(),
                        "torch": torch.__version__, "inference": inf, "training": train})  # fmt: skip
+
+
+def run(detector: Detector, runs: int = 5, train_iters: int = 3, *, inference: bool = True, train: bool = True,
+        json_path: str | None = None) -> str:  # fmt: skip
+    """``gnrcnn bench``: measure, print the report, and write (or print) the JSON; returns the JSON."""
+    cfg, dev, amp = detector.cfg, str(detector.device), detector.amp
+    inf = inference_speed(detector, runs) if inference else None
+    trained = training_speed(cfg, dev, amp, train_iters) if train else None
+    print(report(cfg.name, dev, amp, inf, trained))
+    out = to_json(cfg.name, dev, amp, inf, trained)
+    if json_path:
+        write_text_atomic(out + "\n", json_path, "benchmark results")
+    else:
+        print(out)
+    return out
