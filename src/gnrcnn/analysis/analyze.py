@@ -4,7 +4,7 @@ Writes into ``out``: ``pr_curves.png`` (per class and over all classes, box and 
 0.75), ``confusion_matrix.png`` (with background: missed objects and spurious predictions),
 ``worst/`` and ``best/`` (the N images of lowest and highest per-image AP, ground truth beside the
 predictions), ``summary.txt`` (also printed) and ``analysis.json`` (every number behind them).
-The maths is in ``analyze_match.py``, the drawing in ``analyze_plots.py``.
+The maths is in ``match.py`` (COCOeval itself: ``evaluation/coco_eval.py``), the drawing in ``plots.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """COCO box and mask AP with COCOeval, so the numbers are the standard ones: faster-coco-eval's C++
-port when installed, pycocotools' otherwise (``evaluator.py``; both give the same AP).
+port when installed, pycocotools' otherwise (``coco_eval.py``; both give the same AP).
 
 ``evaluate`` runs a detector over a dataset (sharded over ranks under torchrun, results gathered
 on rank 0); ``coco_metrics`` scores any results list against a ground-truth file.
@@ -32,7 +32,7 @@ def coco_metrics(
 ) -> dict[str, Any]:  # fmt: skip
     """{"bbox": {"AP": ..., ...}, "segm": {...}} as fractions; with ``per_class``, also per-class AP.
 
-    ``evaluator``: "faster-coco-eval", "pycocotools" or None/"auto" (``evaluator.choose``).
+    ``evaluator``: "faster-coco-eval", "pycocotools" or None/"auto" (``coco_eval.choose``).
     """
     evaluator = choose(evaluator)
     gt = load_gt(ann_file, evaluator)

@@ -1,6 +1,6 @@
 """Mask R-CNN's inference path written for ONNX export: the same parts and pure functions as
 ``MaskRCNN.forward``, with every data-dependent step expressed as a tensor op (fixed-size top-k,
-masked scores, ``export_ops.batched_nms``), so one exported graph serves any image size and batch.
+masked scores, ``ops.batched_nms``), so one exported graph serves any image size and batch.
 
 Shapes: images (N, 3, H, W) uint8 RGB, each resized and zero-padded to the batch's H x W, multiples
 of the size divisor (32); image_sizes (N, 2) int64 (h, w) before padding. Outputs, flat

@@ -1,6 +1,6 @@
 """``gnrcnn predict``: images, folders and videos -> COCO results and pictures, annotated videos.
 
-A dispatcher: ``stream.py`` streams the images (a folder of thousands as well as one photo),
+A dispatcher: ``images.py`` streams the images (a folder of thousands as well as one photo),
 ``video.py`` runs each video, and ``tiling.py`` cuts every image or frame into tiles at native
 resolution when tiling is on (``predict.tile`` in the config, or ``--tile``). docs/inference.md.
 """

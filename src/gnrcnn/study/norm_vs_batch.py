@@ -12,7 +12,7 @@ images per batch, everything else equal:
 
 Each (norm, batch) run trains in its own work dir under ``out/runs``; a finished run (its
 ``study_run.json``) is skipped, an interrupted one resumes from its last checkpoint, so the study
-can be stopped and continued. ``study_report.py`` writes the table and the plot.
+can be stopped and continued. ``report.py`` writes the table and the plot.
 
 ``frozen_bn`` is accepted but means little here: from scratch there are no statistics to freeze,
 so FrozenBatchNorm2d (weight 1, bias 0, mean 0, var 1) is the identity and the net is "none"
