@@ -125,13 +125,13 @@ class Trainer:
         self.schedule: Schedule = make_schedule(t, self.ipe, self.total_batch, args.max_iters)
         self.scaler = make_scaler(args.amp)
         self.normalizer = Normalizer(cfg.input, self.device)
+        self.skipped_seen: set[str] = set()
+        self.last_checkpoint: Path | None = None  # before resuming, which sets it
+        self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
         self.iteration = self._resume(found) if args.resume else 0
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.optimizer_step = OptimizerStep(self.net, self.optimizer, self.device, amp=args.amp, scaler=self.scaler,
                                             clip_norm=t.clip_grad_norm, ema=self.ema)  # fmt: skip
-        self.skipped_seen: set[str] = set()
-        self.last_checkpoint: Path | None = None
-        self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
 
     def _state(self) -> dict[str, Any]:
         meta = {"iteration": self.iteration, "images_seen": self.iteration * self.total_batch}
