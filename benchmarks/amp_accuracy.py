@@ -17,7 +17,7 @@ from torchvision.ops import box_iou
 
 from gnrcnn import load_model
 from gnrcnn.data.coco import CocoDataset
-from gnrcnn.engine.evaluate import evaluate
+from gnrcnn.evaluation.evaluate import evaluate
 
 
 def matched_share(a: list, b: list) -> float:

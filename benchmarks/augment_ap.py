@@ -21,8 +21,8 @@ import torch
 
 from gnrcnn import load_config
 from gnrcnn.data.shapes import make_shapes
-from gnrcnn.engine.demo import CONFIG
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.tools.demo import CONFIG
+from gnrcnn.train.trainer import TrainArgs, Trainer
 
 VARIANTS = {
     "baseline": [],
@@ -77,8 +77,10 @@ def main() -> None:
     print(f"\n{args.iters} iterations at {args.size} px, {args.train} training / {args.val} validation images")
     print(f"{'variant':<16} {'seed':>4} {'box AP':>7} {'mask AP':>7} {'AP50 box':>8} {'AP50 mask':>9} {'s/iter':>7}")
     for r in results:
-        print(f"{r['variant']:<16} {r['seed']:>4} {r['box_AP']:7.3f} {r['mask_AP']:7.3f} {r['box_AP50']:8.3f} "
-              f"{r['mask_AP50']:9.3f} {r['s_per_iter']:7.2f}")
+        print(
+            f"{r['variant']:<16} {r['seed']:>4} {r['box_AP']:7.3f} {r['mask_AP']:7.3f} {r['box_AP50']:8.3f} "
+            f"{r['mask_AP50']:9.3f} {r['s_per_iter']:7.2f}"
+        )
 
 
 if __name__ == "__main__":

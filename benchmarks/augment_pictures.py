@@ -17,8 +17,8 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from gnrcnn import load_config
 from gnrcnn.data.coco import CocoDataset
 from gnrcnn.data.train_data import TrainDataset
-from gnrcnn.engine.demo import CONFIG
-from gnrcnn.engine.results import palette, save_png
+from gnrcnn.predict.draw import palette, save_png
+from gnrcnn.tools.demo import CONFIG
 
 
 def picture(sample, side: int) -> torch.Tensor:
@@ -56,8 +56,10 @@ def main() -> None:
         rows.append(torch.cat([t for c in cells for t in (c, gap_v)][:-1], dim=2))
     gap_h = torch.full((3, 4, rows[0].shape[2]), 255, dtype=torch.uint8)
     save_png(torch.cat([t for r in rows for t in (r, gap_h)][:-1], dim=1), args.out)
-    print(f"{args.rows} images: the seed's sample, then {args.epochs} augmented ones ({' '.join(args.overrides)}) "
-          f"-> {args.out}")
+    print(
+        f"{args.rows} images: the seed's sample, then {args.epochs} augmented ones ({' '.join(args.overrides)}) "
+        f"-> {args.out}"
+    )
 
 
 if __name__ == "__main__":

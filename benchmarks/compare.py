@@ -33,11 +33,11 @@ from torch import nn
 from gnrcnn import build_model, keep_freed_memory, load_config
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
-from gnrcnn.engine.bench import photo_path
-from gnrcnn.engine.memory_plan import plan as plan_memory
-from gnrcnn.engine.predictor import Detector
-from gnrcnn.engine.synthetic import synthetic_batch
+from gnrcnn.data.synthetic import synthetic_batch
+from gnrcnn.predict.detector import Detector
 from gnrcnn.runtime import autocast, peak_rss_gb
+from gnrcnn.tools.bench import photo_path
+from gnrcnn.train.memory_plan import plan as plan_memory
 
 
 def torchvision_peer(depth: int) -> nn.Module:
@@ -169,8 +169,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--train-runs", type=int, default=3)
     ap.add_argument("--amp", choices=["bf16"], default=None, help="gnrcnn's precision (the peer stays fp32)")
-    ap.add_argument("--recompute", choices=["auto", "always", "never"], default="auto",
-                    help="gnrcnn's train.recompute_backbone (auto: by the memory budget)")
+    ap.add_argument(
+        "--recompute",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="gnrcnn's train.recompute_backbone (auto: by the memory budget)",
+    )
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--system-malloc", action="store_true", help="glibc's defaults for both models")

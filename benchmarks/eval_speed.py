@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from gnrcnn.engine.evaluate import coco_metrics
-from gnrcnn.engine.evaluator import available
+from gnrcnn.evaluation.coco_eval import available
+from gnrcnn.evaluation.evaluate import coco_metrics
 
 W, H = 640, 480
 

@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gnrcnn import load_config, load_model  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
-from gnrcnn.engine.bench import inference_speed, photo_path, training_speed  # noqa: E402
-from gnrcnn.engine.predictor import Detector  # noqa
+from gnrcnn.predict.detector import Detector  # noqa
 from gnrcnn.runtime import set_tf32  # noqa: E402
+from gnrcnn.tools.bench import inference_speed, photo_path, training_speed  # noqa: E402
 
 DEVICE = os.environ.get("GNRCNN_BENCH_DEVICE", "cuda")  # "cpu": a dry run of this script
 RUNS = int(os.environ.get("GNRCNN_BENCH_RUNS", "20"))

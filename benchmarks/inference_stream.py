@@ -28,23 +28,22 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from gnrcnn import load_model, runtime
-    from gnrcnn.engine.predict import make_runner
-    from gnrcnn.engine.stream import StreamOptions, predict_stream
-    from gnrcnn.engine.video import VideoOptions, predict_video
+    from gnrcnn.predict.files import make_runner
+    from gnrcnn.predict.images import StreamOptions, predict_stream
+    from gnrcnn.predict.video import VideoOptions, predict_video
 
     runtime.keep_freed_memory()  # as the gnrcnn command does
     torch.set_num_threads(args.threads)
     det = load_model(CONFIG if not args.weights else None, args.weights or None)
-    info = (det.class_names, list(det.cfg.data.category_ids))
     runner = make_runner(det)
     start = time.perf_counter()
     with torch.inference_mode():
         if args.video:
-            v = predict_video(runner, args.video, args.out, info, VideoOptions(threads=args.workers > 0))
+            v = predict_video(runner, args.video, args.out, VideoOptions(threads=args.workers > 0))
             n, model_s = v.frames, v.model_s
         else:
             paths = sorted(Path(args.images).iterdir())[: args.count]
-            s = predict_stream(runner, paths, args.out, info, StreamOptions(workers=args.workers))
+            s = predict_stream(runner, paths, args.out, StreamOptions(workers=args.workers))
             n, model_s = s.images, s.model_s
     wall = time.perf_counter() - start
     peak = runtime.peak_rss_gb()
@@ -60,9 +59,8 @@ def run_child(argv: list[str]) -> dict:
 
 
 def make_data(work: Path, count: int, frames: int) -> tuple[Path, Path]:
-    from gnrcnn.data.scenes import moving_shapes
+    from gnrcnn.data.scenes import moving_shapes, write_video
     from gnrcnn.data.shapes import make_split
-    from gnrcnn.engine.video import write_video
 
     images, video = work / "images", work / "clip.mp4"
     if len(list(images.glob("*.png"))) < count:

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import torch
 
+from gnrcnn.build import build_model
 from gnrcnn.config.loader import load_config
 from gnrcnn.data.preprocess import Normalizer
 from gnrcnn.data.shapes import make_split
-from gnrcnn.engine import study
-from gnrcnn.engine.build import build_model
-from gnrcnn.engine.predictor import Detector
-from gnrcnn.engine.synthetic import synthetic_batch
+from gnrcnn.data.synthetic import synthetic_batch
+from gnrcnn.predict.detector import Detector
+from gnrcnn.study import norm_vs_batch as study
 
 
 def clocks() -> tuple[float, float]:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gnrcnn.cli import main  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
-from gnrcnn.engine.parity import match  # noqa: E402
+from gnrcnn.export.parity import match  # noqa: E402
 
 import refweights  # noqa: E402
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gnrcnn import keep_freed_memory, load_config, load_model  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
-from gnrcnn.engine.bench import photo_path  # noqa: E402
-from gnrcnn.engine.export import export_model, save_model  # noqa: E402
-from gnrcnn.engine.onnx_detector import OnnxDetector  # noqa: E402
+from gnrcnn.export.onnx import export_model, save_model  # noqa: E402
+from gnrcnn.predict.onnx_detector import OnnxDetector  # noqa: E402
+from gnrcnn.tools.bench import photo_path  # noqa: E402
 
 import refweights  # noqa: E402
 

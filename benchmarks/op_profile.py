@@ -18,10 +18,10 @@ from torch.profiler import ProfilerActivity, profile
 from gnrcnn import build_model, keep_freed_memory, load_config, runtime
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.preprocess import Normalizer
-from gnrcnn.engine.bench import photo_path
-from gnrcnn.engine.memory_plan import plan as plan_memory
-from gnrcnn.engine.predictor import Detector
-from gnrcnn.engine.synthetic import synthetic_batch
+from gnrcnn.data.synthetic import synthetic_batch
+from gnrcnn.predict.detector import Detector
+from gnrcnn.tools.bench import photo_path
+from gnrcnn.train.memory_plan import plan as plan_memory
 
 
 def table(prof: profile, top: int) -> str:

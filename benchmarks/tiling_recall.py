@@ -8,7 +8,7 @@ The mosaic (``gnrcnn.data.scenes.make_mosaic``) holds one demo shape per 120-px 
 across like the demo's training shapes, placed at random in its cell, so many lie across tile
 borders. Untiled, the demo model sees the whole image at its 224-px test scale; tiled, it sees
 224-px tiles at native resolution. Three ways are compared: untiled, tiled with class-wise NMS
-across tiles only, and tiled with the border rule (``gnrcnn.engine.tile_merge``).
+across tiles only, and tiled with the border rule (``gnrcnn.predict.tile_merge``).
 
 Scores: a detection counts from score 0.5. Recall: ground-truth shapes matched by a detection of
 their class with box IoU >= 0.5 (greedy by score, one detection per shape). Counted twice: each
@@ -30,10 +30,10 @@ import torch
 from gnrcnn import load_model
 from gnrcnn.config.schema import PredictConfig
 from gnrcnn.data.scenes import make_mosaic
-from gnrcnn.engine.predict import make_runner
-from gnrcnn.engine.results import draw, save_png
-from gnrcnn.engine.tiling import TiledRunner, tile_grid
 from gnrcnn.modeling.box_ops import pairwise_iou
+from gnrcnn.predict.draw import draw, save_png
+from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.structures import Instances
 
 THR = 0.5
@@ -78,7 +78,7 @@ def panel(image: np.ndarray, inst: Instances, names: list[str], title: str, grid
     x0, y0, w, h = at
     out = draw(np.ascontiguousarray(image[y0 : y0 + h, x0 : x0 + w]), crop(inst, *at), names, THR)
     out = np.ascontiguousarray(out.permute(1, 2, 0).numpy())
-    for rx0, ry0, rx1, ry1 in ([] if grid is None else grid.tolist()):
+    for rx0, ry0, rx1, ry1 in [] if grid is None else grid.tolist():
         cv2.rectangle(out, (rx0 - x0, ry0 - y0), (rx1 - x0 - 1, ry1 - y0 - 1), (255, 255, 255), 1)
     cv2.putText(out, title, (8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 4)
     cv2.putText(out, title, (8, 26), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)

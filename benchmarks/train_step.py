@@ -15,7 +15,7 @@ import argparse
 import torch
 
 from gnrcnn import load_config
-from gnrcnn.engine.bench import report, to_json, training_speed
+from gnrcnn.tools.bench import report, to_json, training_speed
 
 
 def main() -> None:

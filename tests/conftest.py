@@ -77,7 +77,7 @@ def tiny_trained(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     """A gnrcnn checkpoint of tests/data/tiny.yaml after 30 iterations on shapes8: a weak model, but
     one with detections (scores up to ~0.3) and masks, for the server tests."""
     from gnrcnn import load_config
-    from gnrcnn.engine.trainer import TrainArgs, Trainer
+    from gnrcnn.train.trainer import TrainArgs, Trainer
 
     work = tmp_path_factory.mktemp("tiny_trained")
     cfg = load_config(str(TINY), ["train.iters=30", "train.lr_step_iters=[30]", "train.base_lr=0.16"])

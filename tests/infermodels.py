@@ -70,8 +70,16 @@ class ColourStub:
                 masks.append(m)
         n = len(boxes)
         masks_t = torch.from_numpy(np.array(masks, bool).reshape(n, h, w))
-        return Instances(torch.tensor(boxes, dtype=torch.float32).reshape(n, 4), torch.full((n,), 0.9),
-                         torch.tensor(labels, dtype=torch.int64), masks_t, (h, w), meta.name)  # fmt: skip
+        return Instances(
+            torch.tensor(boxes, dtype=torch.float32).reshape(n, 4),
+            torch.full((n,), 0.9),
+            torch.tensor(labels, dtype=torch.int64),
+            masks_t,
+            (h, w),
+            meta.name,
+            tuple(self.class_names),
+            tuple(self.cfg.data.category_ids),
+        )  # named, as a Detector's
 
 
 def draw_colour_shapes(height: int, width: int, shapes: list[tuple[int, tuple[int, int, int, int]]]) -> np.ndarray:

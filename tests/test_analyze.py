@@ -15,8 +15,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from gnrcnn.engine.analyze_match import attach_image_ids, confusion_matrix, per_image_ap, run_cocoeval
+from gnrcnn.analysis.match import attach_image_ids, confusion_matrix, per_image_ap
 from gnrcnn.errors import GnrcnnError
+from gnrcnn.evaluation.coco_eval import run_cocoeval
 
 S = 100  # image side
 
@@ -90,7 +91,7 @@ def test_per_image_ap_equals_cocoeval_on_that_image_alone(handmade) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_file))
     for iou_type in ("bbox", "segm"):
-        ours = per_image_ap(run_cocoeval(gt, results, iou_type))
+        ours = per_image_ap(run_cocoeval(gt, results, iou_type, summary=False))
         assert set(ours) == {1, 2, 4}  # image 3 has no objects: no AP
         for image_id, ap in ours.items():
             with contextlib.redirect_stdout(io.StringIO()):

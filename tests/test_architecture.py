@@ -13,12 +13,16 @@ PACKAGE = SRC / "gnrcnn"
 # Bottom to top; a module may import from its own layer and the ones below, never from above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("gnrcnn.structures", "gnrcnn.errors", "gnrcnn.fileio", "gnrcnn.coco_classes", "gnrcnn.coco_results",
-                 "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.config.schema", "gnrcnn.config")),
+                 "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.distributed", "gnrcnn.version", "gnrcnn.config.schema",
+                 "gnrcnn.config")),
     ("data and weights", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights")),
     ("modeling", ("gnrcnn.modeling",)),
-    ("engine", ("gnrcnn.engine",)),
+    ("build", ("gnrcnn.build",)),
+    ("jobs", ("gnrcnn.predict", "gnrcnn.evaluation", "gnrcnn.train", "gnrcnn.export", "gnrcnn.analysis")),
+    ("tools and studies", ("gnrcnn.tools", "gnrcnn.study")),
     ("api, cli and serve", ("gnrcnn.api", "gnrcnn.cli", "gnrcnn.serve", "gnrcnn.__main__", "gnrcnn")),
 ]  # fmt: skip
+MAX_MODULES_PER_FOLDER = 20
 
 
 def module_name(path: Path) -> str:
@@ -56,9 +60,9 @@ def imports_in(text: str, module: str, is_package: bool = False) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             if not base.startswith("gnrcnn"):
                 continue
-            # ``from . import common`` names a submodule; ``from .x import y`` names module x
-            subs = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES}
-            out |= subs or {base}
+            # ``from . import common`` names a submodule; ``from .x import y`` and ``from .. import __version__``
+            # (a name that is no submodule) name the package x or the package itself, whose __init__ runs
+            out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names}
     return {m for m in out if m in MODULES and m != module}
 
 
@@ -72,8 +76,7 @@ def test_every_module_imports_only_its_layer_and_below() -> None:
     assert not found, "\n".join(found)
 
 
-def test_no_import_cycles() -> None:
-    graph = {m: imports_of(m) for m in MODULES}
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def visit(m: str, path: list[str]) -> list[str] | None:
@@ -87,9 +90,34 @@ def test_no_import_cycles() -> None:
         return None
 
     for m in sorted(graph):
-        if m not in state:
-            cycle = visit(m, [])
-            assert cycle is None, " -> ".join(cycle[cycle.index(cycle[-1]) :])
+        if m not in state and (cycle := visit(m, [])):
+            return cycle[cycle.index(cycle[-1]) :]
+    return None
+
+
+def top_level(module: str) -> str:
+    """``gnrcnn.train.trainer`` -> ``gnrcnn.train``; a module at the top (``gnrcnn.runtime``) is its own."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_import_cycles() -> None:
+    cycle = find_cycle({m: imports_of(m) for m in MODULES})
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_cycles_between_top_level_folders() -> None:
+    graph: dict[str, set[str]] = {top_level(m): set() for m in MODULES}
+    for m in MODULES:
+        graph[top_level(m)] |= {top_level(t) for t in imports_of(m)} - {top_level(m)}
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_no_folder_holds_more_than_20_modules() -> None:
+    folders = [p for p in [PACKAGE, *PACKAGE.rglob("*")] if p.is_dir() and (p / "__init__.py").exists()]
+    counts = {str(f.relative_to(SRC)): len([p for p in f.glob("*.py") if p.name != "__init__.py"]) for f in folders}
+    crowded = {folder: n for folder, n in counts.items() if n > MAX_MODULES_PER_FOLDER}
+    assert not crowded, crowded
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -102,18 +130,25 @@ def test_files_and_functions_stay_small(path: Path) -> None:
 
 
 def test_the_checker_catches_upward_imports_of_every_form() -> None:
-    """The layer test can fail: relative, absolute, lazy and TYPE_CHECKING imports upward are all caught."""
+    """The layer test can fail: relative, absolute, lazy and TYPE_CHECKING imports upward are all caught, and so is
+    ``from .. import name`` of a name that is no submodule (it runs the package root, which imports everything)."""
     text = """
 from typing import TYPE_CHECKING
 from ..modeling import MaskRCNN
-import gnrcnn.engine.trainer
+import gnrcnn.train.trainer
+from .. import __version__
 if TYPE_CHECKING:
     from ..api import load_model
 def f():
-    from ..engine import predict
+    from ..predict import files
 """
     found = upward("gnrcnn.data.coco", imports_in(text, "gnrcnn.data.coco"))
     assert [line.split(" imports ")[1].split()[0] for line in found] == [
-        "gnrcnn.api", "gnrcnn.engine.predict", "gnrcnn.engine.trainer", "gnrcnn.modeling"]  # fmt: skip
-    down = imports_in("from ..data.coco import CocoDataset", "gnrcnn.engine.trainer")
-    assert down == {"gnrcnn.data.coco"} and not upward("gnrcnn.engine.trainer", down)
+        "gnrcnn", "gnrcnn.api", "gnrcnn.modeling", "gnrcnn.predict.files", "gnrcnn.train.trainer"]  # fmt: skip
+    down = imports_in("from ..data.coco import CocoDataset\nfrom .. import runtime", "gnrcnn.train.trainer")
+    assert down == {"gnrcnn.data.coco", "gnrcnn.runtime"} and not upward("gnrcnn.train.trainer", down)
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None

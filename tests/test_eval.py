@@ -15,9 +15,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from gnrcnn.cli import main
-from gnrcnn.engine import evaluator
-from gnrcnn.engine.evaluate import METRICS, coco_metrics
 from gnrcnn.errors import GnrcnnError
+from gnrcnn.evaluation import coco_eval as evaluator
+from gnrcnn.evaluation.evaluate import METRICS, coco_metrics
 
 from conftest import QuickDemo
 
@@ -105,7 +105,7 @@ def test_no_detections_at_all_scores_zero(handmade: tuple[Path, Path]) -> None:
 def test_model_evaluation_writes_results_that_cocoeval_agrees_with(quick_demo: QuickDemo, tmp_path: Path) -> None:
     """A trained model (the quick demo's) on its 8 validation images: real detections, real AP."""
     from gnrcnn import load_model
-    from gnrcnn.engine.evaluate import evaluate
+    from gnrcnn.evaluation.evaluate import evaluate
 
     data = quick_demo.out / "data"
     val = data / "annotations" / "val.json"
@@ -118,6 +118,7 @@ def test_model_evaluation_writes_results_that_cocoeval_agrees_with(quick_demo: Q
     for iou_type in ("bbox", "segm"):
         assert [metrics[iou_type][m] for m in METRICS] == pytest.approx(_direct(val, res, iou_type), abs=1e-4)
         assert metrics[iou_type]["AP"] > 0.05  # numbers that can be wrong, not all zeros
+
 
 def test_auto_prefers_faster_coco_eval_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("faster_coco_eval")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from gnrcnn import build_model, load_config, zoo
+from gnrcnn.build import CLASS_SPECIFIC, build_for_training
 from gnrcnn.cli import main
 from gnrcnn.config.schema import Config, DataConfig
-from gnrcnn.engine.train_setup import CLASS_SPECIFIC, build_for_training
 from gnrcnn.modeling.norm import norm_layer
 from gnrcnn.modeling.resnet import ResNet
 from gnrcnn.weights import gnrcnn_checkpoint, load_weights_file

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from gnrcnn import GnrcnnError, build_model, load_config
-from gnrcnn.engine.build import build_with_weights
-from gnrcnn.engine.convert import convert
+from gnrcnn.build import build_with_weights
+from gnrcnn.tools.convert import convert
 from gnrcnn.weights import load_weights_file
 
 R50 = "mask-rcnn_r50_fpn_gn-all_2x_coco"
@@ -216,7 +216,7 @@ def test_malicious_pickle_is_refused(tmp_path: Path) -> None:
 
 
 def test_backbone_weights_for_training(reference, tmp_path: Path) -> None:
-    from gnrcnn.engine.train_setup import build_for_training
+    from gnrcnn.build import build_for_training
 
     sd, want, _ = reference
     path = tmp_path / "R-50-GN.pkl"

@@ -13,8 +13,9 @@ from pycocotools import mask as mask_utils
 
 import gnrcnn
 from gnrcnn import GnrcnnError, Instances
+from gnrcnn.coco_results import coco_records
 from gnrcnn.data.image_io import read_image
-from gnrcnn.engine import results
+from gnrcnn.predict import draw as results
 
 from conftest import TINY
 
@@ -38,7 +39,7 @@ def test_to_coco_maps_labels_boxes_and_masks() -> None:
     assert recs[0]["bbox"] == [5.0, 10.0, 20.0, 20.0] and recs[0]["score"] == 0.9 and recs[0]["file_name"] == "a.png"
     for r, m in zip(recs, inst.masks):
         assert np.array_equal(mask_utils.decode(r["segmentation"]).astype(bool), m.numpy())
-    assert recs == results.to_coco_records(inst, [7, 9], image_id=3, file_name="a.png")  # one encoding
+    assert recs == coco_records(inst.boxes, inst.scores, inst.labels, inst.masks, [7, 9], 3, "a.png")  # one maker
     json.dumps(recs)
     with pytest.raises(GnrcnnError, match="carry no category_ids"):
         Instances(inst.boxes, inst.scores, inst.labels, inst.masks).to_coco()
@@ -65,5 +66,6 @@ def test_a_detector_s_instances_know_their_classes() -> None:
     image = read_image(Path(__file__).parent / "data" / "coffee.png")
     inst = det.predict(image)[0]
     assert inst.class_names == tuple(det.class_names) and inst.category_ids == tuple(det.cfg.data.category_ids)
-    assert inst.to_coco() == results.to_coco_records(inst, det.cfg.data.category_ids)
+    ids = det.cfg.data.category_ids
+    assert [r["category_id"] for r in inst.to_coco()] == [ids[k] for k in inst.labels.tolist()]
     assert gnrcnn.draw(image, inst).shape == image.shape

@@ -9,9 +9,9 @@ from torchvision.ops import batched_nms, box_iou
 
 from gnrcnn import load_config
 from gnrcnn.cli import build_parser
-from gnrcnn.engine.results import draw, place_labels
 from gnrcnn.modeling import MaskRCNN
 from gnrcnn.modeling.box_ops import multiclass_nms
+from gnrcnn.predict.draw import draw, place_labels
 from gnrcnn.structures import Instances
 
 from conftest import TINY

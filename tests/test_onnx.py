@@ -24,13 +24,13 @@ import numpy as np
 import onnx
 
 from gnrcnn import GnrcnnError, load_config, load_model
+from gnrcnn.build import build_model
 from gnrcnn.cli import main
 from gnrcnn.data.preprocess import RawPreprocessor
-from gnrcnn.engine.build import build_model
-from gnrcnn.engine.export import export_model, save_model
-from gnrcnn.engine.onnx_detector import OnnxDetector
-from gnrcnn.engine.parity import Agreement, compare_instances, match, total
+from gnrcnn.export.onnx import export_model, save_model
+from gnrcnn.export.parity import Agreement, compare_instances, match, total
 from gnrcnn.fileio import save_torch_atomic
+from gnrcnn.predict.onnx_detector import OnnxDetector
 from gnrcnn.weights import gnrcnn_checkpoint
 
 import refweights
@@ -83,7 +83,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_the_export_path_in_pytorch_equals_the_default_forward_bit_for_bit(tiny) -> None:
-    from gnrcnn.modeling.export_model import ExportableMaskRCNN
+    from gnrcnn.export.model import ExportableMaskRCNN
 
     det = load_model(weights=tiny[0])
     exportable = ExportableMaskRCNN(det.model, det.cfg.input)
@@ -100,7 +100,7 @@ def test_the_export_path_in_pytorch_equals_the_default_forward_bit_for_bit(tiny)
 def test_batched_nms_is_nms_per_batch_and_map() -> None:
     from torchvision.ops import nms
 
-    from gnrcnn.modeling.export_ops import batched_nms, top_per_image
+    from gnrcnn.export.ops import batched_nms, top_per_image
 
     g = torch.Generator().manual_seed(0)
     xy = torch.rand(3, 200, 2, generator=g) * 100

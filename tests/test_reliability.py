@@ -18,9 +18,9 @@ import torch
 import corpus
 from gnrcnn import GnrcnnError, load_config
 from gnrcnn.data.check import report
-from gnrcnn.engine import checkpoint as ckpt
-from gnrcnn.engine.trainer import TrainArgs, Trainer
 from gnrcnn.fileio import save_torch_atomic
+from gnrcnn.train import checkpoint as ckpt
+from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
 from conftest import TINY

@@ -6,8 +6,9 @@ import copy
 
 import torch
 
+import gnrcnn
 from gnrcnn import build_model, load_config, runtime
-from gnrcnn.engine.memory_plan import plan
+from gnrcnn.train.memory_plan import plan
 
 from conftest import TINY
 
@@ -18,6 +19,15 @@ def test_amp_auto_picks_a_precision_and_says_why() -> None:
     choice, why = runtime.resolve_amp(torch.device("cpu"), "auto")
     assert choice in (None, "bf16") and why.startswith("--amp auto: ") and " ms in fp32" in why
     assert runtime.resolve_amp(torch.device("cpu"), "auto") == (choice, why)  # measured once per process
+
+
+def test_load_model_takes_amp_auto_as_the_cli_does(capsys) -> None:
+    """``gnrcnn.load_model(..., amp="auto")`` resolves it below the CLI: the same choice as ``--amp auto``."""
+    choice, why = runtime.resolve_amp(torch.device("cpu"), "auto")
+    detector = gnrcnn.load_model(str(TINY), "none", amp="auto")
+    assert detector.amp == choice and why in capsys.readouterr().err
+    image = torch.randint(0, 255, (3, 40, 48), dtype=torch.uint8)
+    assert len(detector.predict(image)) == 1
 
 
 def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
@@ -41,7 +51,7 @@ def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
 def test_bf16_inference_runs_nhwc_on_its_own_copy() -> None:
     """bf16 inference takes the seed's "heads" layout as "all" (oneDNN's bf16 convolutions would reorder
     NCHW maps at every call), on the detector's own copy: the lent model keeps its layout and dtype."""
-    from gnrcnn.engine.predictor import Detector
+    from gnrcnn.predict.detector import Detector
 
     cfg = load_config(str(TINY))
     assert cfg.model.channels_last == "heads"

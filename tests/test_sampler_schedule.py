@@ -10,7 +10,7 @@ import pytest
 
 from gnrcnn.config.schema import TrainConfig
 from gnrcnn.data.sampler import GroupedBatchSampler
-from gnrcnn.engine.schedule import make_schedule
+from gnrcnn.train.schedule import make_schedule
 
 # 23 images, 14 landscape (w >= h; one square) and 9 portrait, in no particular order.
 _RNG = np.random.default_rng(7)

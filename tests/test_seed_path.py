@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from gnrcnn import load_config
-from gnrcnn.engine.train_setup import load_dataset, make_loader, with_classes
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.train.setup import load_dataset, make_loader, with_classes
+from gnrcnn.train.trainer import TrainArgs, Trainer
 
 from conftest import TINY
 
@@ -70,8 +70,9 @@ REL_CHAOTIC = 0.15  # iteration 3, each loss: ~2.7x the 5.6% measured between th
 KEYS = ("loss", "loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss_mask")
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [([], DATA_SINGLE_SCALE),
-                                                     (["input.train_shorts=[96,112,128]"], DATA_MULTI_SCALE)])
+@pytest.mark.parametrize(
+    ("overrides", "expected"), [([], DATA_SINGLE_SCALE), (["input.train_shorts=[96,112,128]"], DATA_MULTI_SCALE)]
+)
 def test_seed_data_path_is_bit_identical(shapes8: Path, overrides: list[str], expected: list) -> None:
     ds = load_dataset(str(shapes8 / "annotations" / "train.json"), str(shapes8), False)
     cfg = with_classes(load_config(str(TINY), overrides), ds)

@@ -20,7 +20,6 @@ from pycocotools import mask as mask_utils
 
 from gnrcnn import GnrcnnError, load_model
 from gnrcnn.data.image_io import read_image
-from gnrcnn.engine.results import to_coco_records
 from gnrcnn.serve import ServeOptions, create_app
 
 from serve_helpers import KEY, ServerProcess, app_in_thread, png_bytes
@@ -47,8 +46,7 @@ def reference(detector):
 
 
 def records(det, image: np.ndarray) -> list[tuple]:
-    ids = det.cfg.data.category_ids
-    return [(r["category_id"], r["bbox"], r["score"]) for r in to_coco_records(det.predict(image)[0], ids)]
+    return [(r["category_id"], r["bbox"], r["score"]) for r in det.predict(image)[0].to_coco()]
 
 
 @pytest.fixture(scope="module")

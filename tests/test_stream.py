@@ -14,11 +14,11 @@ import pytest
 from gnrcnn import load_model
 from gnrcnn.cli import main
 from gnrcnn.data.shapes import make_split
-from gnrcnn.engine.predict import make_runner
-from gnrcnn.engine.prefetch import Background, Sink, ordered_map
-from gnrcnn.engine.stream import StreamOptions, predict_stream
 from gnrcnn.errors import GnrcnnError
 from gnrcnn.fileio import JsonLines, read_json_lines
+from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.images import StreamOptions, predict_stream
+from gnrcnn.predict.prefetch import Background, Sink, ordered_map
 from infermodels import busy_tiny_checkpoint
 
 
@@ -40,10 +40,9 @@ class _CrashError(Exception):
 
 def test_crash_loses_nothing_and_resume_skips_what_is_done(tiny_ckpt: Path, folder: Path, tmp_path: Path) -> None:
     det = load_model(weights=tiny_ckpt)
-    info = (det.class_names, det.cfg.data.category_ids)
     paths = sorted(folder.iterdir())
     full = tmp_path / "full"
-    predict_stream(make_runner(det), paths, full, info, StreamOptions(workers=2))
+    predict_stream(make_runner(det), paths, full, StreamOptions(workers=2))
     runner, calls = make_runner(det), []
 
     def crash_on_fourth(items: list) -> list:
@@ -55,11 +54,11 @@ def test_crash_loses_nothing_and_resume_skips_what_is_done(tiny_ckpt: Path, fold
     runner.run = crash_on_fourth
     out = tmp_path / "crashed"
     with pytest.raises(_CrashError):
-        predict_stream(runner, paths, out, info, StreamOptions(workers=2))
+        predict_stream(runner, paths, out, StreamOptions(workers=2))
     assert [d["file_name"] for d in read_json_lines(out / "predictions.jsonl")] == [str(p) for p in paths[:3]]
     with open(out / "predictions.jsonl", "ab") as f:
         f.write(b'{"file_name": "torn by the cra')  # the process died in the middle of a line
-    summary = predict_stream(make_runner(det), paths, out, info, StreamOptions(workers=2, resume=True))
+    summary = predict_stream(make_runner(det), paths, out, StreamOptions(workers=2, resume=True))
     assert summary.skipped == 3 and summary.images == 3 and not summary.errors
     assert (out / "predictions.json").read_bytes() == (full / "predictions.json").read_bytes()
     assert len(json.loads((out / "predictions.json").read_text())) == 6 * 6  # 6 detections per image

@@ -10,9 +10,9 @@ import cv2
 import pytest
 from torch import nn
 
-from gnrcnn.engine import study
-from gnrcnn.engine.build import build_model
+from gnrcnn.build import build_model
 from gnrcnn.errors import GnrcnnError
+from gnrcnn.study import norm_vs_batch as study
 
 
 def test_each_run_differs_only_in_norm_batch_and_schedule() -> None:

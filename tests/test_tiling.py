@@ -15,11 +15,12 @@ from pycocotools import mask as mask_utils
 
 from gnrcnn.cli import main
 from gnrcnn.config.schema import PredictConfig
-from gnrcnn.engine.predict import make_runner
-from gnrcnn.engine.tile_merge import components, merge_tiles
-from gnrcnn.engine.tiling import TiledRunner, tile_grid
-from gnrcnn.engine.video import VideoOptions, predict_video, write_video
+from gnrcnn.data.scenes import write_video
 from gnrcnn.modeling.box_ops import pairwise_iou
+from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.tile_merge import components, merge_tiles
+from gnrcnn.predict.tiling import TiledRunner, tile_grid
+from gnrcnn.predict.video import VideoOptions, predict_video
 from infermodels import ColourStub, busy_tiny_checkpoint, draw_colour_shapes
 
 
@@ -144,8 +145,7 @@ def test_video_frames_in_tiles(tmp_path: Path) -> None:
     write_video(iter(frames), tmp_path / "clip.avi")  # MJPEG: near-lossless on flat colours
     stub = ColourStub(short=128, long=128)
     runner = TiledRunner(stub, PredictConfig(tile=128, tile_overlap=0.25))
-    summary = predict_video(runner, tmp_path / "clip.avi", tmp_path / "out", (stub.class_names, [1, 2, 3]),
-                            VideoOptions())  # fmt: skip
+    summary = predict_video(runner, tmp_path / "clip.avi", tmp_path / "out", VideoOptions())
     assert summary.frames == 3 and not summary.error
     lines = [json.loads(line) for line in (tmp_path / "out" / "clip.jsonl").read_text().splitlines()]
     for t, line in enumerate(lines):

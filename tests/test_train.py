@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gnrcnn import load_config
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
 from conftest import TINY

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from gnrcnn import load_config
-from gnrcnn.engine.ema import EMA, ema_decay_at
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.train.ema import EMA, ema_decay_at
+from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
 from conftest import TINY

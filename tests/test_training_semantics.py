@@ -15,15 +15,15 @@ import torch
 from torchvision.ops import FrozenBatchNorm2d
 
 from gnrcnn import load_config
+from gnrcnn.build import build_for_training, build_model
 from gnrcnn.config.schema import Config, DataConfig
 from gnrcnn.data.train_data import Batch, Sample, TrainDataset, collate
-from gnrcnn.engine.build import build_model
-from gnrcnn.engine.train_setup import build_for_training, make_optimizer
-from gnrcnn.engine.trainer import TrainArgs, Trainer
 from gnrcnn.fileio import save_torch_atomic
 from gnrcnn.modeling import MaskRCNN
 from gnrcnn.modeling.roi_targets import label_and_sample_proposals
 from gnrcnn.modeling.rpn import label_and_sample_anchors
+from gnrcnn.train.setup import make_optimizer
+from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import gnrcnn_checkpoint
 
 from conftest import TINY

@@ -15,9 +15,9 @@ from gnrcnn import load_config
 from gnrcnn.cli import main
 from gnrcnn.cli.train import eval_every_overrides
 from gnrcnn.data.shapes import make_shapes
-from gnrcnn.engine.trainer import TrainArgs, Trainer
-from gnrcnn.engine.validation import BestTracker, is_due
 from gnrcnn.errors import GnrcnnError
+from gnrcnn.train.best import BestTracker, is_due
+from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
 from conftest import TINY

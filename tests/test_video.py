@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from gnrcnn.cli import main
-from gnrcnn.data.scenes import moving_shapes
-from gnrcnn.engine.video import write_video
+from gnrcnn.data.scenes import moving_shapes, write_video
 from infermodels import busy_tiny_checkpoint
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gnrcnn import GnrcnnError, build_model, load_config, load_model
-from gnrcnn.engine.convert import convert
+from gnrcnn.tools.convert import convert
 from gnrcnn.weights import load_weights_file, mmdet
 
 from conftest import SEED_CONFIGS

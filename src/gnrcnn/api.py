@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import runtime
+from . import build, runtime
+from .build import build_model
 from .config.schema import Config
 from .data.preprocess import ImageInput, to_rgb_array
-from .engine import results
-from .engine.build import build_model, build_with_weights, published_weights, resolve_config
-from .engine.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
-from .engine.predictor import Detector
+from .predict import draw as results
+from .predict.detector import Detector
+from .predict.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
 from .structures import Instances
-from .weights import hub, load_weights_file
 
 __all__ = ["build_model", "draw", "load_model"]
 
@@ -37,18 +36,13 @@ def load_model(
     initialised model. Omitted, a zoo config means its published checkpoint; any other config
     needs an explicit choice. ``tf32`` switches TF32 for the whole process (CUDA only). An exported
     ``.onnx`` file (as ``config`` or ``weights``) gives an ``OnnxDetector`` with the same interface,
-    running in onnxruntime.
+    running in onnxruntime. ``amp``: "bf16", "fp16" (CUDA), "auto" (what ``--amp auto`` picks) or None (fp32).
     """
     if is_onnx_path(config) or is_onnx_path(weights):
         return load_onnx(config, weights, device, overrides, amp, compile)
-    if weights is None:
-        weights = published_weights(config, overrides)
-    path = hub.resolve(weights)
-    loaded = load_weights_file(path) if path is not None else None
-    cfg = resolve_config(config if isinstance(config, (Config, type(None))) else str(config), loaded, overrides)
+    cfg, model = build.load(config, weights, overrides)
     if torch.device(device).type == "cuda":
         runtime.set_tf32(tf32)
-    model = build_with_weights(cfg, loaded, str(path))
     return Detector(cfg, model, device=device, amp=amp, compile=compile, owns_model=True)
 
 
@@ -60,8 +54,5 @@ def draw(image: ImageInput, instances: Instances, score_thr: float | None = None
     ``score_thr`` (default: ``predict``'s) hides weaker detections from the picture.
     """
     rgb, _ = to_rgb_array(image, color)
-    names = list(instances.class_names)
-    if len(instances) and int(instances.labels.max()) >= len(names):  # no names: labels drawn as numbers
-        names += [str(i) for i in range(len(names), int(instances.labels.max()) + 1)]
     options = {} if score_thr is None else {"score_thr": score_thr}
-    return results.draw(rgb, instances.to("cpu"), names, **options).permute(1, 2, 0).numpy()
+    return results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()

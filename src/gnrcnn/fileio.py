@@ -6,6 +6,7 @@ A crash, a kill or a full disk leaves either the old file or the new one, never 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -73,6 +74,17 @@ def write_figure_atomic(fig: Any, path: str | Path) -> None:
     fig.savefig(buf, format="png")
     plt.close(fig)
     write_bytes_atomic(buf.getvalue(), path, "picture", sync=False)
+
+
+def sha256_file(path: str | Path | None) -> str | None:
+    """The SHA-256 of a local file (read in 1 MB blocks), None when ``path`` names none (a zoo name, a URL)."""
+    if not path or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_json_atomic(obj: Any, path: str | Path, kind: str = "results", indent: int | None = None) -> None:

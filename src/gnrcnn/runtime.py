@@ -104,9 +104,35 @@ def resolve_amp(device: torch.device, amp: str | None) -> tuple[str | None, str]
     if "cpu" not in _amp_choice:
         fp32, bf16 = _conv_seconds(None), _conv_seconds(torch.bfloat16)
         faster = bf16 < 0.87 * fp32
-        _amp_choice["cpu"] = ("bf16" if faster else None, f"--amp auto: {'bf16' if faster else 'fp32'} (a 3x3 "
-                              f"convolution takes {bf16 * 1e3:.1f} ms in bf16, {fp32 * 1e3:.1f} ms in fp32 here)")
+        _amp_choice["cpu"] = (
+            "bf16" if faster else None,
+            f"--amp auto: {'bf16' if faster else 'fp32'} (a 3x3 "
+            f"convolution takes {bf16 * 1e3:.1f} ms in bf16, {fp32 * 1e3:.1f} ms in fp32 here)",
+        )
     return _amp_choice["cpu"]
+
+
+def pyplot() -> Any | None:
+    """matplotlib's pyplot on the file-only Agg backend (a process-wide choice), or None without
+    matplotlib (the ``plot`` extra): the one import guard of every picture gnrcnn plots."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def choose_amp(device: torch.device, amp: str | None) -> str | None:
+    """``amp`` with ``auto`` resolved for ``device`` (``resolve_amp``), the choice said on stderr: what
+    ``--amp auto``, ``load_model(..., amp="auto")``, ``Detector`` and ``Trainer`` all do."""
+    choice, why = resolve_amp(device, amp)
+    if why:
+        print(why, file=sys.stderr)
+    check_amp(device, choice)
+    return choice
 
 
 def autocast(device: torch.device, amp: str | None) -> contextlib.AbstractContextManager[Any]:
@@ -206,5 +232,5 @@ def peak_memory_gb(device: torch.device) -> float:
 
 def preferred_evaluator() -> str | None:
     """``GNRCNN_EVALUATOR`` (``auto``, ``faster-coco-eval`` or ``pycocotools``): which COCOeval
-    ``engine/evaluator.py`` uses when the caller names none; None when unset."""
+    ``evaluation/coco_eval.py`` uses when the caller names none; None when unset."""
     return os.environ.get("GNRCNN_EVALUATOR", "").strip().lower() or None

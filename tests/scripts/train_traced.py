@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from gnrcnn import load_config
-from gnrcnn.engine import distributed
-from gnrcnn.engine.trainer import TrainArgs, Trainer
+from gnrcnn.train.trainer import TrainArgs, Trainer
 
 
 def main() -> None:
@@ -22,10 +21,7 @@ def main() -> None:
         with open(Path(work) / f"data_trace.rank{trainer.rank}.txt", "a") as f:
             f.write(f"{trainer.iteration} {ids}\n")
 
-    try:
-        Trainer(cfg, args, hooks=[trace]).train()
-    finally:
-        distributed.cleanup()
+    Trainer(cfg, args, hooks=[trace]).train()  # the trainer leaves the process group it joined
 
 
 if __name__ == "__main__":

@@ -7,16 +7,16 @@ import sys
 
 from ..errors import GnrcnnError
 from ..runtime import keep_freed_memory
-from . import analyze, export, infer, serve, study, tools, train
+from . import analyze, bench, convert, data, demo, export, infer, serve, study, train, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..version import __version__
 
     parser = argparse.ArgumentParser(prog="gnrcnn", description="Mask R-CNN with Group Normalization")
     parser.add_argument("--version", action="version", version=f"gnrcnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, train, tools, analyze, study, serve, export):
+    for module in (infer, train, zoo, data, bench, demo, convert, analyze, study, serve, export):
         module.register(sub)
     return parser
 

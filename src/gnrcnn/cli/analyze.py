@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from ..engine.analyze import Options, analyze
+    from ..analysis.analyze import Options, analyze
 
     opts = Options(score_thr=args.score_thr, iou_thr=args.iou_thr, num_images=args.num_images,
                    data_root=args.data_root)  # fmt: skip

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..errors import GnrcnnError
 
 if TYPE_CHECKING:
-    from ..engine.predictor import Detector
+    from ..predict.detector import Detector
 
 
 def add_config(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -44,18 +44,6 @@ def device(name: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def amp(args: argparse.Namespace, dev: str) -> str | None:
-    """``--amp``, with ``auto`` resolved for the device (and the choice said on stderr)."""
-    import torch
-
-    from ..runtime import resolve_amp
-
-    choice, why = resolve_amp(torch.device(dev), args.amp)
-    if why:
-        print(why, file=sys.stderr)
-    return choice
-
-
 def load_detector(args: argparse.Namespace) -> Detector:
     from ..api import load_model
 
@@ -64,5 +52,5 @@ def load_detector(args: argparse.Namespace) -> Detector:
     if args.weights and args.weights.lower() == "none":
         print("warning: --weights none: the model is randomly initialised", file=sys.stderr)
     dev = device(args.device)
-    return load_model(args.config, args.weights, dev, args.overrides, amp(args, dev), args.compile,
+    return load_model(args.config, args.weights, dev, args.overrides, args.amp, args.compile,
                       args.tf32)  # fmt: skip

@@ -11,7 +11,7 @@ from . import common
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..api import load_model
-    from ..engine.export import OPSET, export_model, save_model
+    from ..export.onnx import OPSET, export_model, save_model
 
     if not args.out.lower().endswith(".onnx"):
         raise GnrcnnError(f"--out {args.out}: the file name must end in .onnx (that is how gnrcnn tells it apart)")

@@ -14,7 +14,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..config.loader import check_predict
-    from ..engine import predict
+    from ..predict import files as predict
 
     if args.batch_size < 1 or args.workers < 0 or args.every < 1:
         raise GnrcnnError("--batch-size and --every must be at least 1, --workers at least 0")
@@ -31,8 +31,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..engine import distributed
-    from ..engine.evaluate import coco_metrics, evaluate, format_per_class, format_table
+    from .. import distributed
+    from ..evaluation.evaluate import coco_metrics, evaluate, format_per_class, format_table
 
     if args.results:
         try:

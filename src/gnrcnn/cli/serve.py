@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-from pathlib import Path
 
 from ..errors import GnrcnnError
+from ..fileio import sha256_file
 from . import common
 
 KEY_ENV = "GNRCNN_API_KEY"
-
-
-def _sha256(path: str | None) -> str | None:
-    if not path or not Path(path).is_file():  # a zoo name or URL resolved elsewhere: no local file to hash
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -33,7 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = ServeOptions(
         host=args.host, port=args.port, api_key=args.api_key or os.environ.get(KEY_ENV) or None, queue=args.queue,
         timeout_s=args.timeout, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=int(args.max_pixels),
-        max_batch=args.batch, weights_name=args.weights, weights_sha256=_sha256(args.weights),
+        max_batch=args.batch, weights_name=args.weights, weights_sha256=sha256_file(args.weights),
     )  # fmt: skip
     return serve(common.load_detector(args), options)
 

@@ -10,7 +10,7 @@ from . import common
 
 
 def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
-    from ..engine import study
+    from ..study import norm_vs_batch as study
 
     base = study.QUICK if args.quick else study.Plan()
     given = {k: getattr(args, k) for k in ("norms", "batches", "images", "train_images", "val_images", "size", "seed")}

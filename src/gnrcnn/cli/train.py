@@ -44,23 +44,20 @@ def train_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..engine import distributed
-    from ..engine.evaluate import format_table
-    from ..engine.trainer import TrainArgs, Trainer
+    from ..evaluation.evaluate import format_table
+    from ..train.trainer import TrainArgs, Trainer
 
     cfg = train_config(args)
     dev = common.device(args.device)
     targs = TrainArgs(
         data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_data_root=args.val_data_root,
         val_ann=args.val_ann, weights=args.weights, backbone_weights=args.backbone_weights, resume=args.resume,
-        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=common.amp(args, dev),
+        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=args.amp,
     )  # fmt: skip
-    try:
-        metrics = Trainer(cfg, targs).train()
-        if metrics and distributed.is_main():
-            print(format_table(metrics))
-    finally:
-        distributed.cleanup()
+    trainer = Trainer(cfg, targs)  # joins the process group under torchrun; train() leaves it
+    metrics = trainer.train()
+    if metrics and trainer.main:
+        print(format_table(metrics))
     return 0
 
 
@@ -71,13 +68,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
     p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
     p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
-    p.add_argument("--keep-empty", action="store_true",
-                   help="train on images without annotations as negatives (default: they are left out)")
-    p.add_argument("--eval-every", metavar="N|Nit",
-                   help="evaluate on --val-ann every N epochs (or N iterations: 500it), keeping best.pth")
+    p.add_argument(
+        "--keep-empty",
+        action="store_true",
+        help="train on images without annotations as negatives (default: they are left out)",
+    )
+    p.add_argument(
+        "--eval-every",
+        metavar="N|Nit",
+        help="evaluate on --val-ann every N epochs (or N iterations: 500it), keeping best.pth",
+    )
     p.add_argument("--best-metric", choices=BEST_METRICS, help="what best.pth maximises (default segm.AP)")
-    p.add_argument("--early-stop", type=int, metavar="PATIENCE",
-                   help="stop after PATIENCE evaluations without improvement of --best-metric")
+    p.add_argument(
+        "--early-stop",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE evaluations without improvement of --best-metric",
+    )
     p.add_argument("--clip-grad", type=float, metavar="NORM", help="clip gradients to this total L2 norm")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="keep an EMA of the weights (e.g. 0.999), evaluated and saved as the result")  # fmt: skip
@@ -90,8 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
     p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
-    p.add_argument("--stop-at", type=int, metavar="ITER",
-                   help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues")
+    p.add_argument(
+        "--stop-at",
+        type=int,
+        metavar="ITER",
+        help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues",
+    )
     p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
     p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
     p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")

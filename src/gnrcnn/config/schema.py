@@ -152,7 +152,7 @@ class TrainConfig:
     # Performance, not semantics: NHWC convolutions while training (faster with oneDNN and tensor
     # cores), and backbone blocks recomputed in the backward pass (a third of the peak memory for
     # ~8-15% more time): "auto" recomputes only when the estimated peak exceeds the memory budget
-    # (engine/memory_plan.py; 0 = 80% of the memory free at the start).
+    # (train/memory_plan.py; 0 = 80% of the memory free at the start).
     channels_last: str = _choice("all", *LAYOUTS)
     recompute_backbone: str = _choice("auto", "auto", "always", "never")
     memory_budget_gb: float = 0.0

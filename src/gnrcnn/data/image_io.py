@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,19 @@ import torch
 from ..errors import GnrcnnError, read_input_file
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def video_codec(path: str | Path) -> str:
+    """The FourCC a video written to ``path`` is encoded with: MJPG in .avi, mp4v otherwise."""
+    return {".avi": "MJPG"}.get(Path(path).suffix.lower(), "mp4v")
+
+
+def bundled_photo() -> str:
+    """The photo shipped with the package (a 300 x 451 cat, ``assets/chelsea.png``): what ``gnrcnn bench``
+    times and synthetic training batches are made of."""
+    return str(resources.files("gnrcnn") / "assets" / "chelsea.png")
+
+
 _DECODABLE = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # those suffixes as Pillow names them (MPO: JPEG)
 
 

@@ -1,16 +1,20 @@
 """Scenes of the demo's shapes for inference: a large mosaic of small shapes (tiling) and a video of
-moving shapes. Same classes, colours and textured background as ``shapes.py``; each shape sized like
-the demo's training shapes, so at native resolution the demo model sees familiar objects.
+moving shapes (``write_video`` saves one). Same classes, colours and textured background as ``shapes.py``;
+each shape sized like the demo's training shapes, so at native resolution the demo model sees familiar objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .. import runtime
+from ..fileio import atomic_path
+from .image_io import video_codec
 from .shapes import CLASSES, shape_polygon
 
 
@@ -82,3 +86,22 @@ def moving_shapes(frames: int = 40, height: int = 240, width: int = 320, count: 
         bounce = (pos < r[:, None]) | (pos > limit - r[:, None])
         vel[bounce] *= -1
         angle += spin
+
+
+def write_video(frames: Iterator[np.ndarray], path: str | Path, fps: float = 10.0) -> int:
+    """H x W x 3 uint8 RGB frames -> a video file (MJPG in .avi, mp4v otherwise); the frame count."""
+    runtime.quiet_video_decoder()
+    path, count = Path(path), 0
+    with atomic_path(path, "video") as tmp:
+        writer = None
+        try:
+            for frame in frames:
+                if writer is None:
+                    fourcc = cv2.VideoWriter_fourcc(*video_codec(path))
+                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (frame.shape[1], frame.shape[0]))
+                writer.write(np.ascontiguousarray(frame[..., ::-1]))
+                count += 1
+        finally:
+            if writer is not None:
+                writer.release()
+    return count

@@ -30,6 +30,19 @@ def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 CPU_SINGLE_CALL_MAX = 1000  # above this many boxes, per-group calls are faster on the CPU
 
 
+def paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of each box of a (k, 4) with the box of b (k, 4) at the same row; an empty box (x2 < x1 after
+    clipping, say) has area 0. The one elementwise IoU (tile merging); ``pairwise_iou`` gives every pair."""
+    lt, rb = torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    return inter / (box_area(a) + box_area(b) - inter).clamp(min=1e-6)
+
+
+def box_area(b: torch.Tensor) -> torch.Tensor:
+    """(..., 4) xyxy -> (...) areas, 0 for an empty box."""
+    return (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)
+
+
 def grouped_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou: float) -> torch.Tensor:
     """NMS where boxes of different groups never suppress each other; indices kept, by decreasing score.
 

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__
 from ..data.image_io import ImageTooLargeError, decode_image_bytes
-from ..engine.predictor import Detector
 from ..errors import GnrcnnError
+from ..predict.detector import Detector
+from ..version import __version__
 from .access import ApiKeyGuard
 from .jobs import InferenceQueue, Job
 from .options import ServeOptions
@@ -82,7 +82,7 @@ def create_app(detector: Detector, options: ServeOptions) -> Starlette:
     async def predict_png(request: Request) -> Response:
         opts = reply_options(request.query_params, default_thr=0.3)
         pred = await run_prediction(request, queue, options)
-        png = await run_in_threadpool(overlay_png, pred.image, select(pred.instances, opts), detector.class_names)
+        png = await run_in_threadpool(overlay_png, pred.image, select(pred.instances, opts))
         return Response(png, media_type="image/png", headers={"X-Timings-Ms": _timings_header(pred)})
 
     routes = [Route(path, page) for path in ASSETS]
@@ -155,7 +155,7 @@ def reply_options(query: QueryParams, default_thr: float) -> ReplyOptions:
 def _json_reply(detector: Detector, pred: Prediction, opts: ReplyOptions) -> dict[str, Any]:
     start = time.monotonic()
     inst = select(pred.instances, opts)
-    detections = detections_json(inst, detector.class_names, list(detector.cfg.data.category_ids))
+    detections = detections_json(inst)
     h, w = pred.image.shape[:2]
     timings = _timings(pred)
     timings["encode"] = round(1000 * (time.monotonic() - start), 1)

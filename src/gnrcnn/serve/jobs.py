@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data.preprocess import pad_shape, scaled_size
-from ..engine.predictor import Detector
+from ..predict.detector import Detector
 from ..structures import Instances
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchvision.io import encode_png
 
-from ..engine.results import draw, to_coco_records
+from ..predict.draw import draw
 from ..structures import Instances
 
 
@@ -30,12 +30,13 @@ def select(inst: Instances, opts: ReplyOptions) -> Instances:
                    masks=inst.masks[order] if opts.masks else inst.masks[:0])  # fmt: skip
 
 
-def detections_json(inst: Instances, class_names: list[str], category_ids: list[int]) -> list[dict[str, Any]]:
-    """COCO records (bbox [x, y, w, h], RLE ``segmentation`` when masks were kept) plus the class name."""
-    records = to_coco_records(inst, category_ids)
+def detections_json(inst: Instances) -> list[dict[str, Any]]:
+    """COCO records (bbox [x, y, w, h], RLE ``segmentation`` when masks were kept) plus the class name,
+    both from the result (a detector's results carry its names and category ids)."""
+    records = replace(inst, name="").to_coco()
     out = []
-    for rec, label in zip(records, inst.labels.tolist()):
-        item = {"category_id": rec["category_id"], "category": class_names[label], "score": rec["score"],
+    for rec, name in zip(records, inst.label_names):
+        item = {"category_id": rec["category_id"], "category": name, "score": rec["score"],
                 "bbox": rec["bbox"]}  # fmt: skip
         if "segmentation" in rec:
             item["segmentation"] = rec["segmentation"]
@@ -43,8 +44,8 @@ def detections_json(inst: Instances, class_names: list[str], category_ids: list[
     return out
 
 
-def overlay_png(image: np.ndarray, inst: Instances, class_names: list[str]) -> bytes:
+def overlay_png(image: np.ndarray, inst: Instances) -> bytes:
     """The picture ``gnrcnn predict`` draws (masks, boxes, 'name score'), as PNG bytes in memory."""
     if inst.masks.shape[0] != len(inst):  # masks=false: boxes and labels only (an all-False view, no copy)
         inst = replace(inst, masks=torch.zeros((1, *image.shape[:2]), dtype=torch.bool).expand(len(inst), -1, -1))
-    return encode_png(draw(image, inst, class_names, score_thr=0.0).contiguous()).numpy().tobytes()
+    return encode_png(draw(image, inst, score_thr=0.0).contiguous()).numpy().tobytes()

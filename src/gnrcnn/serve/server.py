@@ -7,8 +7,8 @@ import signal
 import socket
 import sys
 
-from ..engine.predictor import Detector
 from ..errors import GnrcnnError
+from ..predict.detector import Detector
 from .app import create_app
 from .options import ServeOptions
 

@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = { classes: [], image: null, reply: null, dets: [], hover: -1, url: null, jsonUrl: null };
 
-// The colours of gnrcnn predict's pictures (engine/results.py palette): hues a golden angle apart.
+// The colours of gnrcnn predict's pictures (predict/draw.py palette): hues a golden angle apart.
 function classColor(i) {
   const h = (i * 0.618034) % 1, s = 0.75, v = 0.95;
   const k = Math.floor(h * 6), f = h * 6 - k, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));

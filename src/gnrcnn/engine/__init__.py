@@ -1,1 +1,0 @@
-"""Running the model: prediction, training, evaluation, benchmarks."""

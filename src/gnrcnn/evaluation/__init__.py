@@ -1,0 +1,1 @@
+"""COCO evaluation: the one COCOeval wrapper and `gnrcnn eval`."""

@@ -1,0 +1,1 @@
+"""ONNX export: the exportable graph and its ops, the export and its parity check."""

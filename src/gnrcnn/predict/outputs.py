@@ -1,0 +1,48 @@
+"""A prediction turned into what gets written: COCO records and the annotated picture.
+
+A tiled image's result hands over its full-resolution masks a bounded chunk at a time
+(``TiledInstances.parts``), so each chunk is encoded and drawn, then freed, before the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..structures import Instances
+from .draw import draw
+
+
+class InParts(Protocol):
+    """A result whose masks come a chunk at a time (``tiling.TiledInstances``)."""
+
+    scores: torch.Tensor
+
+    def parts(self) -> Iterator[Instances]: ...
+
+
+def in_parts(result: Instances | InParts) -> Iterator[Instances]:
+    if isinstance(result, Instances):
+        yield result
+    else:
+        yield from result.parts()
+
+
+def records_and_picture(
+    result: Instances | InParts, image: np.ndarray | None, score_thr: float, file_name: str | None = None
+) -> tuple[list[dict[str, Any]], torch.Tensor | None]:
+    """COCO records of every detection and, given the RGB ``image``, the picture with the detections
+    scoring >= ``score_thr`` drawn ((3, H, W) uint8). Class names and category ids are the result's own."""
+    records: list[dict[str, Any]] = []
+    picture = None
+    for part in in_parts(result):
+        part = part.to("cpu")
+        records += replace(part, name="").to_coco(file_name=file_name)  # a file name only where one is given
+        if image is not None and (picture is None or bool((part.scores >= score_thr).any())):
+            canvas = image if picture is None else picture.permute(1, 2, 0).numpy()
+            picture = draw(canvas, part, score_thr=score_thr)
+    return records, picture

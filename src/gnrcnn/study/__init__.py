@@ -1,0 +1,1 @@
+"""Studies: `gnrcnn study norm-vs-batch`, its plan and its report."""

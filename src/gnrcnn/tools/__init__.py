@@ -1,0 +1,1 @@
+"""Commands around the model: benchmarks, the demo, weights conversion."""

@@ -1,0 +1,102 @@
+"""What training is built from: the dataset, the model and its starting weights, the optimizer, the loader."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config.schema import Config
+from ..data.coco import CocoDataset
+from ..data.problems import summarize
+from ..data.sampler import GroupedBatchSampler
+from ..data.train_data import TrainDataset, collate
+from .schedule import Schedule
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_dataset(ann: str, root: str, verbose: bool, keep_empty: bool = False) -> CocoDataset:
+    """The training set, validated (errors stop here; what is skipped is listed once)."""
+    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty)
+    dataset.raise_if_errors()
+    if dataset.skipped and verbose:
+        first = "\n".join(f"  {p}" for p in dataset.skipped[:5])
+        more = f"\n  ... ({len(dataset.skipped) - 5} more)" if len(dataset.skipped) > 5 else ""
+        print(f"warning: left out of training: {summarize(dataset.skipped)}\n{first}{more}", file=sys.stderr)
+    return dataset
+
+
+def with_classes(cfg: Config, dataset: CocoDataset) -> Config:
+    """A copy of ``cfg`` whose classes are the dataset's (the dataset decides the class count)."""
+    data = dataclasses.replace(cfg.data, class_names=list(dataset.class_names),
+                               category_ids=list(dataset.category_ids))  # fmt: skip
+    return dataclasses.replace(cfg, data=data)
+
+
+def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
+    """SGD with momentum; weight decay on every parameter, or ``weight_decay_norm`` on norm layers if >= 0."""
+    t = cfg.train
+    norm_types = (nn.GroupNorm, nn.BatchNorm2d)
+    norm_params = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if t.weight_decay_norm < 0:
+        groups = [{"params": trainable, "weight_decay": t.weight_decay}]
+    else:
+        groups = [
+            {"params": [p for p in trainable if id(p) not in norm_params], "weight_decay": t.weight_decay},
+            {"params": [p for p in trainable if id(p) in norm_params], "weight_decay": t.weight_decay_norm},
+        ]
+    return torch.optim.SGD(groups, lr=t.base_lr, momentum=t.momentum)
+
+
+def make_loader(
+    dataset: CocoDataset, cfg: Config, rank: int, world: int, device: torch.device
+) -> tuple[torch.utils.data.DataLoader, GroupedBatchSampler]:
+    recs = dataset.records
+    sampler = GroupedBatchSampler(
+        widths=np.array([r.width for r in recs]), heights=np.array([r.height for r in recs]),
+        batch_size=cfg.train.images_per_gpu, seed=cfg.train.seed, rank=rank, world=world,
+        flip_prob=cfg.input.flip_prob, shorts=cfg.input.train_shorts or [cfg.input.short],
+    )  # fmt: skip
+    workers = cfg.train.num_workers
+    loader = torch.utils.data.DataLoader(
+        TrainDataset(dataset, cfg.input, cfg.augment, cfg.train.seed), batch_sampler=sampler, num_workers=workers,
+        collate_fn=functools.partial(collate, divisor=cfg.input.size_divisor), pin_memory=device.type == "cuda",
+        persistent_workers=False, prefetch_factor=2 if workers else None,
+        # Its own generator: creating an iterator must not draw from the global one, whose state a
+        # resumed run restores (worker seeds do not matter: augmentation is drawn by the sampler or from
+        # generators seeded per image).
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )  # fmt: skip
+    return loader, sampler
+
+
+def describe(cfg: Config, dataset: CocoDataset, s: Schedule, world: int, device: torch.device) -> str:
+    """The run in one paragraph: data, batch, schedule and the options that are on."""
+    t, a = cfg.train, cfg.augment
+    text = (f"training {cfg.name}: {len(dataset)} images, {cfg.num_classes} classes, "
+            f"{t.images_per_gpu * world * t.accumulate} images/iteration ({world} process(es) x {t.images_per_gpu} x "
+            f"{t.accumulate} accumulated), {s.total_iters} iterations ({s.iters_per_epoch}/epoch), "
+            f"lr {s.base_lr:g} (warm-up {s.warmup_iters}, steps at {list(s.steps)}), device {device}")  # fmt: skip
+    empty = sum(1 for r in dataset.records if not len(r.labels))
+    if empty:
+        text += f"; {empty} of the images are negatives (no annotation)"
+    if t.clip_grad_norm > 0:
+        text += f"; gradients clipped to norm {t.clip_grad_norm:g}"
+    if t.ema_decay > 0:
+        text += f"; EMA of the weights (decay {t.ema_decay:g}) evaluated and saved"
+    if a.enabled:
+        named = (("LSJ", a.lsj), ("crop", a.crop), ("vertical flip", a.vflip_prob > 0), ("rot90", a.rot90),
+                 ("photometric", a.photometric))  # fmt: skip
+        text += "; augmentations: " + ", ".join(n for n, on in named if on)
+    return text
