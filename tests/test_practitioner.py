@@ -43,3 +43,49 @@ def test_half_an_epoch_schedule_over_an_iteration_schedule_is_refused() -> None:
     assert (cfg.train.iters, cfg.train.lr_step_iters, cfg.train.epochs, cfg.train.lr_step_epochs) == (0, [], 8, [6, 7])
     cfg = load_config("shapes-demo_r18_fpn_gn-all", ["train.iters=90", "train.lr_step_iters=[80]"])  # unchanged
     assert (cfg.train.iters, cfg.train.lr_step_iters) == (90, [80])
+
+
+def test_progress_in_a_log_is_whole_lines_each_bar_ending_once(monkeypatch) -> None:
+    """Not a terminal (CI, tee, nohup): no carriage returns or escape codes, nothing before the first interval,
+    a line per interval, one final line, and messages written around the bar stay in order."""
+    import io
+
+    from tqdm import tqdm
+
+    from gnrcnn.progress import LineProgress, progress
+
+    log = io.StringIO()
+    monkeypatch.setenv("GNRCNN_PROGRESS_EVERY", "3600")
+    bar = progress(total=4, desc="train", unit="it", file=log, dynamic_ncols=True)
+    assert isinstance(bar, LineProgress)
+    tqdm.write("header", file=log)
+    for i in range(4):
+        bar.update(1)
+        bar.set_postfix(loss=f"{1 / (i + 1):.2f}", refresh=False)
+    bar.close()
+    bar.close()
+    assert log.getvalue().startswith("header\ntrain: 100% 4/4 [") and log.getvalue().count("\n") == 2
+    assert "loss=0.25" in log.getvalue() and "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+
+    log = io.StringIO()
+    monkeypatch.setenv("GNRCNN_PROGRESS_EVERY", "0")  # a line at the start and every update, the end's once
+    assert list(progress(range(3), desc="decode", file=log, leave=False)) == [0, 1, 2]
+    lines = log.getvalue().splitlines()
+    assert [ln.split(" [")[0] for ln in lines] == ["decode:   0% 0/3", "decode:  33% 1/3", "decode:  67% 2/3",
+                                                   "decode: 100% 3/3"]  # fmt: skip
+
+
+def test_progress_on_a_terminal_is_tqdm() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from gnrcnn.progress import LineProgress, progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    bar = progress(total=2, file=Terminal())
+    assert type(bar) is tqdm and not isinstance(bar, LineProgress)
+    bar.close()

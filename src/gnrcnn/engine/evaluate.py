@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..data.coco import CocoDataset
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
+from ..progress import progress
 from . import distributed as dist
 from .evaluator import choose, load_gt, run_cocoeval
 from .predictor import Detector
@@ -86,7 +86,7 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
     records = dataset.records[rank::size]
     cat_ids = detector.cfg.data.category_ids
     results: list[dict[str, Any]] = []
-    for rec in tqdm(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
+    for rec in progress(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
         try:
             image = read_image(rec.path)
         except GnrcnnError as e:

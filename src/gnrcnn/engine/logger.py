@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ..fileio import write_figure_atomic, write_text_atomic
+from ..progress import progress
 
 
 def trim_jsonl(path: Path, last_iter: int) -> None:
@@ -40,7 +39,7 @@ class MetricsLogger:
         if not enabled:
             return
         trim_jsonl(self.path, start)
-        self.bar = tqdm(total=total, initial=start, desc="train", unit="it", file=sys.stderr, dynamic_ncols=True)
+        self.bar = progress(total=total, initial=start, desc="train", unit="it", file=sys.stderr, dynamic_ncols=True)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
