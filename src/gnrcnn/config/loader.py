@@ -151,7 +151,29 @@ def merge_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any] |
     """``raw`` with ``--set``-style overrides (``["a.b=1"]`` or a nested dict) merged over it."""
     if not overrides:
         return raw
-    return _merge(raw, parse_overrides(overrides) if isinstance(overrides, list) else overrides)
+    over = parse_overrides(overrides) if isinstance(overrides, list) else overrides
+    return _merge(raw, _schedule_override(raw, over))
+
+
+def _schedule_override(raw: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """An epoch schedule asked for in the overrides replaces the file's iteration schedule (``train.iters`` > 0
+    would otherwise win silently), or is refused in one line when it is only half given or contradicted."""
+    t_over, t_file = over.get("train"), raw.get("train")
+    if not isinstance(t_over, dict) or not {"epochs", "lr_step_epochs"} & t_over.keys():
+        return over
+    iters_over = t_over.get("iters")
+    if iters_over:
+        raise GnrcnnError(f"--set train.iters={iters_over} schedules by iterations, which contradicts the "
+                          "train.epochs / train.lr_step_epochs given with it: set one schedule, not both")  # fmt: skip
+    file_iters = t_file.get("iters", 0) if isinstance(t_file, dict) else 0
+    if not file_iters or (iters_over == 0 and "lr_step_iters" in t_over):
+        return over
+    if not {"epochs", "lr_step_epochs"} <= t_over.keys():
+        steps = t_file.get("lr_step_iters", [])
+        raise GnrcnnError(f"the config schedules by iterations (train.iters={file_iters}, lr_step_iters={steps}): "
+                          "to train by epochs give both --set train.epochs=N and --set \"train.lr_step_epochs=[A,B]\", "
+                          "or change train.iters and train.lr_step_iters instead")  # fmt: skip
+    return _merge(over, {"train": {"iters": 0, "lr_step_iters": []}})
 
 
 def config_from_dict(data: dict[str, Any], name: str = "") -> Config:

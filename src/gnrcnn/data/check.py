@@ -11,9 +11,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..errors import GnrcnnError
+from ..progress import progress
 from .coco import CocoDataset
 from .image_io import read_image
 from .problems import ERROR, SKIP, Problem, summarize
@@ -47,7 +46,7 @@ def check_dataset(
     if decode:
         records = dataset.records
         with ThreadPoolExecutor(max_workers=4) as pool:
-            found = list(tqdm(pool.map(_decode, records), total=len(records), desc="decode", unit="img",
+            found = list(progress(pool.map(_decode, records), total=len(records), desc="decode", unit="img",
                               disable=len(records) < 50, file=sys.stderr, leave=False))  # fmt: skip
         problems += [p for p in found if p is not None]
     problems.sort(key=lambda p: p.severity != ERROR)

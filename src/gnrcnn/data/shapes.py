@@ -15,10 +15,10 @@ from typing import Any
 import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
-from tqdm import tqdm
 
 from ..errors import GnrcnnError
 from ..fileio import write_bytes_atomic, write_json_atomic
+from ..progress import progress
 
 CLASSES = ("circle", "triangle", "rectangle")
 SHAPES = (*CLASSES, "star", "hexagon", "cross")
@@ -109,7 +109,7 @@ def make_split(
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, {"train": 0, "val": 1}.get(split, 2)])
     images, anns = [], []
-    for i in tqdm(range(count + empty), desc=f"make-shapes {split}", unit="img", leave=False):
+    for i in progress(range(count + empty), desc=f"make-shapes {split}", unit="img", leave=False):
         if i < count:
             img, shapes = _render(rng, size, classes)
         else:  # drawn after the shape images, so these are the same with or without negatives

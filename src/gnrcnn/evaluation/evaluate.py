@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from .. import distributed as dist
 from ..data.coco import CocoDataset
@@ -21,6 +20,7 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from ..predict.detector import Detector
+from ..progress import progress
 from .coco_eval import choose, load_gt, per_class_ap, run_cocoeval
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -73,7 +73,7 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
     rank, size, _ = dist.world()
     records = dataset.records[rank::size]
     results: list[dict[str, Any]] = []
-    for rec in tqdm(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
+    for rec in progress(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
         try:
             image = read_image(rec.path)
         except GnrcnnError as e:

@@ -16,11 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_open, read_json_lines
+from ..progress import progress
 from ..structures import Instances
 from .draw import save_png
 from .outputs import InParts, records_and_picture
@@ -127,7 +126,7 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
     with JsonLines(jsonl, fresh=not opts.resume) as lines:
         writer = _Writer(lines, out, names, opts, summary)
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
-        bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
+        bar = progress(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
             for batch in _batches(loaded, runner.batch_size, summary):
                 start = time.perf_counter()

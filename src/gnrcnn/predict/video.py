@@ -21,12 +21,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from .. import runtime
 from ..data.image_io import video_codec
 from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_path
+from ..progress import progress
 from ..structures import Instances
 from .outputs import InParts, records_and_picture
 from .prefetch import Background, Sink
@@ -147,7 +147,7 @@ def predict_video(runner: Runner, path: str | Path, out_dir: str | Path,
         stack.callback(frames.close)  # after the reader thread has stopped (callbacks run last in, first out)
         source = stack.enter_context(Background(frames, opts.depth)) if opts.threads else frames
         sink = stack.enter_context(Sink(encoder, opts.depth, threaded=opts.threads))
-        bar = stack.enter_context(tqdm(total=total, desc=path.name, unit="frame", file=sys.stderr))
+        bar = stack.enter_context(progress(total=total, desc=path.name, unit="frame", file=sys.stderr))
         for batch in _batches(iter(source), runner.batch_size):
             start = time.perf_counter()
             results = runner.run([f.prepared for f in batch])

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
-from tqdm import tqdm
-
 from .. import zoo
 from ..errors import GnrcnnError
 from ..fileio import atomic_open
+from ..progress import progress
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 TIMEOUT_S = 30.0
@@ -140,7 +139,7 @@ def fetch(url: str, sha256: str | None = None, name: str | None = None, cache: s
 def _stream(response: IO[bytes], out: IO[bytes], total: int | None, url: str, dest: Path) -> tuple[str, int]:
     """Copy the response body to ``out`` with a progress bar: (sha256 hex digest, bytes)."""
     h, size = hashlib.sha256(), 0
-    with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name, file=sys.stderr,
+    with progress(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name, file=sys.stderr,
               leave=False, mininterval=0.5) as bar:  # fmt: skip
         while True:
             try:

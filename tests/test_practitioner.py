@@ -1,0 +1,91 @@
+"""The practitioner's path as docs/finetune.md writes it: its schedule flags do what the page says on any config."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gnrcnn import GnrcnnError, load_config
+from gnrcnn.cli import main
+
+FINETUNE_MD = Path(__file__).parent.parent / "docs" / "finetune.md"
+
+
+def documented_schedule_flags() -> list[str]:
+    """The ``--set train.*`` flags of the recipe at the top of docs/finetune.md, as a shell would pass them."""
+    recipe = FINETUNE_MD.read_text().split("```sh", 1)[1].split("```", 1)[0]
+    return [m.group(1) or m.group(2) for m in re.finditer(r'--set (?:"([^"]+)"|(\S+))', recipe)]
+
+
+def test_the_documented_recipe_schedules_by_epochs_on_the_demo_config(shapes8: Path, tmp_path: Path, capsys) -> None:
+    """The demo config schedules by iterations (train.iters: 450); the page's epoch flags must win, not vanish."""
+    flags = documented_schedule_flags()
+    assert flags == ["train.epochs=12", "train.lr_step_epochs=[8,11]", "train.warmup_iters=100"]
+    args = ["train", "--config", "shapes-demo_r18_fpn_gn-all", "--data-root", str(shapes8),
+            "--ann", str(shapes8 / "annotations" / "train.json"), "--work-dir", str(tmp_path / "w"),
+            "--batch-size", "2", "--scale", "128", "128", "--stop-at", "1"]  # fmt: skip
+    for flag in flags:
+        args += ["--set", flag]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # 8 images at 2 per iteration: 4 per epoch, 12 epochs, lr x0.1 after epochs 8 and 11
+    assert "48 iterations (4/epoch)" in out and "(warm-up 100, steps at [32, 44])" in out, out
+
+
+def test_half_an_epoch_schedule_over_an_iteration_schedule_is_refused() -> None:
+    with pytest.raises(GnrcnnError, match=r"schedules by iterations \(train.iters=450.*give both"):
+        load_config("shapes-demo_r18_fpn_gn-all", ["train.epochs=8"])
+    with pytest.raises(GnrcnnError, match="set one schedule, not both"):
+        load_config("shapes-demo_r18_fpn_gn-all", ["train.epochs=8", "train.lr_step_epochs=[6,7]", "train.iters=9"])
+    cfg = load_config("shapes-demo_r18_fpn_gn-all", ["train.epochs=8", "train.lr_step_epochs=[6,7]"])
+    assert (cfg.train.iters, cfg.train.lr_step_iters, cfg.train.epochs, cfg.train.lr_step_epochs) == (0, [], 8, [6, 7])
+    cfg = load_config("shapes-demo_r18_fpn_gn-all", ["train.iters=90", "train.lr_step_iters=[80]"])  # unchanged
+    assert (cfg.train.iters, cfg.train.lr_step_iters) == (90, [80])
+
+
+def test_progress_in_a_log_is_whole_lines_each_bar_ending_once(monkeypatch) -> None:
+    """Not a terminal (CI, tee, nohup): no carriage returns or escape codes, nothing before the first interval,
+    a line per interval, one final line, and messages written around the bar stay in order."""
+    import io
+
+    from tqdm import tqdm
+
+    from gnrcnn.progress import LineProgress, progress
+
+    log = io.StringIO()
+    monkeypatch.setenv("GNRCNN_PROGRESS_EVERY", "3600")
+    bar = progress(total=4, desc="train", unit="it", file=log, dynamic_ncols=True)
+    assert isinstance(bar, LineProgress)
+    tqdm.write("header", file=log)
+    for i in range(4):
+        bar.update(1)
+        bar.set_postfix(loss=f"{1 / (i + 1):.2f}", refresh=False)
+    bar.close()
+    bar.close()
+    assert log.getvalue().startswith("header\ntrain: 100% 4/4 [") and log.getvalue().count("\n") == 2
+    assert "loss=0.25" in log.getvalue() and "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+
+    log = io.StringIO()
+    monkeypatch.setenv("GNRCNN_PROGRESS_EVERY", "0")  # a line at the start and every update, the end's once
+    assert list(progress(range(3), desc="decode", file=log, leave=False)) == [0, 1, 2]
+    lines = log.getvalue().splitlines()
+    assert [ln.split(" [")[0] for ln in lines] == ["decode:   0% 0/3", "decode:  33% 1/3", "decode:  67% 2/3",
+                                                   "decode: 100% 3/3"]  # fmt: skip
+
+
+def test_progress_on_a_terminal_is_tqdm() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from gnrcnn.progress import LineProgress, progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    bar = progress(total=2, file=Terminal())
+    assert type(bar) is tqdm and not isinstance(bar, LineProgress)
+    bar.close()
