@@ -89,3 +89,33 @@ def test_progress_on_a_terminal_is_tqdm() -> None:
     bar = progress(total=2, file=Terminal())
     assert type(bar) is tqdm and not isinstance(bar, LineProgress)
     bar.close()
+
+
+def test_help_and_zoo_answer_without_importing_torch() -> None:
+    """torch + torchvision take seconds to import: --help, every command's --help and zoo never do."""
+    import subprocess
+    import sys
+
+    from gnrcnn.cli import build_parser
+
+    commands = sorted(build_parser()._subparsers._group_actions[0].choices)  # every registered command
+    script = ("import sys, contextlib, io\nfrom gnrcnn.cli import main\n"
+              f"for argv in [['--help'], ['zoo'], *[[c, '--help'] for c in {commands!r}]]:\n"
+              "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+              "        main(argv)\n"
+              "loaded = sorted(m for m in ('torch', 'torchvision', 'cv2', 'numpy') if m in sys.modules)\n"
+              "print(loaded)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_zoo_lists_every_bundled_config_in_100_columns(capsys) -> None:
+    from gnrcnn.config.loader import available_configs
+
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 100
+    assert all(name in out for name in available_configs()) and "shapes-demo_r18_fpn_gn-all" in out
+    assert main(["zoo", "--wide"]) == 0
+    assert "https://" in capsys.readouterr().out

@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 from .errors import GnrcnnError
 
 
@@ -93,6 +91,8 @@ def write_json_atomic(obj: Any, path: str | Path, kind: str = "results", indent:
 
 def save_torch_atomic(obj: Any, path: str | Path, kind: str = "checkpoint") -> None:
     """``torch.save`` of ``obj``, streamed to the temporary file and renamed into place."""
+    import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
+
     with atomic_open(path, kind) as f:
         torch.save(obj, f)
 

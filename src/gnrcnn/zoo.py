@@ -92,8 +92,9 @@ def _aligned(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     return [lines[0], "  ".join("-" * w for w in widths), *lines[1:]]
 
 
-def table() -> str:
-    """The zoo and its ImageNet backbones as aligned text tables."""
+def table(wide: bool = False, others: list[tuple[str, str]] = ()) -> str:
+    """The zoo, the other bundled configs (``others``: name, what) and the ImageNet backbones as aligned text
+    tables: within 100 columns, or with the checkpoint and backbone columns and URLs when ``wide``."""
     head = ("config", "box AP", "mask AP", "mem GB", "fps (V100)", "sched", "starts from", "checkpoint")
     rows = [
         (e.config, f"{e.box_ap:.1f}", f"{e.mask_ap:.1f}", f"{e.mem_gb:.1f}" if e.mem_gb else "-",
@@ -101,4 +102,15 @@ def table() -> str:
         for e in ZOO
     ]  # fmt: skip
     backbones = [(b.name, b.about, b.url) for b in BACKBONES]
-    return "\n".join([*_aligned(head, rows), "", *_aligned(("backbone", "what", "file"), backbones)])
+    keep = slice(None) if wide else slice(-2)  # the last two columns are the long ones
+    out = _aligned(head[keep], [r[keep] for r in rows])
+    if others:
+        out += ["", *_aligned(("other bundled config", "what"), [(n, _fit(w, 96 - len(n))) for n, w in others])]
+    out += ["", *_aligned(("backbone", "what", "file")[: 3 if wide else 2], [b[: 3 if wide else 2] for b in backbones])]
+    if not wide:
+        out += ["", "(--wide adds the checkpoint URLs and the backbone each model starts from)"]
+    return "\n".join(out)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..errors import GnrcnnError
-from ..runtime import keep_freed_memory
 from . import analyze, bench, convert, data, demo, export, infer, serve, study, train, zoo
 
 
@@ -23,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    keep_freed_memory()
+    if not getattr(args, "light", False):  # commands that print tables (zoo) never import torch
+        from ..runtime import keep_freed_memory  # imports torch: not before a command runs, so --help is instant
+
+        keep_freed_memory()
     try:
         return int(args.func(args) or 0)
     except GnrcnnError as e:

@@ -28,6 +28,17 @@ def available_configs() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml") and not p.name.startswith("_"))
 
 
+def config_summary(name: str) -> str:
+    """The first sentence of a shipped config's opening comment (what it is for), or ""."""
+    text = (resources.files("gnrcnn") / "configs" / f"{name}.yaml").read_text()
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").strip())
+    return " ".join(lines).split(". ")[0].rstrip(".")
+
+
 def _read_yaml(text: str, where: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
