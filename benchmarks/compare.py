@@ -71,7 +71,7 @@ class Ours:
             self.model.configure_training(self.cfg.train.channels_last, recompute)
 
     def infer(self, image) -> int:
-        return len(self.detector.predict(image)[0])
+        return len(self.detector.predict(image, color="rgb")[0])
 
     def train_step(self, images, sizes, targets, opt) -> float:
         self.model.train()

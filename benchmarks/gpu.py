@@ -67,7 +67,7 @@ def inference(depth: int, with_compile: bool) -> None:
         det = Detector(cfg, model, device=DEVICE, amp=amp, compile=compiled)
         t = time.perf_counter()
         speed = inference_speed(det, runs=RUNS, warmup=min(RUNS, 5 if not compiled else 8))
-        out = det.predict(image)[0]
+        out = det.predict(image, color="rgb")[0]
         runs[name] = {"fps": speed["fps"], "ms": speed["s_per_img"] * 1000, "detections": len(out),
                       "setup_s": time.perf_counter() - t}  # fmt: skip
         if name == "fp32":

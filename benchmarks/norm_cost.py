@@ -89,7 +89,8 @@ def inference(norms: list[str], size: int, runs: int, tmp: Path) -> dict[str, tu
         torch.manual_seed(0)
         cfg = study.run_config(study.Plan(size=size), norm, 2)
         dets[norm] = Detector(cfg, build_model(cfg).eval(), owns_model=True)
-    return round_robin({n: (lambda d=d: d.predict(np.ascontiguousarray(image))) for n, d in dets.items()}, runs, 2)
+    image = np.ascontiguousarray(image)
+    return round_robin({n: (lambda d=d: d.predict(image, color="rgb")) for n, d in dets.items()}, runs, 2)
 
 
 def estimate(res: dict, norms: list[str], batches: list[int], size: int, inf: dict, scale: float | None,

@@ -41,9 +41,9 @@ def profile_inference(depth: int, amp: str | None, top: int) -> str:
     det = Detector(cfg, build_model(cfg), device="cpu", amp=amp, owns_model=True)
     image = read_image(photo_path())
     for _ in range(2):
-        det.predict(image)
+        det.predict(image, color="rgb")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        det.predict(image)
+        det.predict(image, color="rgb")
     return table(prof, top)
 
 

@@ -43,7 +43,7 @@ def main() -> None:
     print(f"{'image':<16} {'drawn per-class':>15} {'two-class objects':>17} {'drawn agnostic':>14} {'two-class':>9}")
     for path in paths:
         image = read_image(path)
-        a, b = per_class.predict(image)[0].to("cpu"), agnostic.predict(image)[0].to("cpu")
+        a, b = (d.predict(image, color="rgb")[0].to("cpu") for d in (per_class, agnostic))
         pictures = [draw(image, a, per_class.class_names, args.score_thr),
                     draw(image, b, agnostic.class_names, args.score_thr)]  # fmt: skip
         gap = torch.full((3, image.shape[0], 6), 255, dtype=torch.uint8)

@@ -51,9 +51,9 @@ def picture_for(model: str, tmp: Path) -> Path:
 def model_speed(config: str, weights: str | None, device: str, image: np.ndarray, n: int, batch: int) -> float:
     """Images per second of Detector.predict on n copies, batch images per call."""
     det = load_model(config, weights, device=device)
-    det.predict([image] * batch, batch_size=batch)  # warm-up
+    det.predict([image] * batch, color="rgb", batch_size=batch)  # warm-up
     start = time.perf_counter()
-    det.predict([image] * n, batch_size=batch)
+    det.predict([image] * n, color="rgb", batch_size=batch)
     return n / (time.perf_counter() - start)
 
 

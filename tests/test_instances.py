@@ -49,13 +49,15 @@ def test_draw_is_predict_s_picture(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
     inst = _instances()
-    out = gnrcnn.draw(image, inst)
+    out = gnrcnn.draw(image, inst, color="rgb")
     assert out.shape == (60, 80, 3) and out.dtype == np.uint8
     assert np.array_equal(out, results.draw(image, inst, ["circle", "star"]).permute(1, 2, 0).numpy())
     assert not np.array_equal(out[10:30, 5:25], image[10:30, 5:25])  # the first mask
     assert np.array_equal(out[45:, :30], image[45:, :30])  # far from both detections
-    assert np.array_equal(gnrcnn.draw(image[..., ::-1].copy(), inst, color="bgr"), out)
-    assert np.array_equal(gnrcnn.draw(image, inst, score_thr=0.95), image)  # nothing strong enough to draw
+    bgr = image[..., ::-1].copy()  # an array is BGR by default, and the picture comes back in its order
+    assert np.array_equal(gnrcnn.draw(bgr, inst), out[..., ::-1])
+    assert np.array_equal(gnrcnn.draw(bgr, inst, color="bgr"), out[..., ::-1])
+    assert np.array_equal(gnrcnn.draw(image, inst, score_thr=0.95, color="rgb"), image)  # nothing strong enough
     path = tmp_path / "img.png"
     results.save_png(torch.from_numpy(image).permute(2, 0, 1), path)
     assert np.array_equal(gnrcnn.draw(path, inst), out)
@@ -64,7 +66,7 @@ def test_draw_is_predict_s_picture(tmp_path: Path) -> None:
 def test_a_detector_s_instances_know_their_classes() -> None:
     det = gnrcnn.load_model(str(TINY), weights="none")
     image = read_image(Path(__file__).parent / "data" / "coffee.png")
-    inst = det.predict(image)[0]
+    inst = det.predict(image, color="rgb")[0]
     assert inst.class_names == tuple(det.class_names) and inst.category_ids == tuple(det.cfg.data.category_ids)
     ids = det.cfg.data.category_ids
     assert [r["category_id"] for r in inst.to_coco()] == [ids[k] for k in inst.labels.tolist()]

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from gnrcnn import GnrcnnError, load_config
 from gnrcnn.cli import main
@@ -119,3 +120,15 @@ def test_zoo_lists_every_bundled_config_in_100_columns(capsys) -> None:
     assert all(name in out for name in available_configs()) and "shapes-demo_r18_fpn_gn-all" in out
     assert main(["zoo", "--wide"]) == 0
     assert "https://" in capsys.readouterr().out
+
+
+def test_load_model_takes_a_checkpoint_path_as_weights_does(tiny_trained: Path) -> None:
+    import gnrcnn
+
+    by_path = gnrcnn.load_model(str(tiny_trained))  # the config travels inside the checkpoint
+    by_weights = gnrcnn.load_model(weights=tiny_trained)
+    assert by_path.cfg == by_weights.cfg and by_path.class_names == ["circle", "triangle", "rectangle"]
+    for k, v in by_weights.model.state_dict().items():
+        assert torch.equal(by_path.model.state_dict()[k], v), k
+    with pytest.raises(GnrcnnError, match="unknown config name 'no-such-config'"):
+        gnrcnn.load_model("no-such-config")

@@ -48,12 +48,15 @@ def test_predict_full_scale_photo(r50_sample: Path, tmp_path: Path, capsys: pyte
 
 def test_predict_small_scale_and_api_inputs(r50_sample: Path, tmp_path: Path) -> None:
     det = load_model(R50, weights=r50_sample, overrides=["input.short=320", "input.long=512"])
-    rgb = cv2.imread(str(PHOTO))[..., ::-1].copy()
+    bgr = cv2.imread(str(PHOTO))
+    rgb = bgr[..., ::-1].copy()
     from_file = det.predict(PHOTO)[0]
-    from_rgb = det.predict(rgb)[0]
-    from_bgr = det.predict(rgb[..., ::-1].copy(), color="bgr")[0]
-    from_tensor = det.predict(torch.from_numpy(rgb).permute(2, 0, 1))[0]
+    from_bgr = det.predict(bgr)[0]  # numpy arrays are BGR unless told otherwise, as OpenCV reads them
+    from_rgb = det.predict(rgb, color="rgb")[0]
+    from_tensor = det.predict(torch.from_numpy(rgb).permute(2, 0, 1))[0]  # tensors RGB, as torchvision's
+    swapped = det.predict(rgb)[0]  # an RGB array read as BGR: another picture
     assert len(from_file) > 0
+    assert not (len(swapped) == len(from_file) and torch.equal(swapped.masks, from_file.masks))
     for other in (from_rgb, from_bgr, from_tensor):
         assert torch.equal(other.boxes, from_file.boxes) and torch.equal(other.masks, from_file.masks)
     assert from_file.masks.shape == (len(from_file), 400, 600) and from_file.labels.dtype == torch.int64

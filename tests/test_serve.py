@@ -46,7 +46,7 @@ def reference(detector):
 
 
 def records(det, image: np.ndarray) -> list[tuple]:
-    return [(r["category_id"], r["bbox"], r["score"]) for r in det.predict(image)[0].to_coco()]
+    return [(r["category_id"], r["bbox"], r["score"]) for r in det.predict(image, color="rgb")[0].to_coco()]
 
 
 @pytest.fixture(scope="module")

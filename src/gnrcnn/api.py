@@ -28,7 +28,8 @@ def load_model(
     compile: bool = False,
     tf32: bool = False,
 ) -> Detector | OnnxDetector:
-    """``load_model("mask-rcnn_r50_fpn_gn-all_2x_coco")`` -> a ready ``Detector`` with the published weights.
+    """``load_model("mask-rcnn_r50_fpn_gn-all_2x_coco")`` -> a ready ``Detector`` with the published weights;
+    ``load_model("work/best.pth")`` (or a URL, ``hf://``, ``.onnx``) -> that file's model with the config inside it.
 
     ``weights``: a file (a gnrcnn checkpoint, a published MMDetection or detectron2 file, ...: told
     by content; loading never runs code from the file), an ``http(s)://`` URL or a zoo name
@@ -38,6 +39,8 @@ def load_model(
     ``.onnx`` file (as ``config`` or ``weights``) gives an ``OnnxDetector`` with the same interface,
     running in onnxruntime. ``amp``: "bf16", "fp16" (CUDA), "auto" (what ``--amp auto`` picks) or None (fp32).
     """
+    if weights is None and build.is_weights_spec(config):  # load_model("work/best.pth"), as --weights takes it
+        config, weights = None, config
     if is_onnx_path(config) or is_onnx_path(weights):
         return load_onnx(config, weights, device, overrides, amp, compile)
     cfg, model = build.load(config, weights, overrides)
@@ -46,13 +49,18 @@ def load_model(
     return Detector(cfg, model, device=device, amp=amp, compile=compile, owns_model=True)
 
 
-def draw(image: ImageInput, instances: Instances, score_thr: float | None = None, color: str = "rgb") -> np.ndarray:
+def draw(
+    image: ImageInput, instances: Instances, score_thr: float | None = None, color: str | None = None
+) -> np.ndarray:
     """The picture ``gnrcnn predict`` saves: masks, boxes and 'name score' labels over ``image``.
 
-    ``image``: a path, an H x W x 3 uint8 array (``color`` = its channel order) or a uint8 tensor, as
-    ``Detector.predict`` takes; ``instances``: its detections. Returns H x W x 3 uint8 RGB.
+    ``image``: a path, an H x W x 3 uint8 array or a uint8 tensor, with ``color`` as ``Detector.predict``
+    takes it (arrays BGR by default); ``instances``: its detections. Returns H x W x 3 uint8 in the array's
+    own channel order (so ``cv2.imwrite`` writes what ``cv2.imread`` read), RGB for a path or a tensor.
     ``score_thr`` (default: ``predict``'s) hides weaker detections from the picture.
     """
     rgb, _ = to_rgb_array(image, color)
     options = {} if score_thr is None else {"score_thr": score_thr}
-    return results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()
+    out = results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()
+    bgr = (color or ("bgr" if isinstance(image, np.ndarray) else "rgb")) == "bgr"
+    return np.ascontiguousarray(out[..., ::-1]) if bgr else out

@@ -32,6 +32,19 @@ def read_weights(spec: str | Path | None) -> tuple[Path | None, LoadedWeights | 
     return path, (load_weights_file(path) if path is not None else None)
 
 
+def is_weights_spec(spec: str | Path | Config | None) -> bool:
+    """Whether ``spec`` (given where a config is expected) names weights: a URL, or a file that is no YAML."""
+    if spec is None or isinstance(spec, Config):
+        return False
+    if str(spec).startswith(("http://", "https://", "hf://")):
+        return True
+    path = Path(spec)
+    suffix = path.suffix.lower()
+    if suffix in (".pth", ".pt", ".pkl", ".safetensors", ".onnx"):
+        return True
+    return path.is_file() and suffix not in (".yaml", ".yml")
+
+
 def load(
     config: str | Path | Config | None, weights: str | Path | None, overrides: list[str] | None = None
 ) -> tuple[Config, MaskRCNN]:

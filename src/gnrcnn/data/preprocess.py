@@ -45,8 +45,11 @@ def resize(img: np.ndarray, size: tuple[int, int], style: str = "mmdet") -> np.n
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def to_rgb_array(image: ImageInput, color: str = "rgb") -> tuple[np.ndarray, str]:
-    """Any accepted input -> (H x W x 3 uint8 RGB array, name)."""
+def to_rgb_array(image: ImageInput, color: str | None = "rgb") -> tuple[np.ndarray, str]:
+    """Any accepted input -> (H x W x 3 uint8 RGB array, name). ``color``: the channel order of an array or
+    tensor; None means each type's convention: numpy arrays BGR (as OpenCV reads them), tensors RGB."""
+    if color is None:
+        color = "bgr" if isinstance(image, np.ndarray) else "rgb"
     if isinstance(image, (str, Path)):
         return read_image(image), str(image)
     if isinstance(image, torch.Tensor):
@@ -123,7 +126,7 @@ class Preprocessor:
         self.cfg = cfg
         self.normalizer = Normalizer(cfg, device)
 
-    def load(self, image: ImageInput, color: str = "rgb") -> tuple[torch.Tensor, ImageMeta]:
+    def load(self, image: ImageInput, color: str | None = "rgb") -> tuple[torch.Tensor, ImageMeta]:
         """Decode + resize one image on the CPU: ((3, h, w) uint8 RGB tensor, meta)."""
         arr, name = to_rgb_array(image, color)
         h, w = arr.shape[:2]
@@ -137,7 +140,7 @@ class Preprocessor:
         return self.normalizer(tensors)
 
     def __call__(
-        self, images: list[ImageInput], color: str = "rgb"
+        self, images: list[ImageInput], color: str | None = "rgb"
     ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
         loaded = [self.load(im, color) for im in images]
         batch, sizes = self.batch([t for t, _ in loaded])

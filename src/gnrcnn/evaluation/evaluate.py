@@ -79,7 +79,7 @@ def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval"
         except GnrcnnError as e:
             print(f"warning: {e}; counted as no detections", file=sys.stderr)
             continue
-        inst = detector.predict(image)[0]
+        inst = detector.predict(image, color="rgb")[0]
         results += replace(inst, name="").to_coco(image_id=rec.image_id)
     gathered = dist.gather_objects(results)
     return [r for part in gathered for r in part]  # type: ignore[union-attr]

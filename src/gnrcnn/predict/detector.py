@@ -40,7 +40,7 @@ class DetectorBase:
             inst.class_names, inst.category_ids = names, ids
         return out
 
-    def iter_predict(self, images: Iterable[ImageInput], color: str = "rgb", batch_size: int = 1
+    def iter_predict(self, images: Iterable[ImageInput], color: str | None = None, batch_size: int = 1
                      ) -> Iterator[Instances]:  # fmt: skip
         """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
         it = iter(images)
@@ -49,9 +49,13 @@ class DetectorBase:
             yield from self.run_batch(batch, sizes, metas)
 
     def predict(
-        self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
+        self, images: list[ImageInput] | ImageInput, color: str | None = None, batch_size: int = 1
     ) -> list[Instances]:
-        """File paths, H x W x 3 uint8 arrays (``color`` = their channel order) or uint8 tensors.
+        """File paths, H x W x 3 uint8 arrays or 3 x H x W / H x W x 3 uint8 tensors.
+
+        ``color`` is the channel order of arrays and tensors: by default numpy arrays are BGR, as
+        ``cv2.imread`` gives them and as detectron2's and MMDetection's predictors take them, and tensors
+        RGB, as ``torchvision.io`` decodes them; ``color="rgb"`` for an array from PIL or matplotlib.
 
         Batch size 1 reproduces the reference exactly: in a batch every image is zero-padded to the
         largest, and GroupNorm statistics include that padding (in an exported graph as in PyTorch).
@@ -60,7 +64,7 @@ class DetectorBase:
             images = [images]
         return list(self.iter_predict(images, color, batch_size))
 
-    def __call__(self, images: list[ImageInput] | ImageInput, color: str = "rgb", batch_size: int = 1
+    def __call__(self, images: list[ImageInput] | ImageInput, color: str | None = None, batch_size: int = 1
                  ) -> list[Instances]:  # fmt: skip
         return self.predict(images, color, batch_size)
 

@@ -147,4 +147,4 @@ class InferenceQueue:
 
     def _run(self, images: list[np.ndarray]) -> list[Instances]:
         with torch.inference_mode():
-            return [inst.to("cpu") for inst in self.detector.predict(images, batch_size=len(images))]
+            return [inst.to("cpu") for inst in self.detector.predict(images, color="rgb", batch_size=len(images))]

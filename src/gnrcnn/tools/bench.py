@@ -37,7 +37,7 @@ def inference_speed(detector: Detector, runs: int = 5, warmup: int = 2) -> dict[
     for i in range(warmup + runs):
         _sync(detector.device)
         t = time.perf_counter()
-        detector.predict(image)
+        detector.predict(image, color="rgb")
         _sync(detector.device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
