@@ -132,3 +132,85 @@ def test_load_model_takes_a_checkpoint_path_as_weights_does(tiny_trained: Path) 
         assert torch.equal(by_path.model.state_dict()[k], v), k
     with pytest.raises(GnrcnnError, match="unknown config name 'no-such-config'"):
         gnrcnn.load_model("no-such-config")
+
+
+def test_sigterm_keeps_the_work_and_resume_ends_where_an_uninterrupted_run_does(shapes8: Path, tmp_path: Path) -> None:
+    """SIGTERM at iteration 3 of 6: the step finishes, a checkpoint is written, the run says how to go on;
+    --resume then gives bit for bit the weights of a run that was never stopped."""
+    import os
+    import signal
+
+    from gnrcnn.train.interrupt import TrainingInterruptedError
+    from gnrcnn.train.trainer import TrainArgs, Trainer
+    from gnrcnn.weights import load_weights_file
+
+    from conftest import TINY
+
+    def args(work: Path, resume: bool = False) -> TrainArgs:
+        return TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations" / "train.json"), work_dir=str(work),
+                         max_iters=6, resume=resume)  # fmt: skip
+
+    def term_at_3(trainer: Trainer, batches: list) -> None:
+        if trainer.iteration == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    Trainer(load_config(str(TINY)), args(tmp_path / "straight")).train()
+    with pytest.raises(TrainingInterruptedError, match=r"stopped by SIGTERM after iteration 3 of 6; checkpoint .*"
+                                                       r"iter_00000003.pth: run the same command with --resume"):
+        Trainer(load_config(str(TINY)), args(tmp_path / "stopped"), hooks=[term_at_3]).train()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler goes with the run
+    assert not (tmp_path / "stopped" / "model_final.pth").exists()
+    Trainer(load_config(str(TINY)), args(tmp_path / "stopped", resume=True)).train()
+    a = load_weights_file(tmp_path / "straight" / "model_final.pth").state_dict
+    b = load_weights_file(tmp_path / "stopped" / "model_final.pth").state_dict
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_command_exits_143_on_sigterm_and_names_the_file_to_ship(shapes8: Path, tmp_path: Path) -> None:
+    """A real SIGTERM from outside (as a scheduler sends it) to `gnrcnn train`, then --resume to the end."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import TINY
+
+    work = tmp_path / "w"
+    cmd = [sys.executable, "-m", "gnrcnn", "train", "--config", str(TINY), "--data-root", str(shapes8), "--ann",
+           str(shapes8 / "annotations" / "train.json"), "--work-dir", str(work), "--max-iters", "40",
+           "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log, deadline = work / "metrics.jsonl", time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and sum("loss" in line for line in log.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    line = [ln for ln in err.splitlines() if "stopped by SIGTERM" in ln]
+    assert len(line) == 1 and "run the same command with --resume" in line[0], err[-2000:]
+    done = [json.loads(ln)["iter"] for ln in log.read_text().splitlines() if "loss" in ln]
+    assert 2 <= done[-1] < 40 and (work / f"iter_{done[-1]:08d}.pth").exists()
+    res = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"resumed from {work / f'iter_{done[-1]:08d}.pth'} at iteration {done[-1]}" in res.stdout
+    assert "model_final.pth" in res.stdout and "<- ship this one" in res.stdout, res.stdout[-2000:]
+
+
+def test_the_end_of_training_names_best_pth_to_ship_when_validation_kept_one(tmp_path: Path) -> None:
+    import json
+
+    from gnrcnn.train.summary import ship_note
+
+    cfg = load_config("shapes-demo_r18_fpn_gn-all", ["train.eval_every_iters=100"])
+    final = {"bbox": {"AP": 0.61}, "segm": {"AP": 0.598}}
+    (tmp_path / "best.json").write_text(json.dumps({"iteration": 300, "best_metric": "segm.AP", "best": 0.608}))
+    note = ship_note(tmp_path, cfg, final, 450, 23).splitlines()
+    assert note[1].split() == ["best.pth", "segm.AP", "0.6080", "at", "iteration", "300:", "evaluated", "in",
+                               f"{tmp_path}/eval/iter_300/", "<-", "ship", "this", "one"]  # fmt: skip
+    assert note[2].startswith("  model_final.pth  segm.AP 0.5980 at iteration 450: evaluated in")
+    assert "ship" not in note[2]
+    (tmp_path / "best.json").unlink()
+    assert ship_note(tmp_path, cfg, final, 450, 23).splitlines()[1].endswith("<- ship this one")

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except GnrcnnError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)  # a training stopped by a signal: 128 + its number, as a shell reports it
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -58,6 +58,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = trainer.train()
     if metrics and trainer.main:
         print(format_table(metrics))
+    if trainer.main and (trainer.iteration >= trainer.schedule.total_iters or trainer.tracker.should_stop):
+        from ..train.summary import ship_note
+
+        print(ship_note(trainer.work, trainer.cfg, metrics, trainer.iteration, trainer.ipe))
     return 0
 
 

@@ -32,18 +32,12 @@ from ..weights import gnrcnn_checkpoint
 from . import checkpoint as ckpt
 from .best import BestTracker, is_due, record, update_on_every_rank, write_best
 from .ema import EMA
+from .interrupt import StopSignals
 from .logger import MetricsLogger, plot_losses
 from .loss_guard import check_finite
 from .memory_plan import plan as plan_memory
 from .schedule import Schedule, make_schedule
-from .setup import (
-    describe,
-    load_dataset,
-    make_loader,
-    make_optimizer,
-    seed_everything,
-    with_classes,  # fmt: skip
-)
+from .setup import describe, load_dataset, make_loader, make_optimizer, seed_everything, with_classes
 from .step import Inputs, OptimizerStep, make_scaler
 
 
@@ -202,6 +196,7 @@ class Trainer:
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
         end = min(total, self.args.stop_at or total)
+        stop = StopSignals().install()  # SIGTERM / Ctrl-C are recorded, acted on after the step in flight
         try:
             for batches in self._batches() if not self.tracker.should_stop else ():
                 if self.iteration >= end:
@@ -219,10 +214,14 @@ class Trainer:
                     window, t_last, data_time = [], now, 0.0
                 if self._evaluate_and_checkpoint(end, logger):
                     break
+                if stop.requested(self.device):
+                    self.save_checkpoint()
+                    raise stop.error(self.iteration, total, self.last_checkpoint)
                 t_data = time.perf_counter()
             stopped = self.tracker.should_stop
             return self._finish(logger, stopped) if self.iteration >= total or stopped else {}
         finally:
+            stop.restore()
             logger.close()
             self.close()
 
