@@ -124,7 +124,7 @@ def test_cli_tiles_with_a_real_model(tmp_path: Path) -> None:
     records = json.loads((out / "predictions.json").read_text())
     assert records and all(r["segmentation"]["size"] == [200, 300] for r in records)
     assert mask_utils.decode(records[0]["segmentation"]).shape == (200, 300)
-    assert cv2.imread(str(out / "big.png")).shape == (200, 300, 3)
+    assert cv2.imread(str(out / "big.png")).shape == (400, 600, 3)  # small pictures drawn 2x: >= 512 px
 
 
 def test_bad_tile_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

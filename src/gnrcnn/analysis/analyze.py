@@ -10,7 +10,7 @@ The maths is in ``match.py`` (COCOeval itself: ``evaluation/coco_eval.py``), the
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError, read_input_file
 from ..evaluation.coco_eval import load_gt, per_class_ap, run_cocoeval
 from ..fileio import write_json_atomic, write_text_atomic
-from ..predict.draw import draw
+from ..predict.draw import draw, enlarged
 from ..structures import Instances
 from .match import (
     attach_image_ids,
@@ -119,25 +119,15 @@ def _draw_ranked(
             gt_inst = _gt_instances(gt, image_id, image.shape[:2])
             preds = [r for r in by_image.get(image_id, []) if r["score"] >= opts.score_thr]
             pred_inst = _pred_instances(preds, sorted(gt.getCatIds()), image.shape[:2])
-            image, gt_inst, pred_inst = _enlarged(image, gt_inst, pred_inst)
+            image, gt_inst, pred_inst = enlarged(image, gt_inst, pred_inst)
             titles = (f"ground truth: {len(gt_inst)} objects",
                       f"predictions, score >= {opts.score_thr:g}: {len(pred_inst)}")  # fmt: skip
             head = f"{info['file_name']}: {IOU_TYPES[rank_by]} AP {ap[image_id]:.3f} ({kind} {rank} of {len(ranked)})"
-            plot_side_by_side(draw(image, gt_inst, names, 0.0), draw(image, pred_inst, names, 0.0), titles, head,
-                              picture)  # fmt: skip
+            drawn = draw(image, gt_inst, names, 0.0, scores=False), draw(image, pred_inst, names, 0.0)
+            plot_side_by_side(*drawn, titles, head, picture)
             listed.append({"image_id": image_id, "file_name": info["file_name"], "AP": ap[image_id],
                            "picture": str(picture)})  # fmt: skip
     return lists
-
-
-def _enlarged(image: np.ndarray, *insts: Instances) -> tuple[Any, ...]:
-    """Small images scaled up by a whole factor (to >= 480 px), so that draw's fixed-size labels stay legible."""
-    f = -(-480 // max(image.shape[:2]))
-    if f <= 1:
-        return (image, *insts)
-    big = [replace(i, boxes=i.boxes * f, masks=i.masks.repeat_interleave(f, 1).repeat_interleave(f, 2),
-                   image_shape=(i.image_shape[0] * f, i.image_shape[1] * f)) for i in insts]  # fmt: skip
-    return (image.repeat(f, 0).repeat(f, 1), *big)
 
 
 def _image_paths(gt: Any, raw: list[dict[str, Any]], results: list[dict[str, Any]], data_root: str | None,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,7 +18,7 @@ from ..coco_results import encode_masks
 from ..fileio import write_bytes_atomic
 from ..structures import Instances
 
-__all__ = ["draw", "encode_masks", "palette", "save_png"]
+__all__ = ["draw", "encode_masks", "enlarge_factor", "enlarged", "palette", "save_png", "scaled"]
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
@@ -35,17 +37,20 @@ def _overlaps(a: Rect, b: Rect) -> bool:
 def place_labels(boxes: list[Rect], sizes: list[tuple[int, int]], image_size: tuple[int, int]) -> list[Rect | None]:
     """Where each box's label (w, h) goes, boxes taken in order (highest score first): above the box,
     inside its top, below it, inside its bottom, at its left edge or its right edge, the first of these
-    inside the image that overlaps no label placed before; None (label dropped) when every one does."""
+    inside the image that overlaps no label placed before and leaves the box's centre (its object) visible;
+    None (label dropped) when every one does."""
     height, width = image_size
     placed: list[Rect] = []
     out: list[Rect | None] = []
     for (x1, y1, x2, y2), (w, h) in zip(boxes, sizes):
         spot = None
+        center = ((x1 + x2) / 2, (y1 + y2) / 2)
         for y in (y1 - h, y1, y2, y2 - h):
             for x in (x1, x2 - w):
                 x = min(max(x, 0.0), max(width - w, 0.0))
                 rect = (x, y, x + w, y + h)
-                if y >= 0 and y + h <= height and not any(_overlaps(rect, p) for p in placed):
+                on_center = rect[0] <= center[0] <= rect[2] and rect[1] <= center[1] <= rect[3]
+                if y >= 0 and y + h <= height and not on_center and not any(_overlaps(rect, p) for p in placed):
                     spot = rect
                     break
             if spot is not None:
@@ -78,11 +83,32 @@ def _draw_labels(img: torch.Tensor, boxes: list[Rect], text: list[str], colors: 
     return torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()
 
 
+def enlarged(image: np.ndarray, *insts: Instances, min_side: int = 512) -> tuple[Any, ...]:
+    """A small image and its detections scaled up by a whole factor to >= ``min_side`` px on the long side, so
+    that labels (at least 10 px high) are legible and cover little; others as they are."""
+    f = enlarge_factor(image.shape[:2], min_side)
+    return (image.repeat(f, 0).repeat(f, 1), *(scaled(i, f) for i in insts)) if f > 1 else (image, *insts)
+
+
+def enlarge_factor(shape: tuple[int, ...], min_side: int = 512) -> int:
+    return max(1, -(-min_side // max(shape[:2])))
+
+
+def scaled(inst: Instances, f: int) -> Instances:
+    """Detections on an image scaled up by the whole factor ``f``."""
+    if f == 1:
+        return inst
+    return replace(inst, boxes=inst.boxes * f, masks=inst.masks.repeat_interleave(f, 1).repeat_interleave(f, 2),
+                   image_shape=(inst.image_shape[0] * f, inst.image_shape[1] * f))  # fmt: skip
+
+
 def draw(
-    image: np.ndarray, inst: Instances, class_names: Sequence[str] | None = None, score_thr: float = 0.5
+    image: np.ndarray, inst: Instances, class_names: Sequence[str] | None = None, score_thr: float = 0.5,
+    scores: bool = True,
 ) -> torch.Tensor:
-    """Masks, boxes and 'name score' labels of detections scoring >= ``score_thr`` on an RGB image; a
-    label that would cover an earlier (higher-scoring) one moves around its box, or is left out.
+    """Masks, boxes and 'name score' labels ('name' alone without ``scores``: ground truth) of detections
+    scoring >= ``score_thr`` on an RGB image; a label that would cover an earlier (higher-scoring) one or its
+    own object's centre moves around its box, or is left out.
     The names are the result's own (``inst.class_names``) unless given; a label without one is its number."""
     class_names = list(inst.class_names if class_names is None else class_names)
     if len(inst) and int(inst.labels.max()) >= len(class_names):
@@ -98,7 +124,8 @@ def draw(
     img = draw_segmentation_masks(img, inst.masks[keep][order].cpu(), alpha=0.45, colors=colors)
     width = max(1, round(max(image.shape[:2]) / 400))
     img = draw_bounding_boxes(img, boxes, colors=colors, width=width)
-    text = [f"{class_names[i]} {s:.2f}" for i, s in zip(labels, inst.scores[keep][order].tolist())]
+    text = [f"{class_names[i]} {s:.2f}" if scores else class_names[i]
+            for i, s in zip(labels, inst.scores[keep][order].tolist())]  # fmt: skip
     return _draw_labels(img, [tuple(b) for b in boxes.tolist()], text, colors)
 
 

@@ -106,7 +106,8 @@ class _Encoder:
 
     def __call__(self, item: tuple[_Frame, Instances | InParts]) -> None:
         frame, result = item
-        records, picture = records_and_picture(result, frame.prepared.image, self.score_thr)
+        # frames keep their size (the writer's), however small
+        records, picture = records_and_picture(result, frame.prepared.image, self.score_thr, min_side=0)
         self.lines.append({"frame": frame.index, "time_s": round(frame.time_s, 4), "detections": records})
         self.detections += len(records)
         assert picture is not None
