@@ -7,7 +7,7 @@ import sys
 
 from ..errors import GnrcnnError
 from ..runtime import keep_freed_memory
-from . import analyze, export, infer, serve, study, tools, train
+from . import analyze, data_import, export, infer, serve, study, tools, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnrcnn", description="Mask R-CNN with Group Normalization")
     parser.add_argument("--version", action="version", version=f"gnrcnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, train, tools, analyze, study, serve, export):
+    for module in (infer, train, data_import, tools, analyze, study, serve, export):
         module.register(sub)
     return parser
 
