@@ -56,6 +56,11 @@ class MetricsLogger:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 
+    def log_record(self, record: dict[str, Any]) -> None:
+        """A ``metrics.jsonl`` line of another kind (the training data's counts)."""
+        if self.enabled:
+            self._append(record)
+
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return

@@ -1,0 +1,1 @@
+"""Training: what a run is built from, how it steps, what it logs and saves."""
