@@ -105,6 +105,7 @@ def report(result: ImportResult) -> str:
         lines.append(f"wrote {path}: {len(coco['images'])} images, {len(coco['annotations'])} instances")
     ann = result.files.get("train", result.files.get("all"))
     val = f" --val-ann {result.files['val']}" if "val" in result.files else ""
-    lines.append(f"use it with --data-root {result.root}: gnrcnn check-data --data-root {result.root} --ann {ann}; "
-                 f"gnrcnn train --config CONFIG --data-root {result.root} --ann {ann}{val} --work-dir DIR")  # fmt: skip
+    lines.append(f"the file names are relative to --data-root {result.root}")
+    lines.append(f"next: gnrcnn check-data --data-root {result.root} --ann {ann}")
+    lines.append(f"then: gnrcnn train --config CONFIG --data-root {result.root} --ann {ann}{val} --work-dir DIR")
     return "\n".join(lines)
