@@ -15,6 +15,7 @@ from gnrcnn import GnrcnnError, load_model
 from gnrcnn.cli import main
 from gnrcnn.weights import hub
 
+from conftest import TINY
 from hf_server import COMMIT, serve_repo
 
 REPO = "someone/tiny-shapes"
@@ -93,12 +94,17 @@ def test_wrong_revision_missing_file_and_offline_without_cache(
         hub.resolve("hf://nobody")
 
 
-def test_predict_cli_with_hf_weights(
-    hub_folder: Path, hf_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shapes8: Path
-) -> None:
+def test_predict_and_train_cli_with_hf_weights(
+    hub_folder: Path, hf_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shapes8: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
     with serve_repo(REPO, hub_folder) as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.endpoint)
         image = sorted((shapes8 / "val").iterdir())[0]
         assert main(["predict", "--weights", f"hf://{REPO}", str(image), "--out", str(tmp_path / "p"),
                      "--device", "cpu"]) == 0  # fmt: skip
+        assert main(["train", "--config", str(TINY), "--weights", f"hf://{REPO}", "--data-root", str(shapes8),
+                     "--ann", str(shapes8 / "annotations" / "train.json"), "--work-dir", str(tmp_path / "w"),
+                     "--max-iters", "1", "--device", "cpu"]) == 0  # fmt: skip
     assert (tmp_path / "p" / "predictions.json").is_file()
+    assert f"starting from hf://{REPO} (gnrcnn)" in capsys.readouterr().out
