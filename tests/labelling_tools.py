@@ -149,6 +149,7 @@ def yolo(root: Path) -> Path:
         if i != 7:  # image 7 has no label file: a negative
             (root / "labels" / split / f"{i:04d}.txt").write_text("\n".join(lines) + "\n")
     (root / "images" / "train" / "9999.jpg").write_bytes(b"\xff\xd8 truncated")
+    (root / "labels" / "train" / "0042.txt").write_text("0 0.1 0.1 0.2 0.1 0.2 0.2\n")  # its image was deleted
     return root
 
 

@@ -41,19 +41,26 @@ def check_image_entry(img: Any, index: int, where: str) -> Problem | None:
     return None
 
 
-def _collinear(p: list[float]) -> bool:
-    """All points of a flat [x0, y0, x1, y1, ...] polygon on one line (or one point): it covers no area."""
+def collinear(p: list[float]) -> bool:
+    """All points of a flat [x0, y0, x1, y1, ...] polygon on one line (or one point): it covers no area.
+    Returns at the first point off the line (usually the third), so a real polygon costs next to nothing."""
     x0, y0 = p[0], p[1]
-    dirs = [(x - x0, y - y0) for x, y in zip(p[2::2], p[3::2])]
-    ux, uy = next(((dx, dy) for dx, dy in dirs if dx or dy), (0.0, 0.0))
-    return all(abs(ux * dy - uy * dx) <= 1e-9 * (abs(ux) + abs(uy)) * (abs(dx) + abs(dy) + 1) for dx, dy in dirs)
+    ux = uy = 0.0
+    for i in range(2, len(p), 2):
+        dx, dy = p[i] - x0, p[i + 1] - y0
+        if not (ux or uy):
+            ux, uy = dx, dy
+        elif abs(ux * dy - uy * dx) > 1e-9 * (abs(ux) + abs(uy)) * (abs(dx) + abs(dy) + 1):
+            return False
+    return True
 
 
 def _extent_iou(polys: list[list[float]], bbox: list[float]) -> float:
     """IoU of the polygons' extent with the annotation's box [x, y, w, h]."""
-    xs = [v for p in polys for v in p[0::2]]
-    ys = [v for p in polys for v in p[1::2]]
-    px0, py0, px1, py1 = min(xs), min(ys), max(xs), max(ys)
+    px0 = min(min(p[0::2]) for p in polys)
+    py0 = min(min(p[1::2]) for p in polys)
+    px1 = max(max(p[0::2]) for p in polys)
+    py1 = max(max(p[1::2]) for p in polys)
     x, y, w, h = bbox
     iw = max(0.0, min(px1, x + w) - max(px0, x))
     ih = max(0.0, min(py1, y + h) - max(py0, y))
@@ -66,7 +73,7 @@ def _check_polygons(segm: list[Any], bbox: list[float], name: str) -> tuple[Any,
     if not polys:
         return None, Problem(SKIP, name, "no polygon with an even number (>= 6) of coordinates (3 points or more); "
                              "dropped", "bad-polygon")  # fmt: skip
-    flat = [p for p in polys if _collinear(p)]
+    flat = [p for p in polys if collinear(p)]
     if len(flat) == len(polys):
         return None, Problem(SKIP, name, "zero-area polygon (all its points on one line); dropped", "zero-area-polygon")
     iou = _extent_iou(polys, bbox)
@@ -75,7 +82,7 @@ def _check_polygons(segm: list[Any], bbox: list[float], name: str) -> tuple[Any,
                              f"{BOX_POLYGON_MIN_IOU}); dropped", "box-polygon-mismatch")  # fmt: skip
     dropped = len(segm) - len(polys) + len(flat)
     if dropped:
-        kept = [p for p in polys if not _collinear(p)]
+        kept = [p for p in polys if not collinear(p)]
         return kept, Problem(SKIP, name, f"{dropped} malformed or zero-area polygon(s) dropped, the instance kept",
                              "bad-polygon")  # fmt: skip
     return polys, None

@@ -87,10 +87,10 @@ def report(result: ImportResult) -> str:
     lines.append(f"{len(cats)} categories (id name): " + ", ".join(f"{c['id']} {c['name']}" for c in cats))
     c, images = result.counts, result.coco["images"]
     empty = len(images) - len({a["image_id"] for a in result.coco["annotations"]})
-    files = sum(1 for p in result.problems if p.kind in ("unreadable-file", "unreadable-image", "size-mismatch"))
+    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image")
+    files = sum(1 for p in result.problems if p.kind in file_kinds)
     dropped = c["shapes"] - c["imported"]
-    shape_problems = [p for p in result.problems if p.kind not in ("unreadable-file", "unreadable-image",
-                                                                   "size-mismatch", "no-names")]  # fmt: skip
+    shape_problems = [p for p in result.problems if p.kind not in (*file_kinds, "no-names")]
     others = [p for p in result.problems if p not in shape_problems]
     lines.append(
         f"imported {len(images)} images ({empty} without instances) and {c['imported']} of {c['shapes']} shapes"

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..problems import SKIP, Problem
+from ..validate import collinear
 
 POLYGON, BOX, MASK = "polygon", "box", "mask"
 
@@ -95,6 +96,10 @@ def _polygon_ann(shape: Shape, w: int, h: int) -> tuple[dict[str, Any] | None, s
         return None, f"off the image ({where} on a {w}x{h} image)", "off-image"
     polys = [np.clip(p, 0, [w, h]) for p in polys]
     flat = [[round(float(v), 2) for v in p.reshape(-1)] for p in polys]
+    keep = [i for i, f in enumerate(flat) if not collinear(f)]  # as check-data and training judge them
+    if not keep:
+        return None, "zero area (all points on one line)", "degenerate-shape"
+    polys, flat = [polys[i] for i in keep], [flat[i] for i in keep]
     rle = mask_util.merge(mask_util.frPyObjects(flat, h, w))
     area = float(mask_util.area(rle))
     xy = np.concatenate(polys)

@@ -93,4 +93,7 @@ def read(src: Path) -> Imported:
         problems += found
         if img is not None:
             images.append(img)
+    used = {label_path(p) for p in files}
+    problems += [skip(str(t), "has no image of the same name under images/; not imported", "no-image")
+                 for t in sorted((src / "labels").rglob("*.txt")) if t not in used]  # fmt: skip
     return Imported(src, images, names, problems)
