@@ -84,3 +84,14 @@ def test_training_writes_safetensors_and_logs_what_it_trained_on(
     a = load_weights_file(work / "model_final.pth").state_dict
     b = load_weights_file(work / "model_final.safetensors").state_dict
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_name_proves_nothing_a_code_carrying_pickle_called_safetensors_is_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    src = tmp_path / "model.safetensors"
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "payload": Evil()}, src)
+    with pytest.raises(GnrcnnError, match="refused to load"):
+        load_weights_file(src)
