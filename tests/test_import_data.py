@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from pycocotools import mask as mask_util
 
 from gnrcnn import GnrcnnError
 from gnrcnn.cli import main
 from gnrcnn.data.check import report as check_report
 from gnrcnn.data.importers import detect_format, import_dataset
+from gnrcnn.data.importers.common import to_coco
 from gnrcnn.data.importers.cvat import decode_rle
 from gnrcnn.data.importers.split import split_ids
 
@@ -138,3 +140,19 @@ def test_train_with_val_ann_on_imported_data(fmt: str, tmp_path: Path, capsys: p
     assert code == 0, text
     metrics = json.loads((tmp_path / "w" / "metrics.json").read_text())
     assert set(metrics) >= {"bbox", "segm"}
+
+
+def test_cvat_rotated_box_is_the_rotated_rectangle(tmp_path: Path) -> None:
+    from gnrcnn.data.importers import cvat
+
+    src = tmp_path / "c"
+    (src / "images").mkdir(parents=True)
+    Image.new("RGB", (100, 100)).save(src / "images" / "a.png")
+    (src / "annotations.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><task><labels><label>'
+        '<name>bar</name></label></labels></task></meta><image id="0" name="a.png" width="100" height="100">'
+        '<box label="bar" source="manual" occluded="0" xtl="30.00" ytl="45.00" xbr="70.00" ybr="55.00" '
+        'rotation="90.00" z_order="0"></box></image></annotations>'
+    )
+    ann = to_coco(cvat.read(src))[0]["annotations"][0]
+    assert np.allclose(ann["bbox"], [45, 30, 10, 40], atol=1e-6)  # 40 x 10 turned a quarter: 10 x 40

@@ -4,6 +4,7 @@ Each ``<image name width height>`` holds ``<polygon points="x,y;x,y;...">``, ``<
 ``<mask rle="a, b, c" left top width height>``: CVAT writes a mask as run lengths over its own box,
 row by row, starting with a run of background (0) pixels, the box ``width`` x ``height`` pixels from
 (``left``, ``top``). The labels are ``<meta>``'s, in their order; a shape of another label is listed.
+A box with CVAT's ``rotation`` (degrees, clockwise) becomes the rotated rectangle as a polygon.
 Polylines, points, ellipses, cuboids and skeletons are listed as not imported.
 """
 
@@ -40,7 +41,13 @@ def _shape(el: ET.Element, index: int, w: int, h: int) -> Shape:
         return Shape(label, POLYGON, name, polygons=[np.asarray(pts, dtype=np.float64).reshape(-1, 2)])
     if el.tag == "box":
         x0, y0, x1, y1 = _floats(el, "xtl", "ytl", "xbr", "ybr")
-        return Shape(label, BOX, name, box=(x0, y0, x1, y1))
+        angle = np.deg2rad(float(el.attrib.get("rotation") or 0))  # CVAT: degrees, clockwise about the centre
+        if not angle:
+            return Shape(label, BOX, name, box=(x0, y0, x1, y1))
+        c = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])  # clockwise with y down
+        corners = (np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) - c) @ turn.T + c
+        return Shape(label, POLYGON, name + " rotated", polygons=[corners])
     if el.tag == "mask":
         left, top, mw, mh = (int(float(v)) for v in _floats(el, "left", "top", "width", "height"))
         local = decode_rle([int(v) for v in el.attrib["rle"].split(",")], mw, mh)
