@@ -68,7 +68,7 @@ def model_card(cfg: Config, data: dict[str, Any] | None, metrics: dict[str, Any]
         "---", "library_name: gnrcnn", "pipeline_tag: image-segmentation",
         "tags: [instance-segmentation, object-detection, mask-rcnn, group-normalization, safetensors]", "---", "",
         f"# {cfg.name or 'gnrcnn model'}: Mask R-CNN with Group Normalization", "",
-        f"A [gnrcnn](https://pypi.org/project/gnrcnn/) Mask R-CNN (ResNet-{cfg.model.backbone.depth}, FPN, "
+        f"A gnrcnn Mask R-CNN (ResNet-{cfg.model.backbone.depth}, FPN, "
         f"GroupNorm) for instance segmentation of {len(names)} classes: {', '.join(names[:20])}"
         + (", ..." if len(names) > 20 else "") + ".", "",
         "## Use", "", "```sh", "pip install 'gnrcnn[hub]'",
