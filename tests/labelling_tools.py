@@ -75,6 +75,19 @@ def labelme(root: Path) -> Path:
                "imageData": base64.b64encode(data).decode(), "imageHeight": SIZE, "imageWidth": SIZE}  # fmt: skip
         (root / f"img_{i}.json").write_text(json.dumps(doc, indent=2))
     (root / "broken.json").write_text('{"shapes": [')  # a save cut short
+    (root / "embedded.json").write_text(
+        json.dumps(
+            {
+                "version": "5.5.0",
+                "flags": {},
+                "shapes": [],
+                "imagePath": None,
+                "imageData": "",
+                "imageHeight": SIZE,
+                "imageWidth": SIZE,
+            }
+        )
+    )
     return root
 
 

@@ -27,7 +27,8 @@ from labelling_tools import CLASSES, N_IMAGES, WRITERS, cvat_rle
 
 # What each fixture gets wrong, as (file name fragment, shape fragment, reason fragment).
 BAD = {
-    "labelme": [("broken.json", "", "not a readable LabelMe JSON"), ("img_1.json", "shape 2 (polygon 'square')",
+    "labelme": [("broken.json", "", "not a readable LabelMe JSON"), ("embedded.json", "", "has no imagePath"),
+                ("img_1.json", "shape 2 (polygon 'square')",
                 "fewer than 3 points"), ("img_2.json", "shape 2 (polygon 'circle')", "off the image"),
                 ("img_3.json", "shape 2 (line 'tail')", "shape type 'line'")],
     "cvat": [("frame_000099.png", "", "not a decodable image"), ("frame_000002.png", "box 2 ('square')",

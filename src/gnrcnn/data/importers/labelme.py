@@ -85,8 +85,11 @@ def read_one(path: Path, root: Path) -> tuple[ImportedImage | None, list]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         return None, [skip(where, f"not a readable LabelMe JSON ({type(e).__name__}: {e}); file not imported",
                            "unreadable-file")]  # fmt: skip
-    if not isinstance(data, dict) or not isinstance(data.get("shapes"), list) or not data.get("imagePath"):
+    if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         return None, []  # some other JSON in the folder (not a LabelMe file): not ours
+    if not data.get("imagePath"):
+        return None, [skip(where, "has no imagePath (the embedded imageData is not imported: keep the image file "
+                           "beside the JSON); file not imported", "unreadable-file")]  # fmt: skip
     image = _image_path(path, str(data["imagePath"]))
     declared = (data.get("imageWidth"), data.get("imageHeight"))
     size = checked_size(image, where, declared if all(isinstance(v, int) for v in declared) else None)
