@@ -71,6 +71,7 @@ def plot(out: Path, runs: list[str], png: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for name in runs:
         rows = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if "loss" in r]  # not the data record or evaluations
         ax.plot([r["iter"] for r in rows], [r["loss"] for r in rows], label=name, linewidth=1.5)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")

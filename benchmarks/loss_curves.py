@@ -23,7 +23,7 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for path, label in zip(args.runs, args.labels or args.runs):
         with open(path) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+            rows = [r for r in (json.loads(line) for line in f if line.strip()) if "loss" in r]
         ax.plot([r["iter"] for r in rows], [r["loss"] for r in rows], label=label, linewidth=1.5)
         last = rows[-5:]
         print(f"{label}: first {rows[0]['loss']:.3f}, mean of the last 5 logged {sum(r['loss'] for r in last) / 5:.3f}")

@@ -28,7 +28,8 @@ class Case:
 
 CASES = [
     Case("truncated-jpeg", "skip", "truncated.jpg (image 901)"),
-    Case("text-as-png", "skip", "text.png (image 902): not a readable image"),
+    Case("text-as-png", "skip", "text.png (image 902): not a decodable image (no JPEG, PNG, GIF, WebP, BMP or TIFF "
+         "header); image dropped"),
     Case("png-16-bit", "valid", ""),
     Case("grey-png", "valid", ""),
     Case("rgba-png", "valid", ""),
@@ -41,10 +42,13 @@ CASES = [
     Case("box-outside", "skip", "annotation 9004 (image 2, train/000002.png): bbox [500, 500, 20, 20] does not"),
     Case("negative-width", "skip", "annotation 9005 (image 3, train/000003.png): degenerate bbox [30, 30, -10, 20]"),
     Case("unknown-category", "skip", "annotation 9006 (image 3, train/000003.png): category 42 is not in"),
+    Case("zero-area-polygon", "skip", "annotation 8001 (image 5, train/000005.png): zero-area polygon"),
+    Case("box-polygon-mismatch", "skip", "annotation 8002 (image 5, train/000005.png): bbox [10, 10, 20, 20] and "
+         "polygon extent disagree (IoU 0.00 < 0.5)"),
     Case("duplicate-image-id", "error", "image id 4: appears twice in 'images'"),
     Case("annotation-of-missing-image", "error", "annotation 9008: refers to image 777, which is not in 'images'"),
     Case("missing-file", "error", "missing.png (image 909): image file not found"),
-]
+]  # fmt: skip
 
 
 def _shape_image(size: tuple[int, int] = (128, 128), seed: int = 0) -> np.ndarray:
@@ -110,6 +114,8 @@ def _add_annotations(data: dict) -> None:
         _ann(9004, 2, [500, 500, 20, 20]),
         _ann(9005, 3, [30, 30, -10, 20]),
         _ann(9006, 3, [30, 30, 10, 20], cat=42),
+        _ann(8001, 5, [10, 10, 20, 20], [[10, 10, 20, 20, 30, 30]]),  # three points on a line
+        _ann(8002, 5, [10, 10, 20, 20], [[80, 80, 110, 80, 110, 110, 80, 110]]),  # the polygon is elsewhere
     ]
 
 

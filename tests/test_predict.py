@@ -101,7 +101,8 @@ def test_bad_inputs_are_one_line_without_traceback(tmp_path: Path, r50_sample: P
     small = ["--weights", "none", "--set", "input.short=128", "--set", "input.long=128"]
     cases = [
         (["predict", "--config", R50, *small, str(tmp_path / "missing.jpg"), "--out", str(tmp_path)], "missing.jpg"),
-        (["predict", "--config", R50, *small, str(corrupt), "--out", str(tmp_path)], "broken.jpg: cannot decode"),
+        (["predict", "--config", R50, *small, str(corrupt), "--out", str(tmp_path)],
+         "broken.jpg: not a decodable image (no JPEG"),
         (["predict", "--config", R50, "--weights", str(r101_ckpt), str(PHOTO), "--out", str(tmp_path)], "unexpected"),
         (["predict", "--config", "mask-rcnn_r50_fpn_gn-all_9x_coco", str(PHOTO), "--out", str(tmp_path)],
          "unknown config name"),

@@ -36,7 +36,8 @@ def _cmd(root: Path, work: Path, *extra: str) -> list[str]:
 
 
 def _log(work: Path) -> list[dict]:
-    return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "loss" in r]  # the step lines (the first is the run's data record)
 
 
 def _temporaries(work: Path) -> dict[Path, tuple[int, int]]:

@@ -124,9 +124,12 @@ def test_bad_input_gets_4xx_and_the_next_request_is_answered(server: ServerProce
     expected = reference(picture)
     jpeg = cv2.imencode(".jpg", picture)[1].tobytes()
     cases = [
-        ("not an image", lambda: post(server, b"hello, this is text" * 10), 400, "not an image"),
-        ("truncated png", lambda: post(server, good[: len(good) // 2]), 400, "cannot decode"),
-        ("truncated jpeg", lambda: post(server, jpeg[: len(jpeg) // 2], "image/jpeg"), 400, "cannot decode"),
+        ("not an image", lambda: post(server, b"hello, this is text" * 10), 400,
+         "not a decodable image (no JPEG, PNG, GIF, WebP, BMP or TIFF header)"),
+        ("truncated png", lambda: post(server, good[: len(good) // 2]), 400,
+         "not a decodable image (a truncated or corrupt PNG file)"),
+        ("truncated jpeg", lambda: post(server, jpeg[: len(jpeg) // 2], "image/jpeg"), 400,
+         "not a decodable image (a truncated or corrupt JPEG file)"),
         ("empty body", lambda: post(server, b""), 400, "empty body"),
         ("empty file part", lambda: server.client.post("/predict", files={"image": ("e.png", b"")}), 400, "empty"),
         ("no file part", lambda: server.client.post("/predict", data={"x": "1"}, files={"y": (None, b"2")}), 400,

@@ -20,7 +20,8 @@ from conftest import TINY
 
 
 def losses(work: Path) -> list[dict]:
-    return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "loss" in r]  # the step lines (the first is the run's data record)
 
 
 def run(root: Path, work: Path, overrides: list[str], **kw) -> dict:

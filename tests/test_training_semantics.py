@@ -43,9 +43,9 @@ def _floating(obj: Any, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:
 
 
 def _log(work: Path) -> list[dict]:
-    """The training lines of ``metrics.jsonl`` (evaluations write lines of their own, with "eval")."""
+    """The training lines of ``metrics.jsonl`` (evaluations and the data record are lines of their own)."""
     lines = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in lines if "eval" not in r]
+    return [r for r in lines if "loss" in r]
 
 
 SMALL = ["input.short=64", "input.long=64"]

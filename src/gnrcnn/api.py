@@ -32,8 +32,9 @@ def load_model(
     ``load_model("work/best.pth")`` (or a URL, ``hf://``, ``.onnx``) -> that file's model with the config inside it.
 
     ``weights``: a file (a gnrcnn checkpoint, a published MMDetection or detectron2 file, ...: told
-    by content; loading never runs code from the file), an ``http(s)://`` URL or a zoo name
-    (downloaded once, hash-checked and cached: ``weights/hub.py``), or ``"none"`` for a randomly
+    by content; loading never runs code from the file; ``.safetensors`` too), an ``http(s)://`` URL or a
+    zoo name (downloaded once, hash-checked and cached: ``weights/hub.py``), ``hf://owner/repo[@revision]``
+    (the Hugging Face Hub, through huggingface_hub: ``weights/hf_hub.py``), or ``"none"`` for a randomly
     initialised model. Omitted, a zoo config means its published checkpoint; any other config
     needs an explicit choice. ``tf32`` switches TF32 for the whole process (CUDA only). An exported
     ``.onnx`` file (as ``config`` or ``weights``) gives an ``OnnxDetector`` with the same interface,

@@ -27,8 +27,9 @@ def add_device(p: argparse.ArgumentParser, what: str = "inference") -> None:
 def add_model(p: argparse.ArgumentParser) -> None:
     """--config, --set, --weights, --device, --amp, --compile, --tf32: everything that makes a Detector."""
     add_config(p)
-    p.add_argument("--weights", help="a file (gnrcnn, MMDetection, detectron2, ...: told by content), an http(s) URL, "
-                   "a zoo name, or 'none' (random init); default: the config's published checkpoint")  # fmt: skip
+    p.add_argument("--weights", help="a file (gnrcnn, MMDetection, detectron2, safetensors, ...: told by content), "
+                   "an http(s) URL, hf://owner/repo[@revision][/file], a zoo name, or 'none' (random init); default: "
+                   "the config's published checkpoint")  # fmt: skip
     add_device(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the backbone, FPN and heads")
     p.add_argument("--tf32", action="store_true", help="allow TF32 on NVIDIA GPUs (faster, not exact fp32)")

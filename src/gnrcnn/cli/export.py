@@ -1,4 +1,5 @@
-"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections."""
+"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections, or (``--format
+hub``) a folder to upload to the Hugging Face Hub."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..api import load_model
     from ..export.onnx import OPSET, export_model, save_model
 
+    if args.format == "hub":
+        return _export_hub(args)
     if not args.out.lower().endswith(".onnx"):
         raise GnrcnnError(f"--out {args.out}: the file name must end in .onnx (that is how gnrcnn tells it apart)")
     if not args.weights:
@@ -28,10 +31,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_hub(args: argparse.Namespace) -> int:
+    from ..api import load_model
+    from ..export.hub_folder import write_hub_folder
+
+    if not args.weights:
+        raise GnrcnnError("export --format hub: give --weights (the trained model, e.g. work_dirs/x/model_final.pth)")
+    det = load_model(args.config, args.weights, "cpu", args.overrides)
+    files = write_hub_folder(det.cfg, det.model, args.out, args.weights)
+    print(f"{args.out}: {', '.join(f.name for f in files)}; upload it with: "
+          f"hf upload OWNER/REPO {args.out} .   (docs/weights.md)")  # fmt: skip
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a model to one ONNX file (standard operators, onnxruntime)")
+    p = sub.add_parser("export", help="a model -> one ONNX file (standard operators, onnxruntime) or a Hub folder")
     common.add_config(p)
     p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content)")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--format", choices=["onnx", "hub"], default="onnx",
+                   help="onnx: one .onnx file; hub: a Hugging Face Hub folder (weights, model card)")  # fmt: skip
+    p.add_argument("--out", required=True, help="the .onnx file to write (--format hub: the folder)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; RoiAlign needs >= 16)")
     p.set_defaults(func=cmd_export)

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import GnrcnnError
 from ..progress import progress
 from .coco import CocoDataset
-from .image_io import read_image
+from .image_io import read_image, undecodable
 from .problems import ERROR, SKIP, Problem, summarize
 from .records import ImageRecord
 
@@ -29,8 +29,10 @@ def _decode(rec: ImageRecord) -> Problem | None:
         img = read_image(rec.path)
     except GnrcnnError as e:
         return Problem(SKIP, name, f"{str(e).split(': ', 1)[-1]}; image dropped", "undecodable-image")
-    except (OSError, SyntaxError, ValueError) as e:
-        return Problem(SKIP, name, f"cannot be decoded ({str(e)[:80]}); image dropped", "undecodable-image")
+    except (OSError, SyntaxError, ValueError):
+        with open(rec.path, "rb") as f:
+            head = f.read(16)
+        return Problem(SKIP, name, f"{undecodable(head)}; image dropped", "undecodable-image")
     if img.shape[:2] != (rec.height, rec.width):
         return Problem(SKIP, name, f"decodes to {img.shape[1]}x{img.shape[0]} but the JSON says "
                        f"{rec.width}x{rec.height}; image dropped", "size-mismatch")  # fmt: skip

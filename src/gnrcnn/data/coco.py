@@ -8,7 +8,7 @@ ascending id order; the class count comes from the dataset.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ def _require_coco(data: Any, where: str) -> None:
             raise GnrcnnError(f"{where}: not a COCO instances file (no '{key}' list)")
 
 
+def _left_out(rec: ImageRecord, empty: bool, keep_empty: bool) -> str:
+    """Why training leaves a readable image out ("" when it keeps it)."""
+    if min(rec.width, rec.height) < 32:
+        return "smaller than 32 px"
+    if len(rec.labels) or (keep_empty and empty):
+        return ""
+    return "no annotation (--keep-empty trains on them)" if empty else "every annotation left out"
+
+
 class CocoDataset:
     """Records of the usable images; ``problems`` lists everything left out or wrong.
 
@@ -65,9 +74,11 @@ class CocoDataset:
         referred = {a.get("image_id") for a in data["annotations"] if isinstance(a, dict)}
         empty = [r.image_id not in referred for r in self.records]
         self.num_empty = sum(empty)  # readable images without any annotation
+        self.left_out: Counter[str] = Counter()  # readable images training leaves out, by reason
         if train:
-            self.records = [r for r, e in zip(self.records, empty)
-                            if (len(r.labels) or (keep_empty and e)) and min(r.width, r.height) >= 32]  # fmt: skip
+            why = [_left_out(r, e, keep_empty) for r, e in zip(self.records, empty)]
+            self.left_out.update(w for w in why if w)
+            self.records = [r for r, w in zip(self.records, why) if not w]
 
     @property
     def num_instances(self) -> int:
@@ -116,10 +127,12 @@ class CocoDataset:
     ) -> dict[int, list[tuple[dict[str, Any], Any]]]:
         per_image: dict[int, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
         seen_ids: set[int] = set()
+        self.num_crowd = 0  # crowd regions: left out of training silently, as the reference does
         for i, ann in enumerate(anns):
             keep, problem = check_annotation(ann, i, images, cat_to_label, seen_ids, where, need_masks=self.train)
             if problem is not None:
                 self.problems.append(problem)
+            self.num_crowd += keep is None and problem is None
             if keep is not None:
                 per_image[ann["image_id"]].append((ann, keep))
         return per_image

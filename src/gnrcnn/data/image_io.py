@@ -33,6 +33,23 @@ class ImageTooLargeError(GnrcnnError):
     """An image whose declared size is over the pixel limit."""
 
 
+_MAGIC = ((b"\xff\xd8", "JPEG"), (b"\x89PNG", "PNG"), (b"GIF8", "GIF"), (b"RIFF", "WebP"), (b"BM", "BMP"),
+          (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))  # fmt: skip
+
+
+def undecodable(head: bytes, fmt: str = "") -> str:
+    """Why bytes starting with ``head`` are not a decodable image, in a few whole words (never a library's
+    message, which names its own internals and is cut off in a one-line error)."""
+    kind = fmt or next((k for magic, k in _MAGIC if head.startswith(magic)), "")
+    if not head:
+        return "not a decodable image (empty file)"
+    if not kind:
+        return "not a decodable image (no JPEG, PNG, GIF, WebP, BMP or TIFF header)"
+    if kind.upper() not in _DECODABLE:
+        return f"not a decodable image ({kind} is not supported: JPEG, PNG, GIF, WebP, BMP or TIFF)"
+    return f"not a decodable image (a truncated or corrupt {kind} file)"
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode to H x W x 3 uint8 RGB: EXIF orientation applied, grey and RGBA turned into RGB,
     16-bit samples reduced to 8 bits (as OpenCV's colour mode does)."""
@@ -89,7 +106,7 @@ def image_header(data: bytes, name: str) -> tuple[str, int, str]:
         count = re.search(r"\((\d+) pixels\)", str(e))
         return "", int(count.group(1)) if count else _pillow_limit() + 1, ""
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise GnrcnnError(f"{name}: not an image (no known image header)") from None
+        raise GnrcnnError(f"{name}: {undecodable(data[:16])}") from None
 
 
 def _decode(data: bytes, name: str) -> np.ndarray:
@@ -102,10 +119,8 @@ def _decode(data: bytes, name: str) -> np.ndarray:
             img = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.RGB, True)
     except ImportError:  # a torchvision without image decoders: OpenCV decodes identically
         return _decode_with_opencv(data, name)
-    except (RuntimeError, ValueError) as e:
-        # torchvision prefixes "decode_jpeg, /path/decode_jpeg.cpp:171, " (or "operator(), ..."): keep the reason
-        reason = re.sub(r"^[\w()]+, \S+:\d+, ", "", str(e).splitlines()[0])[:120]
-        raise GnrcnnError(f"{name}: cannot decode image ({reason})") from None
+    except (RuntimeError, ValueError):
+        raise _undecodable(data, name) from None
     if img.dtype == torch.uint16:
         img = (img.to(torch.int32) >> 8).to(torch.uint8)  # no uint16 shift on the CPU
     if img.dim() == 4:  # animated GIF: first frame
@@ -113,12 +128,21 @@ def _decode(data: bytes, name: str) -> np.ndarray:
     return img.permute(1, 2, 0).contiguous().numpy()
 
 
+def _undecodable(data: bytes, name: str) -> GnrcnnError:
+    """The one line for bytes a decoder refused: the file and why, told from the header."""
+    try:
+        fmt = image_header(data, name)[0]
+    except GnrcnnError as e:
+        return e
+    return GnrcnnError(f"{name}: {undecodable(data[:16], 'JPEG' if fmt == 'MPO' else fmt)}")
+
+
 def _decode_with_opencv(data: bytes, name: str) -> np.ndarray:
     import cv2
 
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
-        raise GnrcnnError(f"{name}: cannot decode image")
+        raise _undecodable(data, name)
     return np.ascontiguousarray(img[..., ::-1])
 
 

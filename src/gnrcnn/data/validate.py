@@ -2,7 +2,9 @@
 
 The rules follow the reference: crowd annotations and boxes with w < 1, h < 1, area <= 0 or no
 overlap with the image are dropped; polygons need an even number >= 6 of coordinates (an
-annotation with none left is dropped); unknown categories are dropped.
+annotation with none left is dropped); unknown categories are dropped. Beyond the reference, polygons
+whose points all lie on one line (no area) are dropped, and so is an annotation whose box and polygon
+extent overlap with IoU < 0.5 (they cannot both be right; training would learn from the wrong one).
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .image_io import undecodable
 from .problems import ERROR, SKIP, Problem
 from .records import ImageRecord
+
+# A box and its polygons' extent overlapping less than this are two different objects: one is wrong.
+BOX_POLYGON_MIN_IOU = 0.5
 
 
 def _is_int(v: Any) -> bool:
@@ -35,17 +41,57 @@ def check_image_entry(img: Any, index: int, where: str) -> Problem | None:
     return None
 
 
-def _check_segmentation(segm: Any, img: dict[str, Any], name: str) -> tuple[Any, Problem | None]:
+def collinear(p: list[float]) -> bool:
+    """All points of a flat [x0, y0, x1, y1, ...] polygon on one line (or one point): it covers no area.
+    Returns at the first point off the line (usually the third), so a real polygon costs next to nothing."""
+    x0, y0 = p[0], p[1]
+    ux = uy = 0.0
+    for i in range(2, len(p), 2):
+        dx, dy = p[i] - x0, p[i + 1] - y0
+        if not (ux or uy):
+            ux, uy = dx, dy
+        elif abs(ux * dy - uy * dx) > 1e-9 * (abs(ux) + abs(uy)) * (abs(dx) + abs(dy) + 1):
+            return False
+    return True
+
+
+def _extent_iou(polys: list[list[float]], bbox: list[float]) -> float:
+    """IoU of the polygons' extent with the annotation's box [x, y, w, h]."""
+    px0 = min(min(p[0::2]) for p in polys)
+    py0 = min(min(p[1::2]) for p in polys)
+    px1 = max(max(p[0::2]) for p in polys)
+    py1 = max(max(p[1::2]) for p in polys)
+    x, y, w, h = bbox
+    iw = max(0.0, min(px1, x + w) - max(px0, x))
+    ih = max(0.0, min(py1, y + h) - max(py0, y))
+    union = (px1 - px0) * (py1 - py0) + w * h - iw * ih
+    return iw * ih / union if union > 0 else 0.0
+
+
+def _check_polygons(segm: list[Any], bbox: list[float], name: str) -> tuple[Any, Problem | None]:
+    polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_is_num, p))]
+    if not polys:
+        return None, Problem(SKIP, name, "no polygon with an even number (>= 6) of coordinates (3 points or more); "
+                             "dropped", "bad-polygon")  # fmt: skip
+    flat = [p for p in polys if collinear(p)]
+    if len(flat) == len(polys):
+        return None, Problem(SKIP, name, "zero-area polygon (all its points on one line); dropped", "zero-area-polygon")
+    iou = _extent_iou(polys, bbox)
+    if iou < BOX_POLYGON_MIN_IOU:
+        return None, Problem(SKIP, name, f"bbox {bbox} and polygon extent disagree (IoU {iou:.2f} < "
+                             f"{BOX_POLYGON_MIN_IOU}); dropped", "box-polygon-mismatch")  # fmt: skip
+    dropped = len(segm) - len(polys) + len(flat)
+    if dropped:
+        kept = [p for p in polys if not collinear(p)]
+        return kept, Problem(SKIP, name, f"{dropped} malformed or zero-area polygon(s) dropped, the instance kept",
+                             "bad-polygon")  # fmt: skip
+    return polys, None
+
+
+def _check_segmentation(segm: Any, img: dict[str, Any], name: str, bbox: list[float]) -> tuple[Any, Problem | None]:
     """The usable segmentation (polygons or RLE) and a problem, if any."""
     if isinstance(segm, list):
-        polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_is_num, p))]
-        if not polys:
-            return None, Problem(SKIP, name, "no polygon with an even number (>= 6) of coordinates; dropped",
-                                 "bad-polygon")  # fmt: skip
-        if len(polys) < len(segm):
-            return polys, Problem(SKIP, name, f"{len(segm) - len(polys)} malformed polygon(s) dropped, "
-                                  "the instance kept", "bad-polygon")  # fmt: skip
-        return polys, None
+        return _check_polygons(segm, bbox, name)
     if isinstance(segm, dict):
         size, counts = segm.get("size"), segm.get("counts")
         if not (isinstance(size, list) and len(size) == 2 and isinstance(counts, (str, list))):
@@ -100,7 +146,7 @@ def check_annotation(
         return None, Problem(SKIP, name, f"bbox {bbox} does not overlap the image; dropped", "box-outside")
     if not need_masks:
         return True, None
-    return _check_segmentation(ann.get("segmentation"), img, name)
+    return _check_segmentation(ann.get("segmentation"), img, name, bbox)
 
 
 def _header(record: ImageRecord) -> Problem | None:
@@ -114,8 +160,10 @@ def _header(record: ImageRecord) -> Problem | None:
         with Image.open(record.path) as im:
             w, h = im.size
             orientation = im.getexif().get(274, 1) if im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        return Problem(SKIP, name, f"not a readable image ({str(e)[:80]}); image dropped", "unreadable-image")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        with open(record.path, "rb") as f:
+            head = f.read(16)
+        return Problem(SKIP, name, f"{undecodable(head)}; image dropped", "unreadable-image")
     if orientation in (5, 6, 7, 8):  # decoders apply EXIF rotation: width and height swap
         w, h = h, w
     if (w, h) != (record.width, record.height):

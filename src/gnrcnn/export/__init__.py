@@ -1,1 +1,1 @@
-"""ONNX export: the exportable graph and its ops, the export and its parity check."""
+"""Exports: the ONNX graph and its ops, the export and its parity check; a folder ready for the Hugging Face Hub."""

@@ -1,4 +1,5 @@
-"""``gnrcnn convert``: any supported weights file -> gnrcnn's own checkpoint format."""
+"""``gnrcnn convert``: any supported weights file -> gnrcnn's own checkpoint format (``.safetensors``: that
+format, with the config and class names in its metadata)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ..build import build_with_weights, read_weights, resolve_config
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic
 from ..weights import LoadedWeights, gnrcnn_checkpoint
+from ..weights.safetensors_file import save_safetensors
 
 
 def guess_config(loaded: LoadedWeights) -> str:
@@ -34,7 +36,10 @@ def convert(src: str, dst: str, config: str | None = None, overrides: list[str] 
     ckpt = gnrcnn_checkpoint(model, cfg.to_dict(), meta)
     if loaded.backbone_only:
         ckpt["model"] = {k: v for k, v in ckpt["model"].items() if k.startswith("backbone.")}
-    save_torch_atomic(ckpt, dst)
+    if dst.lower().endswith(".safetensors"):
+        save_safetensors(ckpt, dst)
+    else:
+        save_torch_atomic(ckpt, dst)
     n = sum(v.numel() for v in ckpt["model"].values())
     ignored = f"; ignored {len(loaded.ignored)} entries ({', '.join(loaded.ignored[:4])})" if loaded.ignored else ""
     return f"{src} ({loaded.format}) -> {dst}: config {cfg.name}, {len(ckpt['model'])} tensors, {n} values{ignored}"

@@ -1,7 +1,8 @@
 """Training logs: a tqdm bar with rate and ETA, ``metrics.jsonl``, TensorBoard when installed, a loss-curve PNG.
 
-``metrics.jsonl`` holds one line per logged step (``loss``, each ``loss_*``, ``lr``, ...) and one per
-evaluation during training (``eval``: {"bbox.AP": ..., "segm.AP": ...}, ``best``, ``evals_since_best``).
+``metrics.jsonl`` holds one line per logged step (``loss``, each ``loss_*``, ``lr``, ...), one per
+evaluation during training (``eval``: {"bbox.AP": ..., "segm.AP": ...}, ``best``, ``evals_since_best``)
+and, first, the run's ``data`` record (``train/data_summary.py``): read the kind you want by its key.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from ..progress import progress
 
 def trim_jsonl(path: Path, last_iter: int) -> None:
     """Drop entries logged after ``last_iter`` (a crash after logging, before the checkpoint), so a resumed
-    run's log reads as if it had never stopped."""
+    run's log reads as if it had never stopped; a fresh run (``last_iter`` 0) drops an old run's data record."""
     if not path.exists():
         return
     kept = []
     for line in path.read_text().splitlines():
         try:
-            if json.loads(line)["iter"] <= last_iter:
+            rec = json.loads(line)
+            if rec["iter"] <= last_iter and not ("data" in rec and rec["iter"] >= last_iter):
                 kept.append(line)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue  # a line cut short by the crash
@@ -55,6 +57,11 @@ class MetricsLogger:
     def _append(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def log_record(self, record: dict[str, Any]) -> None:
+        """A ``metrics.jsonl`` line of another kind (the training data's counts)."""
+        if self.enabled:
+            self._append(record)
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:

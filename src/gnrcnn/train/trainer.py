@@ -26,10 +26,11 @@ from ..config.schema import Config
 from ..data.preprocess import Normalizer
 from ..data.train_data import Batch, warn_skipped
 from ..errors import GnrcnnError
-from ..fileio import save_torch_atomic, write_json_atomic, write_text_atomic
+from ..fileio import write_json_atomic, write_text_atomic
 from ..predict.detector import Detector
 from ..weights import gnrcnn_checkpoint
 from . import checkpoint as ckpt
+from . import data_summary, final_weights
 from .best import BestTracker, is_due, record, update_on_every_rank, write_best
 from .ema import EMA
 from .interrupt import StopSignals
@@ -192,7 +193,8 @@ class Trainer:
         logger = MetricsLogger(self.work, total, self.iteration, self.main)
         if self.main:
             write_text_atomic(dump_yaml(self.cfg), self.work / "config.yaml", "config")
-            logger.write(describe(self.cfg, self.dataset, self.schedule, self.world, self.device))
+            data_summary.announce(logger, describe(self.cfg, self.dataset, self.schedule, self.world, self.device),
+                                  self.dataset, self.args.val_ann, self.args.val_data_root, self.iteration)  # fmt: skip
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
         end = min(total, self.args.stop_at or total)
@@ -286,8 +288,7 @@ class Trainer:
                 self._validate(metrics, logger)
         if self.main:
             meta = {"iteration": self.iteration, "ema": self.ema is not None, "stopped_early": stopped_early}
-            save_torch_atomic(gnrcnn_checkpoint(self.eval_model, self.cfg.to_dict(), meta),
-                              self.work / "model_final.pth")  # fmt: skip
+            final_weights.save(gnrcnn_checkpoint(self.eval_model, self.cfg.to_dict(), meta), self.work)
             plot_losses(self.work / "metrics.jsonl", self.work / "loss_curve.png")
             if metrics:
                 write_json_atomic(metrics, self.work / "metrics.json", "metrics", indent=2)

@@ -1,7 +1,8 @@
 """Weights by name or URL: downloaded once into a cache and checked against the hash their name carries.
 
 ``resolve`` turns what a user passes as weights into a local file (or None for ``"none"``): a file
-that exists; a zoo config name (``mask-rcnn_r50_fpn_gn-all_2x_coco``), a backbone name
+on the Hugging Face Hub (``hf://owner/repo[@revision][/file]``, through ``hf_hub.py``); a file that
+exists; a zoo config name (``mask-rcnn_r50_fpn_gn-all_2x_coco``), a backbone name
 (``open-mmlab://detectron/resnet50_gn``) or a zoo file name; or an ``http(s)://`` URL. A download
 lands in ``<cache>/<the URL's file name>``: torch's hub cache (``torch.hub.get_dir()/checkpoints``,
 which honours ``TORCH_HOME`` and is where torchvision keeps its weights) or ``$GNRCNN_CACHE``. It
@@ -32,6 +33,7 @@ from .. import zoo
 from ..errors import GnrcnnError
 from ..fileio import atomic_open
 from ..progress import progress
+from . import hf_hub
 
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 TIMEOUT_S = 30.0
@@ -81,6 +83,8 @@ def resolve(spec: str | Path) -> Path | None:
     text = str(spec)
     if text.lower() == "none":
         return None
+    if text.startswith(hf_hub.PREFIX):
+        return Path(hf_hub.download(text))
     if Path(text).exists():
         return Path(text)
     source = zoo_source(text)

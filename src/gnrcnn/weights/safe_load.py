@@ -2,7 +2,8 @@
 
 ``.pth``/``.pt`` files go through ``torch.load(weights_only=True)``; Python pickles (Detectron and
 detectron2 ``.pkl``) through an unpickler that admits only numpy arrays and dtypes, dicts, lists,
-tuples, strings, bytes and numbers. The format is told by content, never by file name.
+tuples, strings, bytes and numbers; safetensors files (a JSON header and raw tensor bytes, no pickle)
+through ``safetensors``. The format is told by content, never by file name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import GnrcnnError, read_input_file
+from .safetensors_file import is_safetensors, read_safetensors
 
 # Globals a plain-data pickle of numpy arrays needs; anything else (os.system, eval, ...) is refused.
 _NUMPY_GLOBALS = {
@@ -64,6 +66,8 @@ def read_weights(path: str | Path) -> Any:
     """The object stored in a weights file (torch zip/legacy checkpoint or a plain-data pickle)."""
     path = Path(path)
     data = read_input_file(path, "weights")
+    if is_safetensors(data):
+        return read_safetensors(data, str(path))
     # A zip's local-header magic also marks a truncated torch.save file (its directory is at the end).
     is_zip = data[:4] == b"PK\x03\x04" or zipfile.is_zipfile(io.BytesIO(data))
     if is_zip or _is_legacy_torch(data):
@@ -77,7 +81,7 @@ def read_weights(path: str | Path) -> Any:
             raise GnrcnnError(f"{path}: corrupt or truncated checkpoint ({type(e).__name__}: {str(e)[:160]})") from None
     if data[:1] == b"\x80" or data[:1] in (b"(", b"}"):
         return read_pickle(data, str(path))
-    raise GnrcnnError(f"{path}: not a PyTorch checkpoint or pickle file")
+    raise GnrcnnError(f"{path}: not a PyTorch checkpoint, safetensors or pickle file")
 
 
 def _is_legacy_torch(data: bytes) -> bool:

@@ -1,0 +1,111 @@
+"""``gnrcnn import-data``: a labelling tool's export -> a COCO instances file (or a seeded train/val pair).
+
+Readers, one per tool: ``labelme.py``, ``cvat.py`` (CVAT for images 1.1 XML), ``yolo.py`` (ultralytics'
+segmentation layout), ``voc.py`` (Pascal VOC). Each is our own code of well under 150 lines: the
+formats are small, and the libraries that read them all (datumaro) would bring 23 packages, pandas,
+pyarrow, scipy and shapely among them, and pin Pillow and OpenCV below the versions gnrcnn runs
+(measured with ``pip install --dry-run datumaro``); supervision reads YOLO and VOC but not LabelMe or
+CVAT. pycocotools, already a dependency, encodes polygons and masks, so areas and RLEs are exactly
+what COCO's own tools compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...errors import GnrcnnError
+from ...fileio import write_json_atomic
+from ..problems import Problem, summarize
+from . import cvat, labelme, voc, yolo
+from .common import Imported, to_coco
+from .split import split_ids, subset
+
+READERS = {"labelme": labelme.read, "cvat": cvat.read, "yolo": yolo.read, "voc": voc.read}
+
+
+def detect_format(src: Path) -> str:
+    """The tool that made ``src``, told by its layout."""
+    if (src.is_file() and src.suffix.lower() == ".xml") or (src / "annotations.xml").is_file():
+        return "cvat"
+    if (src / "Annotations").is_dir():
+        return "voc"
+    if (src / "images").is_dir() and ((src / "labels").is_dir() or (src / "data.yaml").is_file()):
+        return "yolo"
+    if src.is_dir() and any(src.rglob("*.json")):
+        return "labelme"
+    raise GnrcnnError(f"{src}: cannot tell the format (no annotations.xml, Annotations/, images/ + labels/ or "
+                      "LabelMe *.json); pass --format labelme|cvat|yolo|voc")  # fmt: skip
+
+
+@dataclass
+class ImportResult:
+    root: Path  # the --data-root to train with
+    files: dict[str, Path]  # "all" | "train" | "val" -> the COCO file written
+    coco: dict[str, Any]
+    problems: list[Problem]
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def import_dataset(src: str | Path, out: str | Path, fmt: str | None = None, split: float | None = None,
+                   seed: int = 0) -> ImportResult:  # fmt: skip
+    """Read ``src`` (the format detected when ``fmt`` is None), write ``out/annotations.json`` or, with
+    ``split``, ``out/train.json`` and ``out/val.json``."""
+    src, out = Path(src), Path(out)
+    if not src.exists():
+        raise GnrcnnError(f"{src}: no such file or folder")
+    fmt = fmt or detect_format(src)
+    if split is not None and not 0 < split < 1:
+        raise GnrcnnError(f"--split {split}: give the training fraction, between 0 and 1 (e.g. 0.8)")
+    imported: Imported = READERS[fmt](src)
+    coco, shape_problems, counts = to_coco(imported)
+    result = ImportResult(imported.root, {}, coco, imported.problems + shape_problems, counts)
+    if not coco["images"]:
+        raise GnrcnnError(f"{src}: no image imported as {fmt}" + (f" ({summarize(result.problems)})"
+                          if result.problems else " (is it the right --format?)"))  # fmt: skip
+    if split is None:
+        result.files["all"] = out / "annotations.json"
+        result.parts["all"] = coco
+    else:
+        train, val, result.notes = split_ids(coco, split, seed)
+        for part, ids in (("train", train), ("val", val)):
+            result.files[part] = out / f"{part}.json"
+            result.parts[part] = subset(coco, ids)
+    for part, path in result.files.items():
+        write_json_atomic(result.parts[part], path, "COCO annotations")
+    return result
+
+
+def report(result: ImportResult) -> str:
+    """What was imported and what was not, one line per problem, then the counts and the next command."""
+    lines = [str(p) for p in result.problems]
+    lines += [f"note: {n}" for n in result.notes]
+    cats = result.coco["categories"]
+    lines.append(f"{len(cats)} categories (id name): " + ", ".join(f"{c['id']} {c['name']}" for c in cats))
+    c, images = result.counts, result.coco["images"]
+    empty = len(images) - len({a["image_id"] for a in result.coco["annotations"]})
+    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image")
+    files = sum(1 for p in result.problems if p.kind in file_kinds)
+    dropped = c["shapes"] - c["imported"]
+    shape_problems = [p for p in result.problems if p.kind not in (*file_kinds, "no-names")]
+    others = [p for p in result.problems if p not in shape_problems]
+    lines.append(
+        f"imported {len(images)} images ({empty} without instances) and {c['imported']} of {c['shapes']} shapes"
+        + (f" ({c['crowd']} difficult, kept as crowd regions)" if c["crowd"] else "")
+        + f"; not imported: {dropped} shapes"
+        + (f" ({summarize(shape_problems)})" if shape_problems else "")
+        + f", {files} file(s)"
+        + (f" ({summarize(others)})" if files else "")
+    )
+    for part, path in result.files.items():
+        coco = result.parts[part]
+        lines.append(f"wrote {path}: {len(coco['images'])} images, {len(coco['annotations'])} instances")
+    ann = result.files.get("train", result.files.get("all"))
+    val = f" --val-ann {result.files['val']}" if "val" in result.files else ""
+    lines.append(f"the file names are relative to --data-root {result.root}")
+    lines.append(f"next: gnrcnn check-data --data-root {result.root} --ann {ann}")
+    lines.append(f"then: gnrcnn train --config CONFIG --data-root {result.root} --ann {ann}{val} --work-dir DIR")
+    return "\n".join(lines)

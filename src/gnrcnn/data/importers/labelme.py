@@ -1,0 +1,115 @@
+"""LabelMe: one JSON per image (``shapes``, ``imagePath``, ``imageWidth``/``imageHeight``), as labelme 5 saves it.
+
+``imagePath`` is resolved against the JSON's folder (Windows separators too; the bare file name beside
+the JSON when the relative path does not exist); the embedded ``imageData`` is ignored: the image
+file is what training reads. Polygons, rectangles (two corners) and circles (centre and a point on
+the circle, made a 64-gon) are imported; shapes with the same label and ``group_id`` are one
+instance, as labelme's own ``labelme2coco`` example merges them. Lines, points and other types are
+listed as not imported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import BOX, POLYGON, Imported, ImportedImage, Shape, checked_size, skip
+
+CIRCLE_POINTS = 64
+
+
+def _points(raw: Any) -> np.ndarray | None:
+    try:
+        pts = np.asarray(raw, dtype=np.float64).reshape(-1, 2)
+    except (TypeError, ValueError):
+        return None
+    return pts if np.isfinite(pts).all() else None
+
+
+def _shape(s: dict[str, Any], index: int) -> Shape:
+    kind = str(s.get("shape_type") or "polygon")
+    label = str(s.get("label", ""))
+    name = f"shape {index} ({kind} '{label}')"
+    pts = _points(s.get("points"))
+    if pts is None:
+        return Shape(label, POLYGON, name)  # no valid points: reported as fewer than 3
+    if kind == "polygon":
+        return Shape(label, POLYGON, name, polygons=[pts])
+    if kind == "rectangle" and len(pts) == 2:
+        (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+        return Shape(label, BOX, name, box=(x0, y0, x1, y1))
+    if kind == "circle" and len(pts) == 2:
+        r = float(np.hypot(*(pts[1] - pts[0])))
+        t = np.linspace(0, 2 * math.pi, CIRCLE_POINTS, endpoint=False)
+        ring = pts[0] + r * np.stack([np.cos(t), np.sin(t)], 1)
+        return Shape(label, POLYGON, name, polygons=[ring] if r > 0 else [])
+    if kind in ("rectangle", "circle"):
+        return Shape(label, POLYGON, name)  # not the two points these need
+    return Shape(label, kind, name)
+
+
+def _image_path(json_path: Path, image_path: str) -> Path:
+    rel = image_path.replace("\\", "/")
+    candidate = (json_path.parent / rel).resolve()
+    if candidate.is_file():
+        return candidate
+    return (json_path.parent / Path(rel).name).resolve()
+
+
+def _merge_groups(shapes: list[tuple[Shape, Any]]) -> list[Shape]:
+    """Polygons with the same (label, group_id) become one instance of several parts."""
+    out: list[Shape] = []
+    groups: dict[tuple[str, Any], Shape] = {}
+    for shape, group in shapes:
+        if group is None or shape.kind != POLYGON:
+            out.append(shape)
+            continue
+        key = (shape.label, group)
+        if key in groups:
+            groups[key].polygons += shape.polygons
+            groups[key].name += f" + {shape.name}"
+        else:
+            groups[key] = shape
+            out.append(shape)
+    return out
+
+
+def read_one(path: Path, root: Path) -> tuple[ImportedImage | None, list]:
+    where = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, [skip(where, f"not a readable LabelMe JSON ({type(e).__name__}: {e}); file not imported",
+                           "unreadable-file")]  # fmt: skip
+    if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
+        return None, []  # some other JSON in the folder (not a LabelMe file): not ours
+    if not data.get("imagePath"):
+        return None, [skip(where, "has no imagePath (the embedded imageData is not imported: keep the image file "
+                           "beside the JSON); file not imported", "unreadable-file")]  # fmt: skip
+    image = _image_path(path, str(data["imagePath"]))
+    declared = (data.get("imageWidth"), data.get("imageHeight"))
+    size = checked_size(image, where, declared if all(isinstance(v, int) for v in declared) else None)
+    if not isinstance(size, tuple):
+        return None, [size]
+    w, h = size
+    try:
+        file_name = image.relative_to(root).as_posix()
+    except ValueError:
+        file_name = str(image)  # outside the root: an absolute file name still reads
+    shapes = [(_shape(s, i), s.get("group_id")) for i, s in enumerate(data["shapes"]) if isinstance(s, dict)]
+    return ImportedImage(file_name, w, h, where, _merge_groups(shapes)), []
+
+
+def read(src: Path) -> Imported:
+    root = src.resolve()
+    images, problems = [], []
+    for path in sorted(root.rglob("*.json")):
+        img, found = read_one(path, root)
+        problems += found
+        if img is not None:
+            images.append(img)
+    return Imported(root, images, None, problems)
