@@ -82,6 +82,8 @@ def build_index_general(
     xywh = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     n_poly, polys, rles = _segments(segms)
     rle_ann = [i for i, r in enumerate(rles) if r is not None]
+    rle_row = np.full(len(rles), -1, np.int64)
+    rle_row[rle_ann] = np.arange(len(rle_ann))
     names, name_off = blob([img["file_name"] for img in images.values()])
     index = DatasetIndex(
         image_id=np.array(list(images), np.int64).reshape(-1),
@@ -90,8 +92,9 @@ def build_index_general(
         name_off=name_off, names=names, ann_off=offsets(np.array(counts, np.int64)),
         boxes=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
         labels=np.array(labels, np.int32).reshape(-1), ann_ids=np.array(ann_ids, np.int64).reshape(-1),
-        seg_off=offsets(np.array(n_poly, np.int64)), poly_off=offsets(np.array([len(p) for p in polys], np.int64)),
-        coords=np.concatenate(polys) if polys else np.zeros(0), rle_ann=np.array(rle_ann, np.int64),
+        seg_start=offsets(np.array(n_poly, np.int64))[:-1], seg_len=np.array(n_poly, np.int64).reshape(-1),
+        poly_off=offsets(np.array([len(p) for p in polys], np.int64)),
+        coords=np.concatenate(polys) if polys else np.zeros(0), rle_row=rle_row,
         rle_off=offsets(np.array([len(rles[i]) for i in rle_ann], np.int64)),  # type: ignore[arg-type]
         rle_blob=np.frombuffer(b"".join(rles[i] for i in rle_ann), np.uint8).copy(),  # type: ignore[misc]
     )  # fmt: skip

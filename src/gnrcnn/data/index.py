@@ -8,12 +8,16 @@ that other ranks on the machine map read-only (``mmap_mode="r"``), so they share
 
 Layout (CSR: ``x_off[i]:x_off[i + 1]`` are the rows of item ``i``): images ``image_id``, ``width``,
 ``height``, file names as one UTF-8 blob; annotations per image ``ann_off``: ``boxes`` (xyxy float32),
-``labels``, ``ann_ids``; polygons per annotation ``seg_off``, coordinates per polygon ``poly_off``,
-``coords`` float64 (the JSON's values exactly); RLE segmentations (rare) as JSON in ``rle_blob``.
+``labels``, ``ann_ids``, polygons ``seg_start:seg_start + seg_len`` of the polygon rows; coordinates
+per polygon ``poly_off`` into ``coords`` (float64: the JSON's values exactly). Polygons stay in the
+file's order (annotations are grouped by image through ``seg_start``), so leaving images out never
+copies the coordinates, by far the largest array. An annotation with an RLE (rare) has its JSON at
+``rle_row`` of ``rle_off``/``rle_blob`` (-1: polygons).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -63,10 +67,11 @@ class DatasetIndex:
     boxes: np.ndarray
     labels: np.ndarray
     ann_ids: np.ndarray
-    seg_off: np.ndarray
+    seg_start: np.ndarray
+    seg_len: np.ndarray
     poly_off: np.ndarray
     coords: np.ndarray
-    rle_ann: np.ndarray  # sorted annotation rows whose segmentation is an RLE
+    rle_row: np.ndarray
     rle_off: np.ndarray
     rle_blob: np.ndarray
 
@@ -84,11 +89,11 @@ class DatasetIndex:
         return int(self.ann_off[i + 1] - self.ann_off[i])
 
     def _segm(self, a: int) -> Any:
-        k = int(np.searchsorted(self.rle_ann, a))
-        if k < len(self.rle_ann) and self.rle_ann[k] == a:
+        k = int(self.rle_row[a])
+        if k >= 0:
             return json.loads(bytes(self.rle_blob[self.rle_off[k] : self.rle_off[k + 1]]))
-        p0, p1 = int(self.seg_off[a]), int(self.seg_off[a + 1])
-        return [self.coords[self.poly_off[p] : self.poly_off[p + 1]].tolist() for p in range(p0, p1)]
+        p0 = int(self.seg_start[a])
+        return [self.coords[self.poly_off[p] : self.poly_off[p + 1]].tolist() for p in range(p0, p0 + self.seg_len[a])]
 
     def record(self, i: int, root: Path, segms: bool = True) -> ImageRecord:
         """Image ``i`` as the record the loaders take (its polygons as lists of floats, as the JSON had them)."""
@@ -104,25 +109,16 @@ class DatasetIndex:
         return rec
 
     def take(self, rows: np.ndarray) -> DatasetIndex:
-        """The images ``rows`` (ascending) with their annotations: a compact new index."""
+        """The images ``rows`` with their annotations; polygons, coordinates and RLEs are shared, not copied."""
         rows = np.asarray(rows, np.int64)
         n_names = self.name_off[rows + 1] - self.name_off[rows]
-        a_rows = ranges(self.ann_off[rows], self.ann_off[rows + 1] - self.ann_off[rows])
-        n_polys = self.seg_off[a_rows + 1] - self.seg_off[a_rows]
-        p_rows = ranges(self.seg_off[a_rows], n_polys)
-        n_coords = self.poly_off[p_rows + 1] - self.poly_off[p_rows]
-        rle_pos = np.searchsorted(a_rows, self.rle_ann)
-        has = np.isin(self.rle_ann, a_rows)
-        r_rows = np.flatnonzero(has)
-        n_rle = self.rle_off[r_rows + 1] - self.rle_off[r_rows]
-        return DatasetIndex(
-            image_id=self.image_id[rows], width=self.width[rows], height=self.height[rows],
-            name_off=offsets(n_names), names=self.names[ranges(self.name_off[rows], n_names)],
-            ann_off=offsets(self.ann_off[rows + 1] - self.ann_off[rows]), boxes=self.boxes[a_rows],
-            labels=self.labels[a_rows], ann_ids=self.ann_ids[a_rows], seg_off=offsets(n_polys),
-            poly_off=offsets(n_coords), coords=self.coords[ranges(self.poly_off[p_rows], n_coords)],
-            rle_ann=rle_pos[has].astype(np.int64),
-            rle_off=offsets(n_rle), rle_blob=self.rle_blob[ranges(self.rle_off[r_rows], n_rle)],
+        n_anns = self.ann_off[rows + 1] - self.ann_off[rows]
+        a = ranges(self.ann_off[rows], n_anns)
+        return dataclasses.replace(
+            self, image_id=self.image_id[rows], width=self.width[rows], height=self.height[rows],
+            name_off=offsets(n_names), names=self.names[ranges(self.name_off[rows], n_names)], ann_off=offsets(n_anns),
+            boxes=self.boxes[a], labels=self.labels[a], ann_ids=self.ann_ids[a], seg_start=self.seg_start[a],
+            seg_len=self.seg_len[a], rle_row=self.rle_row[a],
         )  # fmt: skip
 
     def save(self, folder: Path) -> None:

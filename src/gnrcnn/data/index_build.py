@@ -13,7 +13,7 @@ import msgspec
 import numpy as np
 
 from .coco_schema import AnnotationEntry, CocoFile, ImageEntry
-from .index import DatasetIndex, blob, offsets, ranges
+from .index import DatasetIndex, blob, offsets
 from .index_polygons import read_segments
 from .problems import ERROR, SKIP, Problem
 
@@ -167,31 +167,25 @@ def _assemble(f: CocoFile, rows: np.ndarray, kept: np.ndarray, a: dict[str, np.n
               seg: Any, cat_ids: np.ndarray) -> DatasetIndex:  # fmt: skip
     img_of = a["image_row"][kept]
     n_poly = np.concatenate(seg.n_polys) if seg is not None and seg.n_polys else np.zeros(len(kept), np.int64)
-    rle_pos = np.array(sorted(seg.rle), np.int64) if seg is not None else np.zeros(0, np.int64)
     final = np.flatnonzero(keep_seg)
     order = final[np.argsort(img_of[final], kind="stable")]  # by image, then file order
     src = kept[order]
     xywh = a["bbox"][src].astype(np.float32)
-    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     poly_len = np.concatenate(seg.poly_len) if seg is not None and seg.poly_len else np.zeros(0, np.int64)
-    coords = np.concatenate(seg.coords) if seg is not None and seg.coords else np.zeros(0)
-    poly_off, seg_off = offsets(poly_len), offsets(n_poly)
-    p_rows = ranges(seg_off[order], n_poly[order])
-    c_len = poly_len[p_rows]
-    new_pos = np.full(len(kept), -1, np.int64)
-    new_pos[order] = np.arange(len(order))
-    rle_rows = new_pos[rle_pos] if len(rle_pos) else rle_pos
-    rle_sorted = np.argsort(rle_rows)
-    rles = [seg.rle[int(p)] for p in rle_pos[rle_sorted]] if len(rle_pos) else []
+    rle_row = np.full(len(kept), -1, np.int64)
+    rles = [seg.rle[p] for p in sorted(seg.rle)] if seg is not None else []
+    if rles:
+        rle_row[sorted(seg.rle)] = np.arange(len(rles))
     names, name_off = blob([f.images[r].file_name for r in rows])
     return DatasetIndex(
         image_id=_ints((f.images[r].id for r in rows), len(rows)),
         width=np.fromiter((f.images[r].width for r in rows), np.int32, len(rows)),
         height=np.fromiter((f.images[r].height for r in rows), np.int32, len(rows)),
         name_off=name_off, names=names, ann_off=offsets(np.bincount(img_of[order], minlength=len(rows))),
-        boxes=boxes, labels=np.searchsorted(cat_ids, a["cat"][src]).astype(np.int32),
-        ann_ids=np.where(a["has_id"][src], a["ids"][src], -1), seg_off=offsets(n_poly[order]),
-        poly_off=offsets(c_len), coords=coords[ranges(poly_off[p_rows], c_len)],
-        rle_ann=rle_rows[rle_sorted], rle_off=offsets(np.array([len(r) for r in rles], np.int64)),
+        boxes=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+        labels=np.searchsorted(cat_ids, a["cat"][src]).astype(np.int32),
+        ann_ids=np.where(a["has_id"][src], a["ids"][src], -1), seg_start=offsets(n_poly)[:-1][order],
+        seg_len=n_poly[order], poly_off=offsets(poly_len), coords=seg.coords if seg is not None else np.zeros(0),
+        rle_row=rle_row[order], rle_off=offsets(np.array([len(r) for r in rles], np.int64)),
         rle_blob=np.frombuffer(b"".join(rles), np.uint8).copy(),
     )  # fmt: skip

@@ -28,12 +28,23 @@ _POLYGONS = msgspec.json.Decoder(list[list[list[float]]])
 
 @dataclass
 class Segments:
+    # Room for every coordinate the bytes can hold (each takes at least 2: a digit and "," or "]"): pages
+    # never written cost nothing, and the end is given back in place (``finish``), so the coordinates are
+    # never copied from chunks into one array (at train2017's size that copy is 370 MB more at the peak).
+    coords: np.ndarray
+    n_coords: int = 0
     keep: list[np.ndarray] = field(default_factory=list)  # per annotation: usable segmentation
     n_polys: list[np.ndarray] = field(default_factory=list)  # per annotation
     poly_len: list[np.ndarray] = field(default_factory=list)  # per polygon
-    coords: list[np.ndarray] = field(default_factory=list)
     rle: dict[int, bytes] = field(default_factory=dict)  # position among the annotations -> its RLE as JSON
     problems: list[tuple[int, Problem]] = field(default_factory=list)  # (position, problem)
+
+    def add_coords(self, c: np.ndarray) -> None:
+        self.coords[self.n_coords : self.n_coords + len(c)] = c
+        self.n_coords += len(c)
+
+    def finish(self) -> None:
+        self.coords.resize(self.n_coords, refcheck=False)  # realloc: shrinks in place
 
 
 def _polygons(segs: list[list[list[float]]], first: int, name: Callable[[int], str], out: Segments) -> None:
@@ -56,7 +67,7 @@ def _polygons(segs: list[list[list[float]]], first: int, name: Callable[[int], s
     out.keep.append(keep)
     out.n_polys.append(n_good)
     out.poly_len.append(plen[good])
-    out.coords.append(coords[np.repeat(good, plen)])
+    out.add_coords(coords[np.repeat(good, plen)])
 
 
 def _one(raw: bytes, pos: int, img: dict[str, Any], name: Callable[[int], str], out: Segments) -> None:
@@ -76,7 +87,7 @@ def _one(raw: bytes, pos: int, img: dict[str, Any], name: Callable[[int], str], 
     out.keep.append(np.ones(1, bool))
     out.n_polys.append(np.array([len(coords)], np.int64))
     out.poly_len.append(np.array([len(c) for c in coords], np.int64))
-    out.coords.append(np.concatenate(coords) if coords else np.zeros(0))
+    out.add_coords(np.concatenate(coords) if coords else np.zeros(0))
 
 
 def read_segments(
@@ -84,7 +95,7 @@ def read_segments(
 ) -> Segments:
     """``raws``: each kept annotation's segmentation bytes; ``images(pos)``/``name(pos)`` give its image
     (id, file name, size) and its one-line name, only for the few that need them."""
-    out = Segments()
+    out = Segments(coords=np.empty(sum(map(len, raws)) // 2 + 1, np.float64))
     bar = tqdm(total=len(raws), desc="polygons", unit="ann", disable=not progress or len(raws) < 20_000,
                file=sys.stderr, leave=False)  # fmt: skip
     for start in range(0, len(raws), CHUNK):
@@ -99,4 +110,5 @@ def read_segments(
                     _one(raw, start + k, images(start + k), name, out)
         bar.update(len(part))
     bar.close()
+    out.finish()
     return out
