@@ -25,6 +25,7 @@ from ..data.preprocess import Normalizer
 from ..data.train_data import Batch, warn_skipped
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic, write_json_atomic, write_text_atomic
+from ..train import elastic
 from ..weights import gnrcnn_checkpoint
 from . import checkpoint as ckpt
 from . import distributed as dist
@@ -41,7 +42,7 @@ from .train_setup import (
     make_loader,
     make_optimizer,
     seed_everything,
-    with_classes,  # fmt: skip
+    with_classes,
 )
 from .validation import BestTracker, is_due, record, update_on_every_rank, write_best
 
@@ -71,11 +72,9 @@ class Trainer:
     """``cfg`` is not changed: the trainer keeps its own copy, with the dataset's classes."""
 
     def __init__(self, cfg: Config, args: TrainArgs, hooks: Sequence[Hook] = ()) -> None:
-        self.args, self.hooks = args, list(hooks)
-        self.device = dist.setup(args.device)
-        self.rank, self.world, _ = dist.world()
-        self.main = dist.is_main()
-        self.work = Path(args.work_dir)
+        self.args, self.hooks, self.work = args, list(hooks), Path(args.work_dir)
+        self.device = dist.setup(args.device, cfg.train.dist_timeout_s)
+        (self.rank, self.world, _), self.main = dist.world(), dist.is_main()
         if self.main:
             self.work.mkdir(parents=True, exist_ok=True)
         seed_everything(cfg.train.seed + self.rank)
@@ -85,8 +84,8 @@ class Trainer:
         if (t.eval_every_epochs or t.eval_every_iters) and not args.val_ann:
             raise GnrcnnError("evaluations during training (--eval-every, --early-stop) need --val-ann")
         # A run that resumes takes its weights from its checkpoint: nothing else is loaded (or downloaded).
-        explicit = args.resume if isinstance(args.resume, str) else None
-        found = ckpt.load_for_resume(self.work, explicit) if args.resume else None
+        resume = elastic.resume_request(args.resume, self.main)  # a restarted torchrun group resumes by itself
+        found = ckpt.load_for_resume(self.work, resume if isinstance(resume, str) else None) if resume else None
         start = ("none", "none") if found else (args.weights, args.backbone_weights)
         model = build_for_training(cfg, *start, self.main and not found)
         self.model = model.to(self.device).train()
@@ -107,7 +106,7 @@ class Trainer:
         self.schedule: Schedule = make_schedule(t, self.ipe, self.total_batch, args.max_iters)
         self.scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
         self.normalizer = Normalizer(cfg.input, self.device)
-        self.iteration = self._resume(found) if args.resume else 0
+        self.iteration = self._resume(found) if resume else 0
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.skipped_seen: set[str] = set()
         self.last_checkpoint: Path | None = None
@@ -226,6 +225,8 @@ class Trainer:
                 t_data = time.perf_counter()
             stopped = self.tracker.should_stop
             return self._finish(logger, stopped) if self.iteration >= total or stopped else {}
+        except RuntimeError as e:  # a hung or lost rank: one clear line (other errors pass unchanged)
+            raise elastic.explained(e, self.cfg.train.dist_timeout_s)  # noqa: B904
         finally:
             logger.close()
 
