@@ -135,3 +135,33 @@ def test_records_hold_the_json_values(tmp_path: Path) -> None:
     loaded = DatasetIndex.load(tmp_path / "index")
     _same_index(loaded, ds2.index)
     assert isinstance(loaded.coords, np.memmap)
+
+
+def test_ranks_of_one_machine_map_the_first_ranks_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnrcnn.data import shared_index
+
+    d = _base()
+    _broken(d)
+    d["annotations"][24]["image_id"] = 92
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps(d))
+    monkeypatch.setenv("GNRCNN_INDEX_DIR", str(tmp_path / "cache"))
+    calls = []
+    first = shared_index.read_shared(path, tmp_path, train=True, keep_empty=True, first_on_machine=True,
+                                     barrier=lambda: calls.append(1))  # fmt: skip
+    other = shared_index.read_shared(path, tmp_path, train=True, keep_empty=True, first_on_machine=False,
+                                     barrier=lambda: calls.append(1))  # fmt: skip
+    direct = CocoDataset(path, tmp_path, keep_empty=True)
+    assert calls == [1, 1]
+    for ds in (first, other):
+        assert isinstance(ds.index.coords, np.memmap)  # mapped from the one folder, not a private copy
+        assert [str(p) for p in ds.problems] == [str(p) for p in direct.problems]
+        assert (ds.category_ids, ds.class_names, ds.num_empty) == (direct.category_ids, direct.class_names,
+                                                                   direct.num_empty)  # fmt: skip
+        _same_index(ds.index, direct.index, storage=False)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    path.write_text(json.dumps(_base()))  # a changed file is read again, into a folder of its own
+    changed = shared_index.read_shared(path, tmp_path, train=True, keep_empty=True, first_on_machine=True,
+                                       barrier=lambda: None)  # fmt: skip
+    assert {p.kind for p in changed.problems} == {"missing-file"}  # no image files here: only those
+    assert len(list((tmp_path / "cache").iterdir())) == 2
