@@ -9,7 +9,7 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -77,6 +77,16 @@ def write_figure_atomic(fig: Any, path: str | Path) -> None:
 
 def write_json_atomic(obj: Any, path: str | Path, kind: str = "results", indent: int | None = None) -> None:
     write_text_atomic(json.dumps(obj, indent=indent), path, kind)
+
+
+def write_json_list_atomic(items: Iterable[Any], path: str | Path, kind: str = "results") -> None:
+    """The bytes of ``json.dumps(list(items))``, written item by item: a results file of 500,000
+    detections with masks is never one string in memory."""
+    with atomic_open(path, kind) as f:  # a buffered file: many small writes are cheap
+        f.write(b"[")
+        for i, item in enumerate(items):
+            f.write((", " if i else "").encode() + json.dumps(item).encode())
+        f.write(b"]")
 
 
 def save_torch_atomic(obj: Any, path: str | Path, kind: str = "checkpoint") -> None:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..data.coco import CocoDataset
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
-from ..fileio import write_json_atomic
+from ..fileio import write_json_atomic, write_json_list_atomic
 from . import distributed as dist
 from .evaluator import choose, load_gt, run_cocoeval
 from .predictor import Detector
@@ -120,6 +120,6 @@ def evaluate(
         if out_dir is not None:
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(results, out / "results.json")
+            write_json_list_atomic(results, out / "results.json")  # streamed: no second copy as one string
             write_json_atomic(metrics, out / "metrics.json", "metrics", indent=2)
     return metrics
