@@ -104,6 +104,36 @@ def test_a_killed_worker_is_restarted_and_training_resumes(shapes8: Path, refere
     assert all(torch.equal(wa[k], wb[k]) for k in wb)
 
 
+@pytest.mark.slow
+def test_a_killed_worker_on_one_of_two_machines(shapes8: Path, reference: Path, tmp_path: Path) -> None:
+    # Each machine's agent counts only its own restarts (the other restarts its worker as a membership
+    # change, its count stays 0): both must still join the same new group and both resume.
+    port, procs = free_port(), []
+    for node in (0, 1):
+        (tmp_path / f"node{node}").mkdir()
+        cmd = [*RUN, "--nnodes", "2", "--node-rank", str(node), "--nproc-per-node", "1", "--max-restarts", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test", str(SCRIPT),
+               str(TINY), str(shapes8), str(tmp_path / "work"), *OVER]  # fmt: skip
+        trace = str(tmp_path / f"node{node}")
+        env = _env(tmp_path, KILL_AT="1:5", KILL_MARKER=str(tmp_path / "killed"), TRACE_DIR=trace)
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+    try:
+        outs = [p.communicate(timeout=240)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs[0][-2000:] + outs[1][-2000:]
+    assert (tmp_path / "killed").exists() and "iter_00000004.pth at iteration 4" in outs[0] + outs[1]
+    for node in (0, 1):
+        # either rank in either attempt: the rendezvous numbers the machines each round
+        steps = [
+            line for f in (tmp_path / f"node{node}").glob("data_trace.rank*.txt") for line in f.read_text().split("\n")
+        ]
+        assert sorted(line.split()[0] for line in steps if line) == ["1", "2", "3", "4", "5", "5", "6"]
+    wa, wb = final_weights(tmp_path / "work"), final_weights(reference)
+    assert all(torch.equal(wa[k], wb[k]) for k in wb)
+
+
 def test_a_hung_rank_ends_the_job_with_a_message(shapes8: Path, tmp_path: Path) -> None:
     # rank 1 stops answering after iteration 2; rank 0 waits in the next collective for 10 s, not forever
     start = time.monotonic()

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..fileio import write_text_atomic
+from ..fileio import atomic_open
 from .coco import CocoDataset
 from .index import DatasetIndex, RecordView
 from .problems import Problem
@@ -38,7 +38,9 @@ def save(ds: CocoDataset, folder: Path) -> None:
         ds.index.save(folder)
         meta = {"category_ids": ds.category_ids, "class_names": ds.class_names, "num_empty": ds.num_empty,
                 "problems": [[p.severity, p.where, p.message, p.kind] for p in ds.problems]}  # fmt: skip
-        write_text_atomic(json.dumps(meta), folder / "meta.json", "dataset index")
+        # unique: the first ranks of two machines that share a temporary folder may write it at once
+        with atomic_open(folder / "meta.json", "dataset index", unique=True) as f:
+            f.write(json.dumps(meta).encode())
 
 
 def load(folder: Path, ann: str | Path, root: str | Path, train: bool, keep_empty: bool) -> CocoDataset:
