@@ -3,7 +3,7 @@
     python benchmarks/dataset_scale.py [--dir /tmp/coco_scale] [--sizes 10000 40000 118287]
         [--out docs/img/dataset_scale.png] [--json results.json]
 
-Files come from ``coco_synth.py`` (train2017's shape: 80 categories, ~7.3 polygons per image) and are
+Files come from ``coco_synth.py`` (train2017's shape: 80 categories, ~7.5 polygons per image) and are
 kept in ``--dir`` for the next run. Each measurement runs in a fresh subprocess: the time from reading
 the file to a validated index (gnrcnn: ``CocoDataset(file, root, train=True, check_files=False)``;
 pycocotools: ``COCO(file)``), the peak RSS of the whole process (``ru_maxrss``, the libraries'
@@ -97,7 +97,7 @@ def _plot(rows: list[dict], out: Path) -> None:
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle("Reading and checking a COCO file (train2017-shaped, ~7.3 polygons per image)")
+    fig.suptitle("Reading and checking a COCO file (train2017-shaped, ~7.5 polygons per image)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
