@@ -100,6 +100,14 @@ def test_fast_path_finds_what_the_general_path_finds(tmp_path: Path, need_masks:
     assert set(referred.tolist()) == set(g_referred.tolist())
 
 
+def test_no_usable_image_at_all(tmp_path: Path) -> None:
+    d = _base()
+    d["images"] = [{"id": 1, "file_name": "", "width": 5, "height": 5}]
+    (index, problems, _), (g_index, g_problems, _) = _both(tmp_path, d, True)
+    assert [str(p) for p in problems] == [str(p) for p in g_problems] and len(problems) == 37
+    _same_index(index, g_index, storage=False)
+
+
 def test_a_file_the_fast_path_declines_gives_the_same_dataset(tmp_path: Path) -> None:
     d = _base()
     _broken(d)

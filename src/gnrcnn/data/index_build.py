@@ -127,7 +127,8 @@ def _annotations(f: CocoFile, rows: np.ndarray, cat_ids: np.ndarray, where: str,
     alive, failed = _first_failure(checks, len(f.annotations))
     for i, kind in failed:
         if kind != "crowd":  # crowd regions are left out silently, as the reference does
-            problems.append((i, _why(f.annotations[i], i, kind, where, imgs, int(rows[a["image_row"][i]]))))
+            row = int(rows[a["image_row"][i]]) if a["found"][i] else -1  # no image: the name has none
+            problems.append((i, _why(f.annotations[i], i, kind, where, imgs, row)))
     return np.flatnonzero(alive), a
 
 
