@@ -4,6 +4,7 @@ entry for entry, on a corpus of broken entries; records come back as the JSON ha
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import fields
 from pathlib import Path
 
@@ -173,3 +174,37 @@ def test_ranks_of_one_machine_map_the_first_ranks_index(tmp_path: Path, monkeypa
                                        barrier=lambda: None)  # fmt: skip
     assert {p.kind for p in changed.problems} == {"missing-file"}  # no image files here: only those
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def _mutate(d: dict, rng: random.Random) -> None:
+    """A few random edits, each of a type the fast path reads (it must judge the values itself)."""
+    numbers = [0, 1, -1, 2.5, 1e9, 64, 48, 0.5, 100, 3]
+    segms = [[[1, 2, 3, 4, 5, 6]], [[1, 2, 3]], [], [[1, 2, 3, 4, 5, 6, 7, 8], [1]], dict(RLE),
+             {"size": [48, 72], "counts": "x"}, None, {"counts": "a"}]  # fmt: skip
+    for _ in range(rng.randint(1, 6)):
+        a, im, k = rng.choice(d["annotations"]), rng.choice(d["images"]), rng.random()
+        if k < 0.2:
+            a[rng.choice(["id", "image_id", "category_id", "iscrowd"])] = rng.choice([0, 1, 2, 3, 5, 13, 77, 999])
+        elif k < 0.3:
+            a["area"] = rng.choice(numbers)
+        elif k < 0.5:
+            a["bbox"][rng.randrange(4)] = rng.choice(numbers)
+        elif k < 0.7:
+            a["segmentation"] = rng.choice(segms)
+        elif k < 0.85:
+            im[rng.choice(["id", "width", "height"])] = rng.choice([0, 1, 2, 5, 64, -3])
+        else:
+            d["images"].append(dict(im))
+
+
+def test_random_edits_give_the_general_paths_outcome(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    for _ in range(40):
+        d = _base()
+        _mutate(d, rng)
+        assert decode_fast(json.dumps(d).encode()) is not None
+        for need_masks in (True, False):
+            (index, problems, referred), (g_index, g_problems, g_referred) = _both(tmp_path, d, need_masks)
+            assert [str(p) for p in problems] == [str(p) for p in g_problems]
+            _same_index(index, g_index, storage=False)
+            assert set(referred.tolist()) == set(g_referred.tolist())
