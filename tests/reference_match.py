@@ -12,7 +12,7 @@ from torchvision.ops import box_iou
 from gnrcnn.structures import Instances
 
 
-def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int = 0) -> float:
+def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int = 0, floor: float = 1e-3) -> float:
     """Largest |ours - ref| / max(|ref|, 1e-3 * level std) over the sampled P2..P6 values."""
     worst = 0.0
     for level, f in zip(ref["fpn"], feats):
@@ -20,7 +20,7 @@ def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int
         pos = torch.tensor([s["chw"] for s in level["samples"]])
         ours = f[image][pos[:, 0], pos[:, 1], pos[:, 2]].double()
         theirs = torch.tensor([s["value"] for s in level["samples"]], dtype=torch.float64)
-        denom = theirs.abs().clamp(min=1e-3 * level["std"])
+        denom = theirs.abs().clamp(min=floor * level["std"])
         worst = max(worst, float(((ours - theirs).abs() / denom).max()))
     return worst
 

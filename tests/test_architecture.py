@@ -13,9 +13,8 @@ PACKAGE = SRC / "gnrcnn"
 # Bottom to top; a module may import from its own layer and the ones below, never from above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("gnrcnn.structures", "gnrcnn.errors", "gnrcnn.fileio", "gnrcnn.progress", "gnrcnn.coco_classes",
-                 "gnrcnn.coco_results",
-                 "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.distributed", "gnrcnn.version", "gnrcnn.config.schema",
-                 "gnrcnn.config")),
+                 "gnrcnn.coco_results", "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.distributed", "gnrcnn.elastic",
+                 "gnrcnn.version", "gnrcnn.config.schema", "gnrcnn.config")),
     ("data and weights", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights")),
     ("modeling", ("gnrcnn.modeling",)),
     ("build", ("gnrcnn.build",)),

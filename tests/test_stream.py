@@ -15,7 +15,7 @@ from gnrcnn import load_model
 from gnrcnn.cli import main
 from gnrcnn.data.shapes import make_split
 from gnrcnn.errors import GnrcnnError
-from gnrcnn.fileio import JsonLines, read_json_lines
+from gnrcnn.fileio import JsonLines, read_json_lines, write_json_list_atomic
 from gnrcnn.predict.files import make_runner
 from gnrcnn.predict.images import StreamOptions, predict_stream
 from gnrcnn.predict.prefetch import Background, Sink, ordered_map
@@ -147,3 +147,11 @@ def test_json_lines_cut_a_torn_line_before_appending(tmp_path: Path) -> None:
     path.write_bytes(b'{"a": 1}\nnot json\n{"a": 3}\n')
     with pytest.raises(GnrcnnError, match="line 2 is not JSON"):
         list(read_json_lines(path))
+
+
+def test_a_results_list_is_streamed_to_the_bytes_json_dumps_gives(tmp_path: Path) -> None:
+    items = [{"image_id": 1, "bbox": [1.5, 2, 3, 4], "segmentation": {"size": [4, 5], "counts": 'a"b\\c'}},
+             {"image_id": 2, "score": None}]  # fmt: skip
+    for case in (items, [], items[:1]):
+        write_json_list_atomic(iter(case), tmp_path / "results.json")  # a generator: never a list in memory
+        assert (tmp_path / "results.json").read_text() == json.dumps(case)

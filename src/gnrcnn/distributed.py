@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+from . import elastic
 
 
 def world() -> tuple[int, int, int]:
@@ -14,15 +15,16 @@ def world() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
-def setup(device: str) -> torch.device:
-    """Join the process group (nccl on GPU, gloo on CPU) when launched by torchrun; pick this rank's device."""
+def setup(device: str, timeout_s: float = 1800.0) -> torch.device:
+    """Join the process group (nccl on GPU, gloo on CPU) when launched by torchrun; pick this rank's device.
+    A collective that waits longer than ``timeout_s`` raises (``elastic.py``)."""
     _, size, local = world()
     dev = torch.device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", local if size > 1 else (dev.index or 0))
         torch.cuda.set_device(dev)
     if size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(minutes=30))
+        elastic.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout_s)
     return dev
 
 

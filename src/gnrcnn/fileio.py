@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,6 +87,16 @@ def sha256_file(path: str | Path | None) -> str | None:
 
 def write_json_atomic(obj: Any, path: str | Path, kind: str = "results", indent: int | None = None) -> None:
     write_text_atomic(json.dumps(obj, indent=indent), path, kind)
+
+
+def write_json_list_atomic(items: Iterable[Any], path: str | Path, kind: str = "results") -> None:
+    """The bytes of ``json.dumps(list(items))``, written item by item: a results file of 500,000
+    detections with masks is never one string in memory."""
+    with atomic_open(path, kind) as f:  # a buffered file: many small writes are cheap
+        f.write(b"[")
+        for i, item in enumerate(items):
+            f.write((", " if i else "").encode() + json.dumps(item).encode())
+        f.write(b"]")
 
 
 def save_torch_atomic(obj: Any, path: str | Path, kind: str = "checkpoint") -> None:

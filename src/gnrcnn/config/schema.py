@@ -149,6 +149,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     num_workers: int = 2
     seed: int = 0
+    # Under torchrun: a collective (gradient all-reduce, barrier) that waits longer than this ends the
+    # job with a message (a hung or lost rank), instead of waiting forever.
+    dist_timeout_s: float = 1800.0
     # Performance, not semantics: NHWC convolutions while training (faster with oneDNN and tensor
     # cores), and backbone blocks recomputed in the backward pass (a third of the peak memory for
     # ~8-15% more time): "auto" recomputes only when the estimated peak exceeds the memory budget

@@ -43,7 +43,7 @@ def check_dataset(
     ann: str | Path, root: str | Path, decode: bool = True, keep_empty: bool = False
 ) -> tuple[CocoDataset, list[Problem]]:
     """The dataset as training reads it and all its problems (errors first)."""
-    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty)
+    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty, progress=True)
     problems = list(dataset.problems)
     if decode:
         records = dataset.records

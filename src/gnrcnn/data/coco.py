@@ -2,32 +2,44 @@
 
 Reading validates everything it can before training starts; each problem is one line naming the
 file, image or annotation (see ``problems.py``). Category ids map to contiguous labels 0..K-1 in
-ascending id order; the class count comes from the dataset.
+ascending id order; the class count comes from the dataset. A well-formed file is read by msgspec
+into typed structs and checked with array operations (``coco_schema.py``, ``index_build.py``); any
+other file by ``json`` and the per-entry checks of ``validate.py`` (``coco_legacy.py``), with the same
+rules and messages. The usable records end up in a ``DatasetIndex`` of flat arrays (``index.py``).
 """
 
 from __future__ import annotations
 
+import gc
 import json
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import GnrcnnError, read_input_file
+from .coco_legacy import build_index_general
+from .coco_schema import decode_fast
+from .index import DatasetIndex, RecordView
+from .index_build import NotTypedError, build_index
 from .problems import ERROR, SKIP, Problem
-from .records import ImageRecord
-from .validate import check_annotation, check_image_entry, check_image_files
+from .validate import usable_files
 
 
-def read_json(path: str | Path) -> Any:
-    path = Path(path)
+def parse_json(data: bytes, path: Path) -> Any:
     try:
-        return json.loads(read_input_file(path, "annotation"))
+        return json.loads(data)
     except UnicodeDecodeError:
         raise GnrcnnError(f"{path}: not valid JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
         raise GnrcnnError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    return parse_json(read_input_file(path, "annotation"), Path(path))
 
 
 def _require_coco(data: Any, where: str) -> None:
@@ -38,13 +50,59 @@ def _require_coco(data: Any, where: str) -> None:
             raise GnrcnnError(f"{where}: not a COCO instances file (no '{key}' list)")
 
 
-def _left_out(rec: ImageRecord, empty: bool, keep_empty: bool) -> str:
-    """Why training leaves a readable image out ("" when it keeps it)."""
-    if min(rec.width, rec.height) < 32:
-        return "smaller than 32 px"
-    if len(rec.labels) or (keep_empty and empty):
-        return ""
-    return "no annotation (--keep-empty trains on them)" if empty else "every annotation left out"
+def categories(cats: list[Any], where: str) -> tuple[list[int], list[str]]:
+    seen: dict[int, str] = {}
+    for c in cats:
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or isinstance(c.get("id"), bool):
+            raise GnrcnnError(f"{where}: category entry without an integer 'id': {str(c)[:80]}")
+        if c["id"] in seen:
+            raise GnrcnnError(f"{where}: category id {c['id']} appears twice")
+        seen[c["id"]] = str(c.get("name", c["id"]))
+    if not seen:
+        raise GnrcnnError(f"{where}: the 'categories' list is empty")
+    ids = sorted(seen)
+    return ids, [seen[i] for i in ids]
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Reading makes millions of short-lived lists; the cyclic collector would walk all live ones again and
+    again (a third of the time on train2017's size) and they form no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def read_index(
+    path: Path, need_masks: bool, progress: bool = False
+) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray]:
+    """(category ids, class names, index of the usable images, problems, ids of the images annotations refer to)."""
+    with _no_cyclic_gc():
+        return _read_index(path, need_masks, progress)
+
+
+def _read_index(
+    path: Path, need_masks: bool, progress: bool
+) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray]:
+    where, raw = str(path), read_input_file(path, "annotation")
+    typed = decode_fast(raw)
+    if typed is not None:
+        cat_ids, names = categories(typed.categories, where)
+        try:
+            return cat_ids, names, *build_index(typed, np.array(cat_ids, np.int64), where, need_masks, progress)
+        except NotTypedError:
+            pass
+    del typed
+    data = parse_json(raw, path)
+    del raw
+    _require_coco(data, where)
+    cat_ids, names = categories(data["categories"], where)
+    cat_to_label = {c: i for i, c in enumerate(cat_ids)}
+    return cat_ids, names, *build_index_general(data, cat_to_label, where, need_masks)
 
 
 class CocoDataset:
@@ -52,40 +110,42 @@ class CocoDataset:
 
     For training, an image needs a usable annotation, unless ``keep_empty``: then images that no
     annotation refers to at all are kept as negatives. (An image whose annotations were all dropped,
-    crowd regions included, is not empty: it holds objects, so it stays out.)
+    crowd regions included, is not empty: it holds objects, so it stays out.) ``records`` is a
+    read-only sequence of ``ImageRecord``s made on access from ``index``.
     """
 
     def __init__(
         self, ann_file: str | Path, data_root: str | Path, train: bool = True, check_files: bool = True,
-        keep_empty: bool = False,
+        keep_empty: bool = False, progress: bool = False,
     ) -> None:  # fmt: skip
         self.ann_file, self.root, self.train, self.keep_empty = Path(ann_file), Path(data_root), train, keep_empty
-        where = str(self.ann_file)
-        data = read_json(self.ann_file)
-        _require_coco(data, where)
-        self.problems: list[Problem] = []
-        self.category_ids, self.class_names = self._categories(data["categories"], where)
+        self.category_ids, self.class_names, index, self.problems, referred = read_index(self.ann_file, train, progress)
         self.cat_to_label = {c: i for i, c in enumerate(self.category_ids)}
-        images = self._images(data["images"], where)
-        per_image = self._annotations(data["annotations"], images, self.cat_to_label, where)
-        self.records = self._records(images, per_image)
+        keep = np.ones(len(index), bool)
         if check_files:
-            self.records = check_image_files(self.records, self.problems)
-        referred = {a.get("image_id") for a in data["annotations"] if isinstance(a, dict)}
-        empty = [r.image_id not in referred for r in self.records]
-        self.num_empty = sum(empty)  # readable images without any annotation
+            keep = usable_files(RecordView(index, self.root, segms=False), self.problems, progress)
+        empty = ~np.isin(index.image_id, referred)
+        self.num_empty = int((empty & keep).sum())  # readable images without any annotation
         self.left_out: Counter[str] = Counter()  # readable images training leaves out, by reason
+        self.num_crowd = getattr(index, "num_crowd", 0)  # crowd regions: left out of training silently
         if train:
-            why = [_left_out(r, e, keep_empty) for r, e in zip(self.records, empty)]
-            self.left_out.update(w for w in why if w)
-            self.records = [r for r, w in zip(self.records, why) if not w]
+            n_inst = np.diff(index.ann_off)
+            small = np.minimum(index.width, index.height) < 32
+            unused = (n_inst == 0) & ~(keep_empty & empty)
+            for why, mask in (("smaller than 32 px", small), ("no annotation (--keep-empty trains on them)",
+                              ~small & unused & empty), ("every annotation left out", ~small & unused & ~empty)):
+                if n := int((mask & keep).sum()):
+                    self.left_out[why] = n
+            keep &= ~small & ~unused
+        self.index = index.take(np.flatnonzero(keep)) if not keep.all() else index
+        self.records = RecordView(self.index, self.root, segms=train)
 
     @property
     def num_instances(self) -> int:
-        return sum(len(r.labels) for r in self.records)
+        return int(self.index.ann_off[-1])
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.index)
 
     @property
     def errors(self) -> list[Problem]:
@@ -94,65 +154,6 @@ class CocoDataset:
     @property
     def skipped(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == SKIP]
-
-    def _categories(self, cats: list[Any], where: str) -> tuple[list[int], list[str]]:
-        seen: dict[int, str] = {}
-        for c in cats:
-            if not isinstance(c, dict) or not isinstance(c.get("id"), int) or isinstance(c.get("id"), bool):
-                raise GnrcnnError(f"{where}: category entry without an integer 'id': {str(c)[:80]}")
-            if c["id"] in seen:
-                raise GnrcnnError(f"{where}: category id {c['id']} appears twice")
-            seen[c["id"]] = str(c.get("name", c["id"]))
-        if not seen:
-            raise GnrcnnError(f"{where}: the 'categories' list is empty")
-        ids = sorted(seen)
-        return ids, [seen[i] for i in ids]
-
-    def _images(self, entries: list[Any], where: str) -> dict[int, dict[str, Any]]:
-        images: dict[int, dict[str, Any]] = {}
-        for i, img in enumerate(entries):
-            problem = check_image_entry(img, i, where)
-            if problem:
-                self.problems.append(problem)
-                continue
-            if img["id"] in images:
-                self.problems.append(Problem(ERROR, f"{where}: image id {img['id']}", "appears twice in 'images'",
-                                             "duplicate-image-id"))  # fmt: skip
-                continue
-            images[img["id"]] = img
-        return images
-
-    def _annotations(
-        self, anns: list[Any], images: dict[int, dict[str, Any]], cat_to_label: dict[int, int], where: str
-    ) -> dict[int, list[tuple[dict[str, Any], Any]]]:
-        per_image: dict[int, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
-        seen_ids: set[int] = set()
-        self.num_crowd = 0  # crowd regions: left out of training silently, as the reference does
-        for i, ann in enumerate(anns):
-            keep, problem = check_annotation(ann, i, images, cat_to_label, seen_ids, where, need_masks=self.train)
-            if problem is not None:
-                self.problems.append(problem)
-            self.num_crowd += keep is None and problem is None
-            if keep is not None:
-                per_image[ann["image_id"]].append((ann, keep))
-        return per_image
-
-    def _records(
-        self, images: dict[int, dict[str, Any]], per_image: dict[int, list[tuple[dict[str, Any], Any]]]
-    ) -> list[ImageRecord]:
-        records = []
-        for image_id, img in images.items():
-            anns = per_image.get(image_id, [])
-            rec = ImageRecord(image_id, img["file_name"], self.root / img["file_name"], img["width"], img["height"])
-            if anns:
-                boxes = [a["bbox"] for a, _ in anns]
-                xywh = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-                rec.boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-                rec.labels = np.asarray([self.cat_to_label[a["category_id"]] for a, _ in anns], dtype=np.int64)
-                rec.segms = [segm for _, segm in anns]
-                rec.ann_ids = [int(a.get("id", -1)) for a, _ in anns]
-            records.append(rec)
-        return records
 
     def raise_if_errors(self, limit: int = 20) -> None:
         """Stop before training with every error (first ``limit`` listed), one line each."""
@@ -165,12 +166,12 @@ class CocoDataset:
                 hint = f"\n(file names are read relative to --data-root {self.root})"
             raise GnrcnnError(f"{self.ann_file}: {len(errors)} problem(s) in the dataset:\n" + "\n".join(lines)
                               + more + hint)  # fmt: skip
-        if self.train and not self.records:
+        if self.train and not len(self):
             empty = f"; {self.num_empty} image(s) without annotations (--keep-empty trains on them as negatives)"
             raise GnrcnnError(
                 f"{self.ann_file}: no usable training image (each needs at least one valid, non-crowd "
                 f"annotation and both sides >= 32 px){empty if self.num_empty else ''}"
             )
         if self.train and not self.num_instances:
-            raise GnrcnnError(f"{self.ann_file}: {len(self.records)} training images but no annotated instance: "
+            raise GnrcnnError(f"{self.ann_file}: {len(self)} training images but no annotated instance: "
                               "negatives alone teach the model nothing")  # fmt: skip

@@ -10,8 +10,13 @@ extent overlap with IoU < 0.5 (they cannot both be right; training would learn f
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import numpy as np
+from tqdm import tqdm
 
 from .image_io import undecodable
 from .problems import ERROR, SKIP, Problem
@@ -172,14 +177,16 @@ def _header(record: ImageRecord) -> Problem | None:
     return None
 
 
-def check_image_files(records: list[ImageRecord], problems: list[Problem]) -> list[ImageRecord]:
-    """Header-check every image (threads: it is I/O); keep the records whose file is usable."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        found = list(pool.map(_header, records))
-    kept = []
-    for rec, problem in zip(records, found):
-        if problem is None:
-            kept.append(rec)
-        else:
-            problems.append(problem)
-    return kept
+def usable_files(records: Sequence[ImageRecord], problems: list[Problem], progress: bool = False) -> np.ndarray:
+    """Header-check every image (threads: it is I/O), a chunk at a time (memory stays bounded at any size);
+    which records' files are usable (problems appended)."""
+    ok = np.ones(len(records), bool)
+    with ThreadPoolExecutor(max_workers=8) as pool, tqdm(total=len(records), desc="image headers", unit="img",
+                                                         disable=not progress or len(records) < 2000,
+                                                         file=sys.stderr, leave=False) as bar:  # fmt: skip
+        for start in range(0, len(records), 4096):
+            found = list(pool.map(_header, records[start : start + 4096]))
+            problems += [p for p in found if p is not None]
+            ok[start : start + len(found)] = [p is None for p in found]
+            bar.update(len(found))
+    return ok

@@ -18,7 +18,7 @@ from .. import distributed as dist
 from ..data.coco import CocoDataset
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
-from ..fileio import write_json_atomic
+from ..fileio import write_json_atomic, write_json_list_atomic
 from ..predict.detector import Detector
 from ..progress import progress
 from .coco_eval import choose, load_gt, per_class_ap, run_cocoeval
@@ -107,6 +107,6 @@ def evaluate(
         if out_dir is not None:
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(results, out / "results.json")
+            write_json_list_atomic(results, out / "results.json")  # streamed: no second copy as one string
             write_json_atomic(metrics, out / "metrics.json", "metrics", indent=2)
     return metrics

@@ -11,10 +11,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed as dist
 from ..config.schema import Config
 from ..data.coco import CocoDataset
 from ..data.problems import summarize
 from ..data.sampler import GroupedBatchSampler
+from ..data.shared_index import read_shared
 from ..data.train_data import TrainDataset, collate
 from .schedule import Schedule
 
@@ -26,8 +28,14 @@ def seed_everything(seed: int) -> None:
 
 
 def load_dataset(ann: str, root: str, verbose: bool, keep_empty: bool = False) -> CocoDataset:
-    """The training set, validated (errors stop here; what is skipped is listed once)."""
-    dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty)
+    """The training set, validated (errors stop here; what is skipped is listed once). Under torchrun the
+    first rank of each machine reads it and the machine's other ranks map its arrays (``shared_index``)."""
+    _, world, local = dist.world()
+    if world > 1:
+        dataset = read_shared(ann, root, train=True, keep_empty=keep_empty, first_on_machine=local == 0,
+                              barrier=dist.barrier, progress=verbose)  # fmt: skip
+    else:
+        dataset = CocoDataset(ann, root, train=True, keep_empty=keep_empty, progress=verbose)
     dataset.raise_if_errors()
     if dataset.skipped and verbose:
         first = "\n".join(f"  {p}" for p in dataset.skipped[:5])
@@ -62,9 +70,8 @@ def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
 def make_loader(
     dataset: CocoDataset, cfg: Config, rank: int, world: int, device: torch.device
 ) -> tuple[torch.utils.data.DataLoader, GroupedBatchSampler]:
-    recs = dataset.records
     sampler = GroupedBatchSampler(
-        widths=np.array([r.width for r in recs]), heights=np.array([r.height for r in recs]),
+        widths=np.array(dataset.index.width, np.int64), heights=np.array(dataset.index.height, np.int64),
         batch_size=cfg.train.images_per_gpu, seed=cfg.train.seed, rank=rank, world=world,
         flip_prob=cfg.input.flip_prob, shorts=cfg.input.train_shorts or [cfg.input.short],
     )  # fmt: skip
@@ -88,7 +95,7 @@ def describe(cfg: Config, dataset: CocoDataset, s: Schedule, world: int, device:
             f"{t.images_per_gpu * world * t.accumulate} images/iteration ({world} process(es) x {t.images_per_gpu} x "
             f"{t.accumulate} accumulated), {s.total_iters} iterations ({s.iters_per_epoch}/epoch), "
             f"lr {s.base_lr:g} (warm-up {s.warmup_iters}, steps at {list(s.steps)}), device {device}")  # fmt: skip
-    empty = sum(1 for r in dataset.records if not len(r.labels))
+    empty = int((np.diff(dataset.index.ann_off) == 0).sum())
     if empty:
         text += f"; {empty} of the images are negatives (no annotation)"
     if t.clip_grad_norm > 0:

@@ -19,7 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed as dist
-from .. import runtime
+from .. import elastic, runtime
 from ..build import build_for_training
 from ..config.loader import dump_yaml
 from ..config.schema import Config
@@ -71,7 +71,7 @@ class Trainer:
         # Under torchrun the trainer joins the process group here and leaves it when ``train`` ends (or
         # ``close``); callers set up and tear down nothing.
         self.owns_group = not dist.initialized()
-        self.device = dist.setup(args.device)
+        self.device = dist.setup(args.device, cfg.train.dist_timeout_s)
         try:
             self.args = dataclasses.replace(args, amp=runtime.choose_amp(self.device, args.amp))  # "auto" resolved
             self._build(cfg, self.args)
@@ -99,8 +99,8 @@ class Trainer:
         if (t.eval_every_epochs or t.eval_every_iters) and not args.val_ann:
             raise GnrcnnError("evaluations during training (--eval-every, --early-stop) need --val-ann")
         # A run that resumes takes its weights from its checkpoint: nothing else is loaded (or downloaded).
-        explicit = args.resume if isinstance(args.resume, str) else None
-        found = ckpt.load_for_resume(self.work, explicit) if args.resume else None
+        resume = elastic.resume_request(args.resume, self.main)  # a restarted torchrun group resumes by itself
+        found = ckpt.load_for_resume(self.work, resume if isinstance(resume, str) else None) if resume else None
         start = ("none", "none") if found else (args.weights, args.backbone_weights)
         model = build_for_training(cfg, *start, self.main and not found)
         self.model = model.to(self.device).train()
@@ -123,7 +123,7 @@ class Trainer:
         self.skipped_seen: set[str] = set()
         self.last_checkpoint: Path | None = None  # before resuming, which sets it
         self.last_metrics: dict[str, Any] | None = None  # of the latest evaluation in this process
-        self.iteration = self._resume(found) if args.resume else 0
+        self.iteration = self._resume(found) if resume else 0
         self.net = DistributedDataParallel(self.model) if self.world > 1 else self.model
         self.optimizer_step = OptimizerStep(self.net, self.optimizer, self.device, amp=args.amp, scaler=self.scaler,
                                             clip_norm=t.clip_grad_norm, ema=self.ema)  # fmt: skip
@@ -222,6 +222,8 @@ class Trainer:
                 t_data = time.perf_counter()
             stopped = self.tracker.should_stop
             return self._finish(logger, stopped) if self.iteration >= total or stopped else {}
+        except RuntimeError as e:  # a hung or lost rank: one clear line (other errors pass unchanged)
+            raise elastic.explained(e, self.cfg.train.dist_timeout_s)  # noqa: B904
         finally:
             stop.restore()
             logger.close()
