@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                  "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.config.schema", "gnrcnn.config")),
     ("data and weights", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights")),
     ("modeling", ("gnrcnn.modeling",)),
-    ("engine", ("gnrcnn.engine",)),
+    ("engine", ("gnrcnn.engine", "gnrcnn.export", "gnrcnn.predict")),
     ("api, cli and serve", ("gnrcnn.api", "gnrcnn.cli", "gnrcnn.serve", "gnrcnn.__main__", "gnrcnn")),
 ]  # fmt: skip
 

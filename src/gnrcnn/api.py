@@ -14,6 +14,8 @@ from .engine import results
 from .engine.build import build_model, build_with_weights, published_weights, resolve_config
 from .engine.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
 from .engine.predictor import Detector
+from .export.openvino import is_openvino_path
+from .predict.openvino_detector import OpenVinoDetector, load_openvino
 from .structures import Instances
 from .weights import hub, load_weights_file
 
@@ -29,7 +31,7 @@ def load_model(
     compile: bool = False,
     tf32: bool = False,
     malloc: str | None = None,
-) -> Detector | OnnxDetector:
+) -> Detector | OnnxDetector | OpenVinoDetector:
     """``load_model("mask-rcnn_r50_fpn_gn-all_2x_coco")`` -> a ready ``Detector`` with the published weights.
 
     ``weights``: a file (a gnrcnn checkpoint, a published MMDetection or detectron2 file, ...: told
@@ -38,7 +40,8 @@ def load_model(
     initialised model. Omitted, a zoo config means its published checkpoint; any other config
     needs an explicit choice. ``tf32`` switches TF32 for the whole process (CUDA only). An exported
     ``.onnx`` file (as ``config`` or ``weights``) gives an ``OnnxDetector`` with the same interface,
-    running in onnxruntime.
+    running in onnxruntime; an OpenVINO ``model.xml`` an ``OpenVinoDetector`` (``amp="bf16"``: bf16
+    where the CPU has it).
 
     Like the ``gnrcnn`` command, it first keeps freed tensor memory in the process
     (``runtime.keep_freed_memory``: up to 1.6x faster on the CPU); ``malloc="system"`` or
@@ -47,6 +50,8 @@ def load_model(
     runtime.apply_malloc(malloc)
     if is_onnx_path(config) or is_onnx_path(weights):
         return load_onnx(config, weights, device, overrides, amp, compile)
+    if is_openvino_path(config) or is_openvino_path(weights):
+        return load_openvino(config, weights, device, overrides, amp, compile)
     if weights is None:
         weights = published_weights(config, overrides)
     path = hub.resolve(weights)

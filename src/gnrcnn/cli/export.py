@@ -1,9 +1,12 @@
-"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections."""
+"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections, or an
+OpenVINO model (model.xml + model.bin), in fp32 or INT8."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from ..errors import GnrcnnError
 from . import common
@@ -13,11 +16,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..api import load_model
     from ..engine.export import OPSET, export_model, save_model
 
-    if not args.out.lower().endswith(".onnx"):
-        raise GnrcnnError(f"--out {args.out}: the file name must end in .onnx (that is how gnrcnn tells it apart)")
+    fmt = args.format or ("openvino" if args.out.lower().endswith(".xml") or args.int8 else "onnx")
+    suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
+    if not args.out.lower().endswith(suffix):
+        raise GnrcnnError(f"--out {args.out}: the file name must end in {suffix} for {fmt}"
+                          f"{' (INT8 is written as OpenVINO IR)' if args.int8 else ''}")  # fmt: skip
+    if args.int8 and not args.calib:
+        raise GnrcnnError("--int8 needs --calib IMAGES_DIR_OR_COCO_JSON: images like the ones the model will see")
+    calib = None
+    if args.int8:  # before the model loads: a bad folder is said at once
+        from ..export.int8 import calibration_images
+
+        calib = calibration_images(args.calib, args.calib_count)
     if not args.weights:
         print("warning: no --weights given: the exported model is randomly initialised", file=sys.stderr)
     det = load_model(args.config, args.weights, "cpu", args.overrides)
+    if fmt == "openvino":
+        return _openvino(args, det, calib)
     print(f"exporting {det.cfg.name or 'the model'}: tracing, then a check in onnxruntime (a minute or two on 2 cores)",
           file=sys.stderr, flush=True)  # fmt: skip
     result = export_model(det.cfg, det.model, opset=args.opset or OPSET)
@@ -28,10 +43,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _openvino(args: argparse.Namespace, det: Any, calib: list[Path] | None) -> int:
+    from ..export.openvino import export_openvino
+
+    what = f"INT8, calibrated on {len(calib)} image(s)" if calib else "fp32"
+    print(f"exporting {det.cfg.name or 'the model'} to OpenVINO ({what}): tracing, a check in onnxruntime, "
+          "conversion" + (", calibration" if calib else ""), file=sys.stderr, flush=True)  # fmt: skip
+    r = export_openvino(det.cfg, det.model, args.out, calib, args.opset)
+    print(f"{args.out} (+ .bin): {r.size / 2**20:.1f} MB, {what}, exported in {r.seconds:.1f} s; "
+          f"check: {r.onnx_check}; {r.check}")  # fmt: skip
+    print(f"run it: gnrcnn predict --weights {args.out} IMAGES --out DIR   (--amp bf16: bf16 where the CPU has it)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a model to one ONNX file (standard operators, onnxruntime)")
+    p = sub.add_parser("export", help="export a model to one ONNX file (onnxruntime) or OpenVINO IR (fp32 or INT8)")
     common.add_config(p)
     p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content)")
-    p.add_argument("--out", required=True, help="the .onnx file to write")
+    p.add_argument("--out", required=True, help="the .onnx file, or the OpenVINO .xml (its .bin beside it), to write")
+    p.add_argument("--format", choices=["onnx", "openvino"], default=None,
+                   help="default: openvino for an --out ending in .xml, else onnx")  # fmt: skip
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; RoiAlign needs >= 16)")
+    p.add_argument("--int8", action="store_true", help="OpenVINO INT8: NNCF post-training quantization "
+                   "of the backbone, FPN and heads (box decoding, RoIAlign, NMS, masks stay fp32)")  # fmt: skip
+    p.add_argument("--calib", help="--int8's calibration images: a folder of images or a COCO JSON")
+    p.add_argument("--calib-count", type=int, default=300, help="at most this many calibration images (default 300)")
     p.set_defaults(func=cmd_export)

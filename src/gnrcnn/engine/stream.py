@@ -25,7 +25,7 @@ from ..structures import Instances
 from .outputs import InParts, records_and_picture
 from .prefetch import Sink, ordered_map
 from .results import save_png
-from .runners import Prepared, Runner
+from .runners import DirectRunner, Prepared, Runner
 
 JSONL = "predictions.jsonl"
 
@@ -109,6 +109,24 @@ def _batches(loaded: Iterable, size: int, summary: Summary) -> Iterable[list[Pre
         yield batch
 
 
+def _run(runner: Runner, batches: Iterable[list[Prepared]], summary: Summary) -> Iterable[tuple[list[Prepared], list]]:
+    """(batch, results) in order. A detector with a throughput mode (OpenVINO: ``start_throughput``)
+    gets as many batches in flight as it has infer requests, from that many threads."""
+    start_throughput = getattr(getattr(runner, "detector", None), "start_throughput", None)
+    in_flight = start_throughput() if isinstance(runner, DirectRunner) and start_throughput else 1
+    ran = ordered_map(runner.run, batches, in_flight if in_flight > 1 else 0, in_flight)
+    while True:
+        start = time.perf_counter()
+        item = next(ran, None)
+        summary.model_s += time.perf_counter() - start  # in flight: the time spent waiting for results
+        if item is None:
+            return
+        batch, results, error = item
+        if error is not None:
+            raise error
+        yield batch, results
+
+
 def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detector_info: tuple[list[str], list[int]],
                    opts: StreamOptions) -> Summary:  # fmt: skip
     """Predict every image of ``paths``; ``detector_info`` = (class names, category ids)."""
@@ -131,10 +149,7 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            for batch in _batches(loaded, runner.batch_size, summary):
-                start = time.perf_counter()
-                results = runner.run(batch)
-                summary.model_s += time.perf_counter() - start
+            for batch, results in _run(runner, _batches(loaded, runner.batch_size, summary), summary):
                 for prepared, result in zip(batch, results):
                     sink.put((prepared, result))
                 bar.update(len(batch))
