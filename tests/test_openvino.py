@@ -111,11 +111,15 @@ def test_bad_calibration_input_is_one_line(tiny, tmp_path: Path, capsys) -> None
         main(["export", "--weights", str(ckpt), "--int8", "--calib", str(tmp_path), "--out", str(tmp_path / "m.onnx")])
         == 2
     )
+    assert (
+        main(["export", "--weights", str(ckpt), "--int8", "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error: ")]
-    assert len(errors) == len(calibs) + 2, err
+    assert len(errors) == len(calibs) + 3, err
     assert "no image files" in errors[0] and "no such folder" in errors[1] and "could be read" in errors[2]
     assert "lists no images" in errors[3] and "needs --calib" in errors[4] and "must end in .xml" in errors[5]
+    assert "not --format onnx" in errors[6]
     assert not (tmp_path / "m.xml").exists()
 
 

@@ -17,6 +17,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..engine.export import OPSET, export_model, save_model
 
     fmt = args.format or ("openvino" if args.out.lower().endswith(".xml") or args.int8 else "onnx")
+    if args.int8 and fmt == "onnx":
+        raise GnrcnnError("--int8 writes an OpenVINO model: give --out model.xml (not --format onnx)")
     suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
     if not args.out.lower().endswith(suffix):
         raise GnrcnnError(f"--out {args.out}: the file name must end in {suffix} for {fmt}"

@@ -87,12 +87,12 @@ def calibration_inputs(cfg: Config, paths: list[Path]) -> list[dict[str, np.ndar
     return items
 
 
-def quantize(model: Any, cfg: Config, paths: list[Path]) -> Any:
-    """The INT8 ``ov.Model`` of ``model`` (fp32, from ``export/openvino.to_openvino``), calibrated on ``paths``."""
+def quantize(model: Any, items: list[dict[str, np.ndarray]]) -> Any:
+    """The INT8 ``ov.Model`` of ``model`` (fp32, from ``export/openvino.to_openvino``), calibrated on
+    ``items`` (``calibration_inputs``)."""
     import nncf
 
     nncf.set_log_level(logging.WARNING)
-    items = calibration_inputs(cfg, paths)
     others = sorted({op.get_type_name() for op in model.get_ops()} - QUANTIZED_TYPES)
     return nncf.quantize(
         model, nncf.Dataset(items), subset_size=len(items),

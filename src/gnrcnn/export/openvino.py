@@ -28,7 +28,7 @@ from ..engine.export import META_PREFIX, export_model, random_batch
 from ..engine.parity import match
 from ..errors import GnrcnnError
 from ..modeling import MaskRCNN
-from .int8 import quantize
+from .int8 import calibration_inputs, quantize
 
 RT_SECTION = "gnrcnn"  # rt_info path ["gnrcnn", key]: the ONNX metadata key without its "gnrcnn." prefix
 
@@ -145,10 +145,11 @@ def export_openvino(cfg: Config, model: MaskRCNN, out: str | Path, calib: list[P
     """``model`` (lent, unchanged) -> ``out`` (model.xml + model.bin): the ONNX graph, checked against
     PyTorch, converted; with ``calib`` images quantized to INT8 (``export/int8.py``)."""
     start = time.perf_counter()
+    items = calibration_inputs(cfg, calib) if calib else None  # unreadable images: said before the export
     result = export_model(cfg, model, **({"opset": opset} if opset else {}))
     ov_model = to_openvino(result.proto)
-    if calib:
-        ov_model = quantize(ov_model, cfg, calib)
+    if items:
+        ov_model = quantize(ov_model, items)
     size = save_openvino(ov_model, out)
     check = check_against_onnx(out, result.proto.SerializeToString(), cfg.input.size_divisor)
     return OpenVinoExport(size, time.perf_counter() - start, result.check, check, len(calib or []))
