@@ -23,9 +23,11 @@ from gnrcnn.cli import main
 from gnrcnn.engine.predict import PredictOptions, run
 from gnrcnn.export.int8 import QUANTIZED_TYPES
 from gnrcnn.predict.openvino_detector import OpenVinoDetector
+from gnrcnn.serve import ServeOptions, create_app
 from test_onnx import PHOTOS, agreement, assert_parity, coco_tensors, lively_checkpoint, match
 
 from conftest import TINY
+from serve_helpers import app_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +84,13 @@ def test_int8_export_quantizes_only_convolutions_and_matmuls_and_detects(tiny, t
     readers = {t.get_node().get_type_name() for q in quantizers for t in q.output(0).get_target_inputs()}
     assert quantizers and readers <= QUANTIZED_TYPES
     det = load_model(str(out))
-    assert det.metadata == load_model(str(tiny[1])).metadata
+    assert det.metadata == load_model(str(tiny[1])).metadata and det.amp == "int8"
     results = det.predict(PHOTOS)
     assert all(len(r) > 0 for r in results) and results[0].masks.shape[1:] == (512, 512)
+    with app_in_thread(create_app(det, ServeOptions(queue=2))) as client:  # gnrcnn serve --weights int8.xml
+        assert client.get("/model").json()["precision"] == "int8"
+        reply = client.post("/predict", content=PHOTOS[0].read_bytes(), headers={"Content-Type": "image/png"})
+    assert reply.status_code == 200 and len(reply.json()["detections"]) == len(results[0])
 
 
 def test_bad_calibration_input_is_one_line(tiny, tmp_path: Path, capsys) -> None:

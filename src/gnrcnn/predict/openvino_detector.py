@@ -62,6 +62,10 @@ class OpenVinoDetector(OnnxDetector):
         self.device = torch.device("cpu")
         self.preprocessor = RawPreprocessor(self.cfg.input)
         self.precision = inference_precision(amp)
+        self.int8 = any(op.get_type_name() == "FakeQuantize" for op in self.model.get_ops())
+        # what ``Detector.amp`` says for a PyTorch model (``gnrcnn serve``'s /model reports it)
+        labels = (["int8"] if self.int8 else []) + (["bf16"] if self.precision == "bf16" else [])
+        self.amp = "+".join(labels) or None
         self.options: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
         if threads:
             self.options["INFERENCE_NUM_THREADS"] = threads
