@@ -109,11 +109,12 @@ def _batches(loaded: Iterable, size: int, summary: Summary) -> Iterable[list[Pre
         yield batch
 
 
-def _run(runner: Runner, batches: Iterable[list[Prepared]], summary: Summary) -> Iterable[tuple[list[Prepared], list]]:
-    """(batch, results) in order. A detector with a throughput mode (OpenVINO: ``start_throughput``)
-    gets as many batches in flight as it has infer requests, from that many threads."""
+def _run(runner: Runner, batches: Iterable[list[Prepared]], summary: Summary, many: bool
+         ) -> Iterable[tuple[list[Prepared], list]]:  # fmt: skip
+    """(batch, results) in order. With ``many`` batches to come, a detector with a throughput mode
+    (OpenVINO: ``start_throughput``) gets as many in flight as it has infer requests, from that many threads."""
     start_throughput = getattr(getattr(runner, "detector", None), "start_throughput", None)
-    in_flight = start_throughput() if isinstance(runner, DirectRunner) and start_throughput else 1
+    in_flight = start_throughput() if many and isinstance(runner, DirectRunner) and start_throughput else 1
     ran = ordered_map(runner.run, batches, in_flight if in_flight > 1 else 0, in_flight)
     while True:
         start = time.perf_counter()
@@ -148,8 +149,9 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path, detec
         writer = _Writer(lines, out, names, *detector_info, opts, summary)
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = tqdm(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
+        batches = _batches(loaded, runner.batch_size, summary)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            for batch, results in _run(runner, _batches(loaded, runner.batch_size, summary), summary):
+            for batch, results in _run(runner, batches, summary, many=len(todo) > runner.batch_size):
                 for prepared, result in zip(batch, results):
                     sink.put((prepared, result))
                 bar.update(len(batch))
