@@ -9,6 +9,7 @@ operator but convolutions and matrix products in fp32. Each model is exported on
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -148,6 +149,13 @@ def test_openvino_model_errors_are_one_line(tiny, tmp_path: Path) -> None:
     junk.with_suffix(".bin").write_bytes(b"")
     with pytest.raises(GnrcnnError, match="not a loadable OpenVINO model"):
         load_model(str(junk))
+    plain = tmp_path / "plain.xml"  # an OpenVINO model without gnrcnn's rt_info
+    plain.write_text(re.sub(r"<gnrcnn>.*</gnrcnn>", "", path.read_text(), flags=re.DOTALL))
+    shutil.copy(path.with_suffix(".bin"), plain.with_suffix(".bin"))
+    with pytest.raises(GnrcnnError, match="no gnrcnn metadata"):
+        load_model(str(plain))
+    with pytest.raises(GnrcnnError, match="fixed inside the exported graph"):
+        load_model(str(path), overrides=["model.rpn.nms_iou=0.5"])
     assert load_model(str(path), overrides=["input.short=96", "input.long=160"]).cfg.input.short == 96
     bf16 = load_model(str(path), amp="bf16")
     assert bf16.precision in ("bf16", "f32") and bf16.compiled.get_property("INFERENCE_PRECISION_HINT") is not None
