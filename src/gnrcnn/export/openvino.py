@@ -33,6 +33,15 @@ from .int8 import calibration_inputs, quantize
 RT_SECTION = "gnrcnn"  # rt_info path ["gnrcnn", key]: the ONNX metadata key without its "gnrcnn." prefix
 
 
+def require_openvino() -> None:
+    """A missing ``openvino`` / ``nncf`` is one line that says what to install."""
+    import importlib.util
+
+    missing = [m for m in ("openvino", "nncf") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise GnrcnnError(f"OpenVINO models need {' and '.join(missing)}: pip install 'gnrcnn[openvino]'")
+
+
 def is_openvino_path(path: object) -> bool:
     return isinstance(path, (str, Path)) and str(path).lower().endswith(".xml")
 
@@ -70,6 +79,7 @@ def read_model(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise GnrcnnError(f"{path}: OpenVINO model file not found")
+    require_openvino()
     if not path.with_suffix(".bin").is_file():
         raise GnrcnnError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing beside it")
     try:
@@ -144,6 +154,7 @@ def export_openvino(cfg: Config, model: MaskRCNN, out: str | Path, calib: list[P
                     opset: int | None = None) -> OpenVinoExport:  # fmt: skip
     """``model`` (lent, unchanged) -> ``out`` (model.xml + model.bin): the ONNX graph, checked against
     PyTorch, converted; with ``calib`` images quantized to INT8 (``export/int8.py``)."""
+    require_openvino()
     start = time.perf_counter()
     items = calibration_inputs(cfg, calib) if calib else None  # unreadable images: said before the export
     result = export_model(cfg, model, **({"opset": opset} if opset else {}))

@@ -5,9 +5,10 @@ after it (inherited), with OpenVINO in place of onnxruntime.
 Precision: fp32 unless asked (OpenVINO would pick bf16 by itself on CPUs that have it, which is not
 exact); ``amp="bf16"`` asks for bf16 where the CPU has it. One image at a time runs on a model
 compiled for latency (all threads on one request). ``start_throughput()`` compiles it a second time
-for throughput (several streams, each with a share of the threads) with a pool of infer requests,
-one per stream: ``gnrcnn predict`` does that for folders and calls ``run_batch`` from as many threads
-as there are requests, so several images are in flight while the next ones decode. A pool of
+for throughput (several streams, each with a share of the threads) with a pool of as many infer
+requests as OpenVINO finds optimal for it (one per stream): ``gnrcnn predict`` does that for
+folders and calls ``run_batch`` from as many threads as there are requests, so several images are in
+flight while the next ones decode. A pool of
 synchronous requests rather than ``AsyncInferQueue``: a request that fails never calls the queue's
 callback (OpenVINO 2026.4), so a caller waiting for its outputs would wait forever, while ``infer``
 raises the error in the caller's thread.
