@@ -159,3 +159,18 @@ def test_openvino_model_errors_are_one_line(tiny, tmp_path: Path) -> None:
     assert load_model(str(path), overrides=["input.short=96", "input.long=160"]).cfg.input.short == 96
     bf16 = load_model(str(path), amp="bf16")
     assert bf16.precision in ("bf16", "f32") and bf16.compiled.get_property("INFERENCE_PRECISION_HINT") is not None
+
+
+def test_eval_runs_an_openvino_model_as_it_runs_pytorch(shapes8: Path, tmp_path: Path) -> None:
+    """`gnrcnn eval --weights model.xml` on the demo's R-18 config: the same COCO results as PyTorch."""
+    ckpt = lively_checkpoint("shapes-demo_r18_fpn_gn-all", tmp_path / "demo.pth", seed=1)
+    assert main(["export", "--weights", str(ckpt), "--out", str(tmp_path / "demo.xml")]) == 0
+    ann = shapes8 / "annotations" / "val.json"
+    for name, weights in (("ov", "demo.xml"), ("torch", "demo.pth")):
+        assert main(["eval", "--weights", str(tmp_path / weights), "--ann", str(ann), "--data-root", str(shapes8),
+                     "--out", str(tmp_path / name)]) == 0  # fmt: skip
+    got, want = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("ov", "torch"))
+    # 98%, not the 99% of the photos above: these random weights score hundreds of boxes per image near
+    # the score and NMS thresholds, where OpenVINO's other summation order flips a few (342 of 347 matched
+    # when written; the trained quick-demo model reproduced all its detections above 0.3, docs/deploy.md).
+    assert len(match(coco_tensors(want, "image_id"), coco_tensors(got, "image_id"))) >= 0.98 * len(want) > 50
