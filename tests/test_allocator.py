@@ -43,3 +43,34 @@ def test_freed_blocks_are_reused_instead_of_faulted_in_again() -> None:
     # once the heap has grown to hold them.
     assert system_faults > 9 * 16384
     assert kept_faults < 16384
+
+
+API_SCRIPT = """
+import sys
+import gnrcnn
+from gnrcnn import runtime
+gnrcnn.load_model(sys.argv[1], weights="none", **({"malloc": sys.argv[2]} if len(sys.argv) > 2 else {}))
+print(runtime._allocator_set)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+@pytest.mark.parametrize(("env_value", "argument", "kept"), [
+    (None, None, "True"), ("system", None, "False"), (None, "system", "False"), (None, "keep", "True"),
+])  # fmt: skip
+def test_load_model_keeps_freed_memory_as_the_command_does_unless_told_not_to(env_value, argument, kept) -> None:
+    from conftest import TINY
+
+    env = {k: v for k, v in os.environ.items() if k != "GNRCNN_MALLOC"}
+    if env_value:
+        env["GNRCNN_MALLOC"] = env_value
+    cmd = [sys.executable, "-c", API_SCRIPT, str(TINY), *([argument] if argument else [])]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split()[-1] == kept
+
+
+def test_an_unknown_malloc_choice_is_one_line() -> None:
+    from gnrcnn import GnrcnnError, load_model
+
+    with pytest.raises(GnrcnnError, match="choose 'keep'"):
+        load_model("tiny.yaml", weights="none", malloc="jemalloc")

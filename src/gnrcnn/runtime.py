@@ -61,6 +61,15 @@ def keep_freed_memory() -> bool:
     return _allocator_set
 
 
+def apply_malloc(choice: str | None) -> bool:
+    """``load_model``'s allocator choice: ``"keep"`` or None runs ``keep_freed_memory`` (which
+    ``GNRCNN_MALLOC=system`` still turns off), ``"system"`` leaves glibc's defaults; True if freed
+    memory is kept."""
+    if choice not in (None, "keep", "system"):
+        raise GnrcnnError(f"malloc={choice!r}: choose 'keep' (freed memory stays in the process) or 'system'")
+    return choice != "system" and keep_freed_memory()
+
+
 def set_tf32(enabled: bool) -> None:
     """TF32 for CUDA convolutions and matmuls (process-wide). Off means fp32 is fp32: TF32 (PyTorch's
     default for cuDNN) changes results at 1e-3."""

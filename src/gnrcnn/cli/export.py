@@ -1,10 +1,12 @@
-"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections, or (``--format
-hub``) a folder to upload to the Hugging Face Hub."""
+"""``gnrcnn export``: a model -> one ONNX file that onnxruntime runs with the same detections, an OpenVINO
+model (model.xml + model.bin) in fp32 or INT8, or (``--format hub``) a folder to upload to the Hugging Face Hub."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
 from ..errors import GnrcnnError
 from . import common
@@ -16,11 +18,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.format == "hub":
         return _export_hub(args)
-    if not args.out.lower().endswith(".onnx"):
-        raise GnrcnnError(f"--out {args.out}: the file name must end in .onnx (that is how gnrcnn tells it apart)")
+    fmt = args.format or ("openvino" if args.out.lower().endswith(".xml") or args.int8 else "onnx")
+    if args.int8 and fmt == "onnx":
+        raise GnrcnnError("--int8 writes an OpenVINO model: give --out model.xml (not --format onnx)")
+    suffix = {"onnx": ".onnx", "openvino": ".xml"}[fmt]
+    if not args.out.lower().endswith(suffix):
+        raise GnrcnnError(f"--out {args.out}: the file name must end in {suffix} for {fmt}"
+                          f"{' (INT8 is written as OpenVINO IR)' if args.int8 else ''}")  # fmt: skip
+    if args.int8 and not args.calib:
+        raise GnrcnnError("--int8 needs --calib IMAGES_DIR_OR_COCO_JSON: images like the ones the model will see")
+    calib = None
+    if args.int8:  # before the model loads: a bad folder is said at once
+        from ..export.int8 import calibration_images
+
+        calib = calibration_images(args.calib, args.calib_count)
     if not args.weights:
         print("warning: no --weights given: the exported model is randomly initialised", file=sys.stderr)
     det = load_model(args.config, args.weights, "cpu", args.overrides)
+    if fmt == "openvino":
+        return _openvino(args, det, calib)
     print(f"exporting {det.cfg.name or 'the model'}: tracing, then a check in onnxruntime (a minute or two on 2 cores)",
           file=sys.stderr, flush=True)  # fmt: skip
     result = export_model(det.cfg, det.model, opset=args.opset or OPSET)
@@ -44,12 +60,31 @@ def _export_hub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _openvino(args: argparse.Namespace, det: Any, calib: list[Path] | None) -> int:
+    from ..export.openvino import export_openvino
+
+    what = f"INT8, calibrated on {len(calib)} image(s)" if calib else "fp32"
+    print(f"exporting {det.cfg.name or 'the model'} to OpenVINO ({what}): tracing, a check in onnxruntime, "
+          "conversion" + (", calibration" if calib else ""), file=sys.stderr, flush=True)  # fmt: skip
+    r = export_openvino(det.cfg, det.model, args.out, calib, args.opset)
+    print(f"{args.out} (+ .bin): {r.size / 2**20:.1f} MB, {what}, exported in {r.seconds:.1f} s; "
+          f"check: {r.onnx_check}; {r.check}")  # fmt: skip
+    print(f"run it: gnrcnn predict --weights {args.out} IMAGES --out DIR   (--amp bf16: bf16 where the CPU has it)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="a model -> one ONNX file (standard operators, onnxruntime) or a Hub folder")
+    p = sub.add_parser("export", help="a model -> an ONNX file (onnxruntime), OpenVINO IR (fp32, INT8) or a Hub folder")
     common.add_config(p)
     p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content)")
-    p.add_argument("--format", choices=["onnx", "hub"], default="onnx",
-                   help="onnx: one .onnx file; hub: a Hugging Face Hub folder (weights, model card)")  # fmt: skip
-    p.add_argument("--out", required=True, help="the .onnx file to write (--format hub: the folder)")
+    p.add_argument("--out", required=True, help="the .onnx file, the OpenVINO .xml (its .bin beside it), or the "
+                   "folder for --format hub")  # fmt: skip
+    p.add_argument("--format", choices=["onnx", "openvino", "hub"], default=None,
+                   help="default: openvino for an --out ending in .xml, else onnx; hub: a Hugging Face Hub folder "
+                   "(weights, config, model card)")  # fmt: skip
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; RoiAlign needs >= 16)")
+    p.add_argument("--int8", action="store_true", help="OpenVINO INT8: NNCF post-training quantization "
+                   "of the backbone, FPN and heads (box decoding, RoIAlign, NMS, masks stay fp32)")  # fmt: skip
+    p.add_argument("--calib", help="--int8's calibration images: a folder of images or a COCO JSON")
+    p.add_argument("--calib-count", type=int, default=300, help="at most this many calibration images (default 300)")
     p.set_defaults(func=cmd_export)

@@ -24,7 +24,7 @@ from ..structures import Instances
 from .draw import save_png
 from .outputs import InParts, records_and_picture
 from .prefetch import Sink, ordered_map
-from .runner import Prepared, Runner
+from .runner import DirectRunner, Prepared, Runner
 
 JSONL = "predictions.jsonl"
 
@@ -106,6 +106,25 @@ def _batches(loaded: Iterable, size: int, summary: Summary) -> Iterable[list[Pre
         yield batch
 
 
+def _run(runner: Runner, batches: Iterable[list[Prepared]], summary: Summary, many: bool
+         ) -> Iterable[tuple[list[Prepared], list]]:  # fmt: skip
+    """(batch, results) in order. With ``many`` batches to come, a detector with a throughput mode
+    (OpenVINO: ``start_throughput``) gets as many in flight as it has infer requests, from that many threads."""
+    start_throughput = getattr(getattr(runner, "detector", None), "start_throughput", None)
+    in_flight = start_throughput() if many and isinstance(runner, DirectRunner) and start_throughput else 1
+    ran = ordered_map(runner.run, batches, in_flight if in_flight > 1 else 0, in_flight)
+    while True:
+        start = time.perf_counter()
+        item = next(ran, None)
+        summary.model_s += time.perf_counter() - start  # in flight: the time spent waiting for results
+        if item is None:
+            return
+        batch, results, error = item
+        if error is not None:
+            raise error
+        yield batch, results
+
+
 def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
                    opts: StreamOptions) -> Summary:  # fmt: skip
     """Predict every image of ``paths``."""
@@ -127,11 +146,9 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
         writer = _Writer(lines, out, names, opts, summary)
         loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = progress(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
+        batches = _batches(loaded, runner.batch_size, summary)
         with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            for batch in _batches(loaded, runner.batch_size, summary):
-                start = time.perf_counter()
-                results = runner.run(batch)
-                summary.model_s += time.perf_counter() - start
+            for batch, results in _run(runner, batches, summary, many=len(todo) > runner.batch_size):
                 for prepared, result in zip(batch, results):
                     sink.put((prepared, result))
                 bar.update(len(batch))

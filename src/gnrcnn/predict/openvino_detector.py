@@ -1,0 +1,120 @@
+"""A detector that runs an OpenVINO model (``gnrcnn export --format openvino``, fp32 or INT8) on the
+CPU: ``OnnxDetector``'s interface, config from metadata, resize before the graph and post-processing
+after it (inherited), with OpenVINO in place of onnxruntime.
+
+Precision: fp32 unless asked (OpenVINO would pick bf16 by itself on CPUs that have it, which is not
+exact); ``amp="bf16"`` asks for bf16 where the CPU has it. One image at a time runs on a model
+compiled for latency (all threads on one request). ``start_throughput()`` compiles it a second time
+for throughput (several streams, each with a share of the threads) with a pool of as many infer
+requests as OpenVINO finds optimal for it (one per stream): ``gnrcnn predict`` does that for
+folders and calls ``run_batch`` from as many threads as there are requests, so several images are in
+flight while the next ones decode. A pool of
+synchronous requests rather than ``AsyncInferQueue``: a request that fails never calls the queue's
+callback (OpenVINO 2026.4), so a caller waiting for its outputs would wait forever, while ``infer``
+raises the error in the caller's thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.preprocess import RawPreprocessor
+from ..errors import GnrcnnError
+from ..export.openvino import compile_model, is_openvino_path, metadata_of, read_model
+from ..structures import Detections
+from .onnx_detector import OnnxDetector
+
+PRECISIONS = {None: "f32", "bf16": "bf16"}
+
+
+def inference_precision(amp: str | None) -> str:
+    """OpenVINO's ``INFERENCE_PRECISION_HINT`` for ``--amp``: f32, or bf16 where this CPU has it."""
+    import openvino as ov
+
+    if amp not in PRECISIONS:
+        raise GnrcnnError(f"--amp {amp}: an OpenVINO model runs in fp32 or bf16 (--amp bf16) on the CPU")
+    if amp == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        print("warning: this CPU has no bf16 support in OpenVINO: running in fp32", file=sys.stderr)
+        return "f32"
+    return PRECISIONS[amp]
+
+
+class OpenVinoDetector(OnnxDetector):
+    """``OpenVinoDetector("model.xml").predict(images)`` -> list of ``Instances`` in original-image pixels."""
+
+    def __init__(
+        self, path: str | Path, *, overrides: list[str] | None = None, amp: str | None = None,
+        threads: int | None = None,
+    ) -> None:  # fmt: skip
+        """``threads``: OpenVINO's inference threads (default: its own choice, the physical cores)."""
+        self.path = Path(path)
+        self.model = read_model(self.path)
+        self.metadata = metadata_of(self.model)
+        if "gnrcnn.config" not in self.metadata:
+            raise GnrcnnError(f"{self.path}: no gnrcnn metadata in this OpenVINO model (make it with `gnrcnn export`)")
+        self.cfg = self._config(overrides)
+        self.device = torch.device("cpu")
+        self.preprocessor = RawPreprocessor(self.cfg.input)
+        self.precision = inference_precision(amp)
+        self.int8 = any(op.get_type_name() == "FakeQuantize" for op in self.model.get_ops())
+        # what ``Detector.amp`` says for a PyTorch model (``gnrcnn serve``'s /model reports it)
+        labels = (["int8"] if self.int8 else []) + (["bf16"] if self.precision == "bf16" else [])
+        self.amp = "+".join(labels) or None
+        self.options: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
+        if threads:
+            self.options["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": "LATENCY"})
+        self.request = self.compiled.create_infer_request()
+        self.pool: queue.Queue | None = None  # idle requests of the throughput model, once started
+        self.requests = 1  # infer requests that may run at once
+        self.lock = threading.Lock()
+
+    def start_throughput(self) -> int:
+        """Compile for throughput (once) and run every later ``run_graph`` on a pool of infer requests;
+        how many there are (as many ``run_graph`` calls may be in flight at once)."""
+        with self.lock:
+            if self.pool is None:
+                compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": "THROUGHPUT"})
+                pool: queue.Queue = queue.Queue()
+                self.requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+                for _ in range(self.requests):
+                    pool.put(compiled.create_infer_request())
+                self.pool = pool
+        return self.requests
+
+    def run_graph(self, batch: torch.Tensor, sizes: torch.Tensor) -> tuple[Detections, torch.Tensor]:
+        """The graph on a zero-padded uint8 RGB batch (N, 3, H, W) and its (N, 2) image sizes."""
+        feeds = {"images": batch.cpu().numpy(), "image_sizes": sizes.cpu().numpy().astype(np.int64)}
+        if self.pool is None:
+            with self.lock:  # one request: callers in several threads (a server) take turns
+                outputs = [np.array(t) for t in self.request.infer(feeds).values()]
+        else:
+            request = self.pool.get()  # at most as many callers as requests (start_throughput's count)
+            try:
+                outputs = [np.array(t) for t in request.infer(feeds).values()]
+            finally:
+                self.pool.put(request)
+        boxes, scores, labels, image_ids, probs = (torch.from_numpy(o) for o in outputs)
+        return Detections(boxes, scores, labels, image_ids), probs
+
+
+def load_openvino(
+    config: object, weights: object, device: str | torch.device, overrides: list[str] | None, amp: str | None,
+    compile: bool,
+) -> OpenVinoDetector:  # fmt: skip
+    """``load_model``'s path for an OpenVINO model, given as ``config`` or as ``weights`` (not both)."""
+    if config is not None and weights is not None:
+        raise GnrcnnError(f"{weights if is_openvino_path(weights) else config}: an OpenVINO model carries its own "
+                          "config; give it alone (--weights model.xml, no --config)")  # fmt: skip
+    if compile:
+        raise GnrcnnError("--compile applies to PyTorch models, not to an OpenVINO model")
+    if torch.device(device).type != "cpu":
+        print(f"warning: OpenVINO models run on the CPU here, not on {device}", file=sys.stderr)
+    return OpenVinoDetector(str(config if weights is None else weights), overrides=overrides, amp=amp)
