@@ -47,7 +47,6 @@ def check_against(det, images: list[Path], refs: list[dict]) -> None:
     for i, (ref, inst, meta) in enumerate(zip(refs, results, metas)):
         assert list(meta.ori_shape) == ref["meta"]["ori_shape"] and list(meta.img_shape) == ref["meta"]["img_shape"]
         assert list(meta.scale_factor) == pytest.approx(ref["meta"]["scale_factor"], rel=1e-12)
-        print("FPNERR", fpn_max_rel_error(feats, ref, image=i), fpn_max_rel_error(feats, ref, image=i, floor=1e-2))
         assert fpn_max_rel_error(feats, ref, image=i) < 1e-3
         mine = props.image_ids == i
         assert int(mine.sum()) == len(ref["rpn_proposals_resized_xyxy"])
