@@ -154,7 +154,10 @@ def build_index(
         def name(p: int) -> str:
             return _ann_name(f.annotations[kept[p]], int(kept[p]), where, imgs[rows[img_of[p]]])
 
-        seg = read_segments([f.annotations[i].segmentation for i in kept], img, name, progress)
+        def box(p: int) -> list[Any]:
+            return list(f.annotations[kept[p]].bbox)
+
+        seg = read_segments([f.annotations[i].segmentation for i in kept], a["bbox"][kept], img, name, box, progress)
         ann_problems += [(int(kept[p]), prob) for p, prob in seg.problems]
         keep_seg = np.concatenate(seg.keep) if seg.keep else keep_seg
     ann_problems.sort(key=lambda t: t[0])
