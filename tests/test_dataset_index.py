@@ -207,8 +207,9 @@ def test_random_edits_give_the_general_paths_outcome(tmp_path: Path) -> None:
         _mutate(d, rng)
         assert decode_fast(json.dumps(d).encode()) is not None
         for need_masks in (True, False):
-            (index, problems, referred, crowd), (g_index, g_problems, g_referred, g_crowd) = _both(tmp_path, d,
-                                                                                                   need_masks)
+            (index, problems, referred, crowd), (g_index, g_problems, g_referred, g_crowd) = _both(
+                tmp_path, d, need_masks
+            )
             assert [str(p) for p in problems] == [str(p) for p in g_problems]
             _same_index(index, g_index, storage=False)
             assert set(referred.tolist()) == set(g_referred.tolist()) and crowd == g_crowd
