@@ -9,28 +9,45 @@ from __future__ import annotations
 
 import numpy as np
 
-from .index import offsets
+from .index import offsets, ranges
+
+
+def _off_line(ux: np.ndarray, uy: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Step (dx, dy) from the first point leaves the line along (ux, uy): ``collinear``'s test, its operations."""
+    return np.abs(ux * dy - uy * dx) > 1e-9 * (np.abs(ux) + np.abs(uy)) * (np.abs(dx) + np.abs(dy) + 1)
 
 
 def flat_polygons(coords: np.ndarray, plen: np.ndarray) -> np.ndarray:
     """Per polygon (``coords`` flat [x0, y0, x1, ...], ``plen`` coordinates each, every one >= 6): ``collinear``.
 
-    A point is off the line when its cross product with the first step away from the first point exceeds
-    ``collinear``'s relative tolerance; points before that step are the first point again (cross product 0)."""
-    if not len(plen):
-        return np.zeros(0, bool)
+    As ``collinear`` returns at the first point off the line, almost every polygon is decided by its third
+    point (its second being a step away from the first); the few others are tested at every point: a point
+    is off when its cross product with the first step away from the first point exceeds the relative
+    tolerance, and points before that step are the first point again (cross product 0)."""
     npts = plen // 2
     start = offsets(npts)[:-1]
     x, y = coords[0::2], coords[1::2]
     with np.errstate(over="ignore", invalid="ignore"):  # huge coordinates: inf and nan compare as Python's do
-        dx, dy = x - np.repeat(x[start], npts), y - np.repeat(y[start], npts)
-        moved = (dx != 0) | (dy != 0)
-        first = np.minimum.reduceat(np.where(moved, np.arange(len(x)), len(x)), start)
-        step = np.minimum(first, len(x) - 1)
-        ux = np.repeat(np.where(first < len(x), dx[step], 0.0), npts)
-        uy = np.repeat(np.where(first < len(x), dy[step], 0.0), npts)
-        off = np.abs(ux * dy - uy * dx) > 1e-9 * (np.abs(ux) + np.abs(uy)) * (np.abs(dx) + np.abs(dy) + 1)
-    return ~np.logical_or.reduceat(off, start)
+        ux, uy = x[start + 1] - x[start], y[start + 1] - y[start]
+        flat = ~(((ux != 0) | (uy != 0)) & _off_line(ux, uy, x[start + 2] - x[start], y[start + 2] - y[start]))
+        rest = np.flatnonzero(flat)
+        if len(rest):
+            flat[rest] = _flat_everywhere(x, y, start[rest], npts[rest])
+    return flat
+
+
+def _flat_everywhere(x: np.ndarray, y: np.ndarray, start: np.ndarray, npts: np.ndarray) -> np.ndarray:
+    """``collinear`` of the polygons of ``npts`` points at ``start``, testing all their points."""
+    pts = ranges(start, npts)
+    x, y = x[pts], y[pts]
+    start = offsets(npts)[:-1]
+    dx, dy = x - np.repeat(x[start], npts), y - np.repeat(y[start], npts)
+    moved = (dx != 0) | (dy != 0)
+    first = np.minimum.reduceat(np.where(moved, np.arange(len(x)), len(x)), start)
+    step = np.minimum(first, len(x) - 1)
+    ux = np.repeat(np.where(first < len(x), dx[step], 0.0), npts)
+    uy = np.repeat(np.where(first < len(x), dy[step], 0.0), npts)
+    return ~np.logical_or.reduceat(_off_line(ux, uy, dx, dy), start)
 
 
 def extent_iou(coords: np.ndarray, plen: np.ndarray, n_polys: np.ndarray, boxes: np.ndarray) -> np.ndarray:
