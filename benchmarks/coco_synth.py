@@ -35,9 +35,12 @@ def _chunk(rng: np.random.Generator, first_image: int, n: int, next_ann: int) ->
         for _ in range(int(rng.integers(1, 15))):
             bw, bh = float(rng.uniform(4, w / 2)), float(rng.uniform(4, h / 2))
             x, y = float(rng.uniform(0, w - bw)), float(rng.uniform(0, h - bh))
-            anns.append({"id": next_ann, "image_id": image_id, "category_id": int(rng.integers(1, 81)),
-                         "segmentation": [_polygon(rng, x, y, bw, bh)], "area": round(bw * bh * 0.7, 2),
-                         "bbox": [round(x, 2), round(y, 2), round(bw, 2), round(bh, 2)],
+            cat = int(rng.integers(1, 81))
+            poly = _polygon(rng, x, y, bw, bh)
+            x0, y0, x1, y1 = min(poly[0::2]), min(poly[1::2]), max(poly[0::2]), max(poly[1::2])
+            anns.append({"id": next_ann, "image_id": image_id, "category_id": cat, "segmentation": [poly],
+                         "area": round(bw * bh * 0.7, 2),  # the box is the polygon's extent, as in COCO
+                         "bbox": [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
                          "iscrowd": int(rng.random() < 0.01)})  # fmt: skip
             next_ann += 1
     return images, anns

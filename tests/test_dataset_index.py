@@ -94,17 +94,18 @@ def test_fast_path_finds_what_the_general_path_finds(tmp_path: Path, need_masks:
     _broken(d)
     d["annotations"][24]["image_id"] = 92  # a float image id is for the general path alone (below)
     assert decode_fast(json.dumps(d).encode()) is not None
-    (index, problems, referred), (g_index, g_problems, g_referred) = _both(tmp_path, d, need_masks)
+    (index, problems, referred, crowd), (g_index, g_problems, g_referred, g_crowd) = _both(tmp_path, d, need_masks)
     assert [str(p) for p in problems] == [str(p) for p in g_problems]
     assert len(problems) >= 18 if need_masks else len(problems) >= 10
     _same_index(index, g_index, storage=False)
     assert set(referred.tolist()) == set(g_referred.tolist())
+    assert crowd == g_crowd == 4
 
 
 def test_no_usable_image_at_all(tmp_path: Path) -> None:
     d = _base()
     d["images"] = [{"id": 1, "file_name": "", "width": 5, "height": 5}]
-    (index, problems, _), (g_index, g_problems, _) = _both(tmp_path, d, True)
+    (index, problems, _, _), (g_index, g_problems, _, _) = _both(tmp_path, d, True)
     assert [str(p) for p in problems] == [str(p) for p in g_problems] and len(problems) == 37
     _same_index(index, g_index, storage=False)
 
@@ -167,6 +168,7 @@ def test_ranks_of_one_machine_map_the_first_ranks_index(tmp_path: Path, monkeypa
         assert [str(p) for p in ds.problems] == [str(p) for p in direct.problems]
         assert (ds.category_ids, ds.class_names, ds.num_empty) == (direct.category_ids, direct.class_names,
                                                                    direct.num_empty)  # fmt: skip
+        assert ds.num_crowd == direct.num_crowd == 4 and ds.left_out == direct.left_out
         _same_index(ds.index, direct.index, storage=False)
     assert len(list((tmp_path / "cache").iterdir())) == 1
     path.write_text(json.dumps(_base()))  # a changed file is read again, into a folder of its own
@@ -180,7 +182,8 @@ def _mutate(d: dict, rng: random.Random) -> None:
     """A few random edits, each of a type the fast path reads (it must judge the values itself)."""
     numbers = [0, 1, -1, 2.5, 1e9, 64, 48, 0.5, 100, 3]
     segms = [[[1, 2, 3, 4, 5, 6]], [[1, 2, 3]], [], [[1, 2, 3, 4, 5, 6, 7, 8], [1]], dict(RLE),
-             {"size": [48, 72], "counts": "x"}, None, {"counts": "a"}]  # fmt: skip
+             {"size": [48, 72], "counts": "x"}, None, {"counts": "a"}, [[1, 1, 2, 2, 3, 3]],
+             [[5, 5, 5, 5, 5, 5], [1, 2, 3, 4, 5, 7]], [[50, 30, 60, 30, 60, 45]]]  # fmt: skip
     for _ in range(rng.randint(1, 6)):
         a, im, k = rng.choice(d["annotations"]), rng.choice(d["images"]), rng.random()
         if k < 0.2:
@@ -204,7 +207,60 @@ def test_random_edits_give_the_general_paths_outcome(tmp_path: Path) -> None:
         _mutate(d, rng)
         assert decode_fast(json.dumps(d).encode()) is not None
         for need_masks in (True, False):
-            (index, problems, referred), (g_index, g_problems, g_referred) = _both(tmp_path, d, need_masks)
+            (index, problems, referred, crowd), (g_index, g_problems, g_referred, g_crowd) = _both(
+                tmp_path, d, need_masks
+            )
             assert [str(p) for p in problems] == [str(p) for p in g_problems]
             _same_index(index, g_index, storage=False)
-            assert set(referred.tolist()) == set(g_referred.tolist())
+            assert set(referred.tolist()) == set(g_referred.tolist()) and crowd == g_crowd
+
+
+def _geometry(d: dict) -> None:
+    """Zero-area polygons and boxes that disagree with their polygons (polygon lists only: the fast path reads
+    them a chunk at a time, not annotation by annotation)."""
+    a = d["annotations"]
+
+    def box(k: int) -> tuple[float, float]:
+        return a[k]["bbox"][0], a[k]["bbox"][1]
+
+    x, y = box(0)
+    a[0]["segmentation"] = [[x, y, x + 5, y + 6.25, x + 10, y + 12.5]]  # on the box's diagonal
+    x, y = box(1)
+    a[1]["segmentation"] = [[x, y, x, y, x, y], [x, y, x, y, x + 10, y, x + 10, y + 12.5]]  # a point; a triangle
+    a[2]["segmentation"] = [[60, 40, 63, 40, 63, 47]]  # away from its box
+    x, y = box(3)
+    a[3]["segmentation"] = [[x, y, x + 5, y, x + 5, y + 12.5, x, y + 12.5]]  # half its box: IoU 0.5, kept
+    x, y = box(4)
+    a[4]["segmentation"] = [[x, y, x + 4.9, y, x + 4.9, y + 12.5, x, y + 12.5]]  # IoU 0.49: dropped
+    x, y = box(5)
+    a[5]["segmentation"] = [[x, y, x + 10, y + 12.5, x + 10, y, x, y + 12.5]]  # a bow tie: signed area 0, kept
+    x, y = box(6)
+    a[6]["segmentation"] = [[1, 2, 3], [x, y, x + 5, y + 6.25, x + 10, y + 12.5 + 1e-8],  # collinear within 1e-9
+                            [x, y, x + 10, y, x + 10, y + 12.5, x, y + 12.5]]  # fmt: skip
+    a[7]["segmentation"] = [[0, 0, 1, 1, 2, 2], [60, 40, 63, 40, 63, 47]]  # not all zero-area: the extent decides
+    x, y = box(8)
+    a[8]["segmentation"] = [[x, y, x + 10, y, x + 10, y + 12.5], [x, y, x + 1, y + 1, x + 2, y + 2.000001]]
+    for k in (9, 10):
+        a[k]["iscrowd"] = 1
+
+
+@pytest.mark.parametrize("chunk", [2, 20_000])
+def test_zero_area_and_mismatched_polygons_alike_in_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               chunk: int) -> None:  # fmt: skip
+    from gnrcnn.data import index_polygons
+
+    monkeypatch.setattr(index_polygons, "CHUNK", chunk)  # chunk boundaries between the edited annotations
+    d = _base()
+    _geometry(d)
+    (index, problems, _, crowd), (g_index, g_problems, _, g_crowd) = _both(tmp_path, d, True)
+    lines = [str(p) for p in problems]
+    assert lines == [str(p) for p in g_problems]
+    _same_index(index, g_index, storage=False)
+    assert [p.kind for p in problems] == ["zero-area-polygon", "bad-polygon", "box-polygon-mismatch",
+                                          "box-polygon-mismatch", "bad-polygon", "box-polygon-mismatch"]  # fmt: skip
+    assert "annotation 2 (image 1, im1.jpg): 1 malformed or zero-area polygon(s) dropped" in lines[1]
+    assert "annotation 5 (image 2, im2.jpg): bbox" in lines[3] and "(IoU 0.49 < 0.5); dropped" in lines[3]
+    assert "annotation 7 (image 3, im3.jpg): 2 malformed or zero-area polygon(s) dropped" in lines[4]
+    assert crowd == g_crowd == 2
+    ds = CocoDataset(tmp_path / "ann.json", tmp_path, check_files=False)
+    assert ds.num_crowd == 2 and ds.num_instances == 36 - 2 - 4  # crowd; zero-area, and 3 mismatches

@@ -79,15 +79,16 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def read_index(
     path: Path, need_masks: bool, progress: bool = False
-) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray]:
-    """(category ids, class names, index of the usable images, problems, ids of the images annotations refer to)."""
+) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray, int]:
+    """(category ids, class names, index of the usable images, problems, ids of the images annotations refer to,
+    number of crowd regions)."""
     with _no_cyclic_gc():
         return _read_index(path, need_masks, progress)
 
 
 def _read_index(
     path: Path, need_masks: bool, progress: bool
-) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray]:
+) -> tuple[list[int], list[str], DatasetIndex, list[Problem], np.ndarray, int]:
     where, raw = str(path), read_input_file(path, "annotation")
     typed = decode_fast(raw)
     if typed is not None:
@@ -119,7 +120,9 @@ class CocoDataset:
         keep_empty: bool = False, progress: bool = False,
     ) -> None:  # fmt: skip
         self.ann_file, self.root, self.train, self.keep_empty = Path(ann_file), Path(data_root), train, keep_empty
-        self.category_ids, self.class_names, index, self.problems, referred = read_index(self.ann_file, train, progress)
+        self.category_ids, self.class_names, index, self.problems, referred, self.num_crowd = read_index(
+            self.ann_file, train, progress
+        )  # num_crowd: crowd regions, left out of training without a problem line (as the reference does)
         self.cat_to_label = {c: i for i, c in enumerate(self.category_ids)}
         keep = np.ones(len(index), bool)
         if check_files:
@@ -127,13 +130,15 @@ class CocoDataset:
         empty = ~np.isin(index.image_id, referred)
         self.num_empty = int((empty & keep).sum())  # readable images without any annotation
         self.left_out: Counter[str] = Counter()  # readable images training leaves out, by reason
-        self.num_crowd = getattr(index, "num_crowd", 0)  # crowd regions: left out of training silently
         if train:
             n_inst = np.diff(index.ann_off)
             small = np.minimum(index.width, index.height) < 32
             unused = (n_inst == 0) & ~(keep_empty & empty)
-            for why, mask in (("smaller than 32 px", small), ("no annotation (--keep-empty trains on them)",
-                              ~small & unused & empty), ("every annotation left out", ~small & unused & ~empty)):
+            for why, mask in (
+                ("smaller than 32 px", small),
+                ("no annotation (--keep-empty trains on them)", ~small & unused & empty),
+                ("every annotation left out", ~small & unused & ~empty),
+            ):
                 if n := int((mask & keep).sum()):
                     self.left_out[why] = n
             keep &= ~small & ~unused

@@ -37,16 +37,19 @@ def _images(entries: list[Any], where: str, problems: list[Problem]) -> dict[int
 def _annotations(
     anns: list[Any], images: dict[int, dict[str, Any]], cat_to_label: dict[int, int], where: str, need_masks: bool,
     problems: list[Problem],
-) -> dict[int, list[tuple[dict[str, Any], Any]]]:  # fmt: skip
+) -> tuple[dict[int, list[tuple[dict[str, Any], Any]]], int]:  # fmt: skip
+    """The kept annotations by image, and the number of crowd regions (dropped without a problem)."""
     per_image: dict[int, list[tuple[dict[str, Any], Any]]] = defaultdict(list)
     seen_ids: set[int] = set()
+    num_crowd = 0
     for i, ann in enumerate(anns):
         keep, problem = check_annotation(ann, i, images, cat_to_label, seen_ids, where, need_masks=need_masks)
         if problem is not None:
             problems.append(problem)
         if keep is not None:
             per_image[ann["image_id"]].append((ann, keep))
-    return per_image
+        num_crowd += keep is None and problem is None
+    return per_image, num_crowd
 
 
 def _segments(segms: list[Any]) -> tuple[list[int], list[np.ndarray], list[bytes | None]]:
@@ -66,11 +69,12 @@ def _segments(segms: list[Any]) -> tuple[list[int], list[np.ndarray], list[bytes
 
 def build_index_general(
     data: dict[str, Any], cat_to_label: dict[int, int], where: str, need_masks: bool
-) -> tuple[DatasetIndex, list[Problem], np.ndarray]:
-    """(index, problems, ids of the images some annotation refers to), as ``index_build.build_index``."""
+) -> tuple[DatasetIndex, list[Problem], np.ndarray, int]:
+    """(index, problems, ids of the images some annotation refers to, number of crowd regions), as
+    ``index_build.build_index``."""
     problems: list[Problem] = []
     images = _images(data["images"], where, problems)
-    per_image = _annotations(data["annotations"], images, cat_to_label, where, need_masks, problems)
+    per_image, num_crowd = _annotations(data["annotations"], images, cat_to_label, where, need_masks, problems)
     counts, boxes, labels, ann_ids, segms = [], [], [], [], []
     for image_id in images:
         anns = per_image.get(image_id, [])
@@ -100,4 +104,4 @@ def build_index_general(
     )  # fmt: skip
     referred = [a.get("image_id") for a in data["annotations"] if isinstance(a, dict)]
     return index, problems, np.array([r for r in referred if isinstance(r, int) and not isinstance(r, bool)
-                                      and -(2**63) <= r < 2**63], np.int64)  # fmt: skip
+                                      and -(2**63) <= r < 2**63], np.int64), num_crowd  # fmt: skip

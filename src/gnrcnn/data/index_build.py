@@ -112,8 +112,9 @@ def annotation_arrays(f: CocoFile, rows: np.ndarray, cat_ids: np.ndarray) -> dic
 
 
 def _annotations(f: CocoFile, rows: np.ndarray, cat_ids: np.ndarray, where: str,
-                 problems: list[tuple[int, Problem]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:  # fmt: skip
-    """Positions of the annotations that pass every check but the segmentation's; problems of the others."""
+                 problems: list[tuple[int, Problem]]) -> tuple[np.ndarray, dict[str, np.ndarray], int]:  # fmt: skip
+    """Positions of the annotations that pass every check but the segmentation's; problems of the others; the
+    number of crowd regions (left out without a problem)."""
     a = annotation_arrays(f, rows, cat_ids)
     imgs = f.images
     img_w = np.fromiter((imgs[r].width for r in rows), np.float64, len(rows))[a["image_row"]] if len(rows) else 0
@@ -125,22 +126,24 @@ def _annotations(f: CocoFile, rows: np.ndarray, cat_ids: np.ndarray, where: str,
               ("unknown-category", ~a["known"]), ("degenerate-box", (w < 1) | (h < 1) | (a["area"] <= 0)),
               ("box-outside", inter_w * inter_h == 0)]  # fmt: skip
     alive, failed = _first_failure(checks, len(f.annotations))
+    num_crowd = 0
     for i, kind in failed:
+        num_crowd += kind == "crowd"
         if kind != "crowd":  # crowd regions are left out silently, as the reference does
             row = int(rows[a["image_row"][i]]) if a["found"][i] else -1  # no image: the name has none
             problems.append((i, _why(f.annotations[i], i, kind, where, imgs, row)))
-    return np.flatnonzero(alive), a
+    return np.flatnonzero(alive), a, num_crowd
 
 
 def build_index(
     f: CocoFile, cat_ids: np.ndarray, where: str, need_masks: bool, progress: bool = False
-) -> tuple[DatasetIndex, list[Problem], np.ndarray]:
+) -> tuple[DatasetIndex, list[Problem], np.ndarray, int]:
     """(index of every usable image in file order, problems in the general path's order, ids of the images
-    some annotation refers to)."""
+    some annotation refers to, number of crowd regions)."""
     problems: list[Problem] = []
     rows = _images(f.images, where, problems)
     ann_problems: list[tuple[int, Problem]] = []
-    kept, a = _annotations(f, rows, cat_ids, where, ann_problems)
+    kept, a, num_crowd = _annotations(f, rows, cat_ids, where, ann_problems)
     img_of = a["image_row"][kept]  # position among ``rows``
     keep_seg = np.ones(len(kept), bool)
     seg = None
@@ -154,14 +157,17 @@ def build_index(
         def name(p: int) -> str:
             return _ann_name(f.annotations[kept[p]], int(kept[p]), where, imgs[rows[img_of[p]]])
 
-        seg = read_segments([f.annotations[i].segmentation for i in kept], img, name, progress)
+        def box(p: int) -> list[Any]:
+            return list(f.annotations[kept[p]].bbox)
+
+        seg = read_segments([f.annotations[i].segmentation for i in kept], a["bbox"][kept], img, name, box, progress)
         ann_problems += [(int(kept[p]), prob) for p, prob in seg.problems]
         keep_seg = np.concatenate(seg.keep) if seg.keep else keep_seg
     ann_problems.sort(key=lambda t: t[0])
     problems += [p for _, p in ann_problems]
     index = _assemble(f, rows, kept, a, keep_seg, seg, cat_ids)
     referred = np.fromiter((x.image_id for x in f.annotations), np.int64, len(f.annotations))
-    return index, problems, referred
+    return index, problems, referred, num_crowd
 
 
 def _assemble(f: CocoFile, rows: np.ndarray, kept: np.ndarray, a: dict[str, np.ndarray], keep_seg: np.ndarray,

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .coco import CocoDataset
 from .index import DatasetIndex, RecordView
 from .problems import Problem
 
-VERSION = 1  # of the folder's layout
+VERSION = 2  # of the folder's layout (2: meta.json holds num_crowd and left_out)
 
 
 def cache_folder(ann: str | Path, root: str | Path, train: bool, keep_empty: bool) -> Path:
@@ -37,6 +38,7 @@ def save(ds: CocoDataset, folder: Path) -> None:
     if not (folder / "meta.json").exists():
         ds.index.save(folder)
         meta = {"category_ids": ds.category_ids, "class_names": ds.class_names, "num_empty": ds.num_empty,
+                "num_crowd": ds.num_crowd, "left_out": dict(ds.left_out),
                 "problems": [[p.severity, p.where, p.message, p.kind] for p in ds.problems]}  # fmt: skip
         # unique: the first ranks of two machines that share a temporary folder may write it at once
         with atomic_open(folder / "meta.json", "dataset index", unique=True) as f:
@@ -49,6 +51,7 @@ def load(folder: Path, ann: str | Path, root: str | Path, train: bool, keep_empt
     ds = CocoDataset.__new__(CocoDataset)
     ds.ann_file, ds.root, ds.train, ds.keep_empty = Path(ann), Path(root), train, keep_empty
     ds.category_ids, ds.class_names, ds.num_empty = meta["category_ids"], meta["class_names"], meta["num_empty"]
+    ds.num_crowd, ds.left_out = meta["num_crowd"], Counter(meta["left_out"])
     ds.cat_to_label = {c: i for i, c in enumerate(ds.category_ids)}
     ds.problems = [Problem(*p) for p in meta["problems"]]
     ds.index = DatasetIndex.load(folder)

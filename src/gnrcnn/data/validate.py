@@ -73,23 +73,33 @@ def _extent_iou(polys: list[list[float]], bbox: list[float]) -> float:
     return iw * ih / union if union > 0 else 0.0
 
 
+# The polygon checks' messages, shared with the fast path (``index_polygons.py``) so both say the same.
+NO_POLYGON = "no polygon with an even number (>= 6) of coordinates (3 points or more); dropped"
+ZERO_AREA = "zero-area polygon (all its points on one line); dropped"
+
+
+def mismatch_message(bbox: Sequence[float], iou: float) -> str:
+    return f"bbox {list(bbox)} and polygon extent disagree (IoU {iou:.2f} < {BOX_POLYGON_MIN_IOU}); dropped"
+
+
+def partial_message(dropped: int) -> str:
+    return f"{dropped} malformed or zero-area polygon(s) dropped, the instance kept"
+
+
 def _check_polygons(segm: list[Any], bbox: list[float], name: str) -> tuple[Any, Problem | None]:
     polys = [p for p in segm if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0 and all(map(_is_num, p))]
     if not polys:
-        return None, Problem(SKIP, name, "no polygon with an even number (>= 6) of coordinates (3 points or more); "
-                             "dropped", "bad-polygon")  # fmt: skip
-    flat = [p for p in polys if collinear(p)]
-    if len(flat) == len(polys):
-        return None, Problem(SKIP, name, "zero-area polygon (all its points on one line); dropped", "zero-area-polygon")
+        return None, Problem(SKIP, name, NO_POLYGON, "bad-polygon")
+    flat = [collinear(p) for p in polys]
+    if all(flat):
+        return None, Problem(SKIP, name, ZERO_AREA, "zero-area-polygon")
     iou = _extent_iou(polys, bbox)
     if iou < BOX_POLYGON_MIN_IOU:
-        return None, Problem(SKIP, name, f"bbox {bbox} and polygon extent disagree (IoU {iou:.2f} < "
-                             f"{BOX_POLYGON_MIN_IOU}); dropped", "box-polygon-mismatch")  # fmt: skip
-    dropped = len(segm) - len(polys) + len(flat)
+        return None, Problem(SKIP, name, mismatch_message(bbox, iou), "box-polygon-mismatch")
+    dropped = len(segm) - len(polys) + sum(flat)
     if dropped:
-        kept = [p for p in polys if not collinear(p)]
-        return kept, Problem(SKIP, name, f"{dropped} malformed or zero-area polygon(s) dropped, the instance kept",
-                             "bad-polygon")  # fmt: skip
+        kept = [p for p, f in zip(polys, flat) if not f]
+        return kept, Problem(SKIP, name, partial_message(dropped), "bad-polygon")
     return polys, None
 
 
