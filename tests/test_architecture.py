@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data and weights", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights")),
     ("modeling", ("gnrcnn.modeling",)),
     ("engine", ("gnrcnn.engine",)),
+    ("tools and studies", ("gnrcnn.study",)),
     ("api, cli and serve", ("gnrcnn.api", "gnrcnn.cli", "gnrcnn.serve", "gnrcnn.__main__", "gnrcnn")),
 ]  # fmt: skip
 
