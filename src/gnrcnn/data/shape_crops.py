@@ -63,7 +63,7 @@ def _lines(rng: np.random.Generator, n: int, count: int, grid: np.ndarray, size:
 
 def _background(rng: np.random.Generator, n: int, grid: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Images (n, S, S, 3) float and their base colours (n, 3): colour, gradient, stripes, noise."""
-    base = _f32(rng.uniform(30, 225, (n, 1, 1, 3)))
+    base = _f32(rng.uniform(70, 185, (n, 1, 1, 3)))
     x, y = grid[0] / size - 0.5, grid[1] / size - 0.5
     g = _f32(rng.uniform(-60, 60, (n, 2, 1, 1)))
     img = base + (g[:, 0] * x + g[:, 1] * y)[..., None]
@@ -72,6 +72,16 @@ def _background(rng: np.random.Generator, n: int, grid: np.ndarray, size: int) -
     img = img + _f32(stripes * rng.uniform(0, 25, (n, 1, 1)))[..., None] * _f32(rng.uniform(0.3, 1, (n, 1, 1, 3)))
     noise = rng.standard_normal(img.shape, dtype=np.float32) * _f32(rng.uniform(2, 12, (n, 1, 1, 1)))
     return img + noise, base[:, 0, 0]
+
+
+def _fill(rng: np.random.Generator, labels: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The shapes' texture (n, S, S): stripes whose frequency grows with the class, with overlapping ranges
+    (a cue a first layer sees, not enough alone), at a random angle and strength."""
+    n = len(labels)
+    freq = _f32(0.5 + 0.32 * labels + rng.uniform(-0.16, 0.16, n))[:, None, None]
+    angle, phase = _f32(rng.uniform((0, 0), (np.pi, 2 * np.pi), (n, 2)).T[..., None, None])
+    wave = np.sin(freq * (np.cos(angle) * grid[0] + np.sin(angle) * grid[1]) + phase)
+    return wave * _f32(rng.uniform(20, 50, (n, 1, 1)))
 
 
 def make_crops(count: int, size: int = 32, seed: int = 0, classes: tuple[str, ...] = SHAPES
@@ -89,7 +99,7 @@ def make_crops(count: int, size: int = 32, seed: int = 0, classes: tuple[str, ..
     img, base = _background(rng, count, grid, size)
     clutter = _lines(rng, count, 3, grid, size)
     img = np.where(clutter[..., None], img + _f32(rng.uniform(-70, 70, (count, 1, 1, 3))), img)
-    r = _f32(rng.uniform(0.22, 0.42, (count, 1, 1)) * size)
+    r = _f32(rng.uniform(0.32, 0.42, (count, 1, 1)) * size)
     c = _f32(rng.uniform(0.3, 0.7, (count, 2, 1, 1)) * size)
     ang, aspect = _f32(rng.uniform((0, 0.45), (2 * np.pi, 1.0), (count, 2)).T[..., None, None])
     dx, dy = (grid[0] - c[:, 0]) / r, (grid[1] - c[:, 1]) / r
@@ -102,6 +112,7 @@ def make_crops(count: int, size: int = 32, seed: int = 0, classes: tuple[str, ..
     offset = rng.normal(0, 1, (count, 3))
     offset *= (rng.uniform(45, 120, count) / np.linalg.norm(offset, axis=1))[:, None]
     shape = _f32(base + offset)[:, None, None] + rng.standard_normal(img.shape, dtype=np.float32) * 8
+    shape += _fill(rng, labels, grid)[..., None]
     img = np.where(mask[..., None], shape, img)
     over = _lines(rng, count, 2, grid, size) & (rng.uniform(size=(count, 1, 1)) < 0.5)
     img = np.where(over[..., None], img * 0.4 + _f32(rng.uniform(0, 153, (count, 1, 1, 3))), img)

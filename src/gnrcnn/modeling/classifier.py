@@ -39,9 +39,9 @@ class SmallResNet(nn.Module):
     """``widths``: channels of each stage; ``blocks``: BasicBlocks per stage; ``norm``: a norm callable."""
 
     def __init__(self, *, num_classes: int, norm: NormLayer | None, widths: tuple[int, ...] = (32, 64, 128),
-                 blocks: tuple[int, ...] = (1, 1, 1)) -> None:  # fmt: skip
+                 blocks: tuple[int, ...] = (1, 1, 1), stem_stride: int = 2) -> None:  # fmt: skip
         super().__init__()
-        self.stem = conv(3, widths[0], 3, norm, stride=2)
+        self.stem = conv(3, widths[0], 3, norm, stride=stem_stride)
         self.stem_norm = make_norm(norm, widths[0])
         layers, cin = [], widths[0]
         for i, (width, n) in enumerate(zip(widths, blocks)):

@@ -38,13 +38,13 @@ class ClassifyPlan:
     norms: tuple[str, ...] = ("bn", "gn", "ln", "in")
     batches: tuple[int, ...] = (32, 16, 8, 4, 2)
     seeds: tuple[int, ...] = (0, 1)
-    train_images: int = 3000
+    train_images: int = 2500
     test_images: int = 2000
-    size: int = 32  # image side in pixels
+    size: int = 24  # image side in pixels
     widths: tuple[int, ...] = (32, 64, 128)  # channels of each stage
     blocks: tuple[int, ...] = (1, 1, 1)  # BasicBlocks per stage
     groups: int = 32  # G of "gn" (capped at a layer's channels: min(G, C))
-    epochs: int = 8  # the same for every batch size (the paper's protocol)
+    epochs: int = 10  # the same for every batch size (the paper's protocol)
     base_lr: float = 0.1  # at base_batch; scaled linearly with the batch
     base_batch: int = 32
     momentum: float = 0.9
