@@ -76,3 +76,12 @@ def test_tiny_group_sweep(tmp_path: Path) -> None:
     assert cv2.imread(str(tmp_path / "study.png")) is not None
     with pytest.raises(GnrcnnError, match="does not fit widths"):
         classify.ClassifyPlan(norms=("gn_g3",), widths=(8, 16), blocks=(1, 1)).check()
+
+
+def test_study_help_lists_every_study(capsys: pytest.CaptureFixture) -> None:
+    from gnrcnn.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["study", "--help"])
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ("norm-vs-batch", "classify", "group-sweep"))
