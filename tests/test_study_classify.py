@@ -61,7 +61,7 @@ def test_tiny_classify_study_resumes_and_skips(tmp_path: Path, capsys: pytest.Ca
     assert runs[("bn", 4, 0)]["steps"] == 2 * runs[("bn", 8, 0)]["steps"]  # the same epochs
     assert "error_batch_stats" in runs[("bn", 4, 0)] and "error_batch_stats" not in runs[("gn", 4, 0)]
     table = (out2 / "study.md").read_text()
-    assert table.count(" (") >= 4 and "| BN |" in table and "| GN (G = 4, 4 per stage) |" in table
+    assert table.count(" (") >= 4 and "| BN |" in table and "| GN (G = 4: 2/4 channels per group by stage) |" in table
     assert cv2.imread(str(out2 / "study.png")) is not None
     assert main([*argv, "--epochs", "2"]) == 2  # the same folder with another plan: refused, nothing mixed
     assert "holds a study with another plan (epochs: 1 -> 2)" in capsys.readouterr().err

@@ -16,7 +16,8 @@ STYLES = {"bn": ("s", "-", "tab:blue"), "gn": ("o", "-", "tab:red"), "ln": ("^",
 
 def norm_name(spec: str, plan: ClassifyPlan) -> str:
     if spec == "gn":
-        return f"GN (G = {', '.join(str(min(plan.groups, w)) for w in plan.widths)} per stage)"
+        per = "/".join(str(w // min(plan.groups, w)) for w in plan.widths)
+        return f"GN (G = {plan.groups}: {per} channels per group by stage)"
     if spec.startswith("gn_g"):
         return f"GN, G = {spec[4:]}" + (" (LN)" if spec == "gn_g1" else "")
     if spec.startswith("gn_c"):
