@@ -61,3 +61,12 @@ def test_tiny_study_resumes_and_skips(tmp_path: Path, capsys: pytest.CaptureFixt
     # The same folder with another plan: refused, nothing mixed.
     assert main(["study", "norm-vs-batch", "--quick", "--out", str(out), "--images", "8"]) == 2
     assert "holds a study with another plan (images: 4 -> 8)" in capsys.readouterr().err
+
+
+def test_equal_iterations_control_gives_every_batch_the_same_steps() -> None:
+    plan = study.Plan(images=800, warmup_images=80, iterations=300, batches=(1, 3, 8))
+    plan.check()  # batch 3 need not divide --images: the runs are counted in iterations
+    a, b = study.run_config(plan, "gn", 1), study.run_config(plan, "bn", 8)
+    assert (a.train.iters, a.train.lr_step_iters, a.train.warmup_iters) == (300, [240, 279], 30)
+    assert (b.train.iters, b.train.lr_step_iters, b.train.warmup_iters) == (300, [240, 279], 30)
+    assert b.train.images_per_gpu == 8 and b.train.base_lr == a.train.base_lr  # the lr still scales with the batch

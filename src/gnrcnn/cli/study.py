@@ -6,14 +6,17 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from . import common
+from . import common, study_classify
 
 
 def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
     from ..study import norm_vs_batch as study
 
     base = study.QUICK if args.quick else study.Plan()
-    given = {k: getattr(args, k) for k in ("norms", "batches", "images", "train_images", "val_images", "size", "seed")}
+    given = {
+        k: getattr(args, k)
+        for k in ("norms", "batches", "images", "train_images", "val_images", "size", "seed", "iterations")
+    }
     plan = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
                                         if v is not None}, overrides=tuple(args.overrides))  # fmt: skip
     study.run(plan, args.out, device=common.device(args.device))
@@ -30,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--norms", nargs="+", help="norms to train (gn bn frozen_bn none; default: gn bn none)")
     q.add_argument("--batches", nargs="+", type=int, help="images per batch (default: 1 2 4 8)")
     q.add_argument("--images", type=int, help="training images seen by every run (default: 800)")
+    q.add_argument(
+        "--iterations",
+        type=int,
+        help="the equal-iterations control: this many iterations at every batch "
+        "size (batch b sees iterations x b images) instead of the same images seen (default: 0, off)",
+    )
     q.add_argument("--train-images", type=int, help="size of the generated training set (default: 400)")
     q.add_argument("--val-images", type=int, help="size of the generated validation set (default: 100)")
     q.add_argument("--size", type=int, help="image side in pixels (default: 160)")
@@ -39,3 +48,4 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a config value in every run (repeatable)")  # fmt: skip
     q.add_argument("--device", default=None)
     q.set_defaults(func=cmd_norm_vs_batch)
+    study_classify.register(studies)

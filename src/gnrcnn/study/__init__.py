@@ -1,1 +1,1 @@
-"""Studies: `gnrcnn study norm-vs-batch`, its plan and its report."""
+"""Studies that train many models and report on them (docs/study.md): norm-vs-batch, classify, group-sweep."""

@@ -45,13 +45,14 @@ def run_name(norm: str, batch: int) -> str:
 
 def run_config(plan: Plan, norm: str, batch: int) -> Config:
     """The demo config with this run's norm (backbone, FPN, heads), batch, schedule and input size."""
-    iters = plan.images // batch
+    iters = plan.iters(batch)
+    warmup = plan.warmup_images // batch if not plan.iterations else round(iters * plan.warmup_images / plan.images)
     steps = sorted({max(1, round(f * iters)) for f in plan.step_fractions})
     overrides = [
         f"model.backbone.norm={norm}", f"model.fpn.norm={norm}", f"model.roi.norm={norm}",
         f"input.short={plan.size}", f"input.long={plan.size}",
         f"train.images_per_gpu={batch}", "train.accumulate=1", f"train.iters={iters}", f"train.lr_step_iters={steps}",
-        f"train.warmup_iters={max(1, plan.warmup_images // batch)}", f"train.seed={plan.seed}",
+        f"train.warmup_iters={max(1, warmup)}", f"train.seed={plan.seed}",
         f"train.log_every={max(1, iters // 20)}", "train.keep_checkpoints=1", "train.eval_every_epochs=0",
         # Recomputing BN blocks in the backward pass would update BN's running averages twice per step;
         # it only saves memory, which these small images do not need, so no run uses it.
@@ -86,8 +87,8 @@ def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu",
     args = train_args(out / "data", paths, work, device, resume=work.exists(), stop_at=stop_at)
     start = time.perf_counter()
     trainer = Trainer(cfg, args)
-    record: dict[str, Any] = {"norm": norm, "batch": batch, "iterations": cfg.train.iters, "images": plan.images,
-                              "lr": trainer.schedule.base_lr}  # fmt: skip
+    record: dict[str, Any] = {"norm": norm, "batch": batch, "iterations": cfg.train.iters,
+                              "images": cfg.train.iters * batch, "lr": trainer.schedule.base_lr}  # fmt: skip
     try:
         metrics = trainer.train()
     except GnrcnnError as e:  # a run that diverges is a result of the study, not the end of it
@@ -127,7 +128,7 @@ def run(plan: Plan, out: str | Path, device: str = "cpu") -> list[dict[str, Any]
     for i, (norm, batch) in enumerate(todo, 1):
         state = "done, skipped" if (out / "runs" / run_name(norm, batch) / "study_run.json").exists() else "training"
         print(f"study run {i}/{len(todo)}: norm {norm}, {batch} image(s) per batch, "
-              f"{plan.images // batch} iterations ({state})", flush=True)  # fmt: skip
+              f"{plan.iters(batch)} iterations ({state})", flush=True)  # fmt: skip
         record = train_run(plan, out, norm, batch, device)
         if record is not None:
             records.append(record)

@@ -23,13 +23,19 @@ class Plan:
     warmup_images: int = 80  # the lr warm-up, in images seen
     step_fractions: tuple[float, ...] = (0.8, 0.93)  # lr x0.1 at these fractions of the run
     overrides: tuple[str, ...] = field(default_factory=tuple)  # more --set pairs, applied to every run
+    # 0: the same images seen by every run (images / batch iterations); N > 0: the equal-iterations control,
+    # N iterations at every batch size (batch b sees N * b images), warm-up and lr steps at the same iterations
+    iterations: int = 0
+
+    def iters(self, batch: int) -> int:
+        return self.iterations or self.images // batch
 
     def check(self) -> None:
         bad = [n for n in self.norms if n not in STUDY_NORMS]
         if bad:
             raise GnrcnnError(f"study: unknown norm(s) {bad}; choose from {', '.join(STUDY_NORMS)}")
         for b in self.batches:
-            if b < 1 or self.images % b or self.train_images < b:
+            if b < 1 or (self.images % b and not self.iterations) or self.train_images < b:
                 raise GnrcnnError(f"study: batch {b} must divide --images {self.images} and be <= --train-images "
                                   f"{self.train_images}")  # fmt: skip
 

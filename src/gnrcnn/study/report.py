@@ -31,10 +31,13 @@ def table(records: list[dict[str, Any]], plan: Plan) -> str:
     lines = [head, "|---" * (len(plan.batches) + 1) + "|"]
     for n in plan.norms:
         lines.append(f"| {NORM_NAMES.get(n, n)} | " + " | ".join(_cell(by.get((n, b))) for b in plan.batches) + " |")
-    iters = ", ".join(f"{plan.images // b} at {b}" for b in plan.batches)
+    iters = ", ".join(f"{plan.iters(b)} at {b}" for b in plan.batches)
+    seen = (f"{plan.iterations} iterations at every batch size (equal-iterations control: batch b sees "
+            f"{plan.iterations} x b images)" if plan.iterations else
+            f"{plan.images} training images seen by every run (iterations: {iters})")  # fmt: skip
     lines += ["", f"Box AP / mask AP (COCO AP@[.5:.95]) on {plan.val_images} validation images of {plan.size} px, "
-              f"after {plan.images} training images seen by every run (iterations: {iters}); lr scaled linearly "
-              f"with the batch; seed {plan.seed}; BN evaluated with its running statistics."]  # fmt: skip
+              f"after {seen}; lr scaled linearly with the batch; seed {plan.seed}; BN evaluated with its running "
+              "statistics."]  # fmt: skip
     times = [f"{r['norm']} b{r['batch']} {r['wall_s'] / 60:.1f}" for r in records if "wall_s" in r]
     if times:
         lines.append(f"Wall minutes per run (training + evaluation): {', '.join(times)}.")
@@ -60,7 +63,8 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
     axes[0].set_ylabel("AP")
     if axes[0].lines:  # every run may have diverged: nothing to name
         axes[0].legend(loc="best", fontsize=8)
-    fig.suptitle(f"same detector, same {plan.images} images seen, lr scaled with the batch", fontsize=10)
+    same = f"{plan.iterations} iterations" if plan.iterations else f"{plan.images} images seen"
+    fig.suptitle(f"same detector, same {same}, lr scaled with the batch", fontsize=10)
     fig.tight_layout()
     write_figure_atomic(fig, png)
     return True
