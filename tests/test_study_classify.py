@@ -12,12 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from gnrcnn.data.shape_crops import make_crops
 from gnrcnn.data.shapes import SHAPES
 from gnrcnn.errors import GnrcnnError
-from gnrcnn.modeling.classifier import SmallResNet
 from gnrcnn.study import classify
+from gnrcnn.study.classifier import SmallResNet
 from gnrcnn.study.classify_plan import norm_of
+from gnrcnn.study.shape_crops import make_crops
 
 
 def test_shape_crops_are_seeded_labelled_and_varied() -> None:

@@ -13,8 +13,8 @@ from torch import nn
 
 from ..data.shapes import SHAPES
 from ..errors import GnrcnnError
-from ..modeling.classifier import group_norm_of
 from ..modeling.norm import NormLayer
+from .classifier import group_norm_of
 
 _SPEC = re.compile(r"^(bn|gn|ln|in|gn_g\d+|gn_c\d+)$")
 

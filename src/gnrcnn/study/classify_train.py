@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data.shape_crops import make_crops
 from ..fileio import atomic_open
-from ..modeling.classifier import SmallResNet
+from .classifier import SmallResNet
 from .classify_plan import ClassifyPlan, norm_of
+from .shape_crops import make_crops
 
 MEAN, STD = 127.5, 64.0  # fixed for the set (not per image: the images' own statistics are part of the task)
 

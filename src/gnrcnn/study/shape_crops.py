@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.shapes import SHAPES
 from ..errors import GnrcnnError
-from .shapes import SHAPES
 
 # (outer vertices, inner radius) of each star-like outline: a regular n-gon's inner "vertex" is its
 # edge midpoint at cos(pi / n); a star's is drawn in.

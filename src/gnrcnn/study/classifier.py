@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .norm import Fp32GroupNorm, NormLayer, conv, make_norm
-from .resnet import BasicBlock
+from ..modeling.norm import Fp32GroupNorm, NormLayer, conv, make_norm
+from ..modeling.resnet import BasicBlock
 
 
 def group_norm_of(*, groups: int | None = None, per_group: int | None = None) -> NormLayer:
