@@ -97,13 +97,12 @@ def extent_iou(coords: np.ndarray, plen: np.ndarray, n_polys: np.ndarray, boxes:
     has = n_polys > 0
     if not has.any():
         return iou
-    start = offsets(plen // 2)[:-1]
-    x, y = coords[0::2], coords[1::2]
-    first = offsets(n_polys)[:-1][has]  # its first polygon
-    px0 = np.minimum.reduceat(np.minimum.reduceat(x, start), first)
-    py0 = np.minimum.reduceat(np.minimum.reduceat(y, start), first)
-    px1 = np.maximum.reduceat(np.maximum.reduceat(x, start), first)
-    py1 = np.maximum.reduceat(np.maximum.reduceat(y, start), first)
+    start, pts = offsets(plen // 2)[:-1], coords.reshape(-1, 2)
+    lo, hi = np.minimum.reduceat(pts, start), np.maximum.reduceat(pts, start)  # per polygon
+    if len(lo) != has.sum():  # some annotation has several polygons (most have one)
+        first = offsets(n_polys)[:-1][has]
+        lo, hi = np.minimum.reduceat(lo, first), np.maximum.reduceat(hi, first)
+    (px0, py0), (px1, py1) = lo.T, hi.T
     bx, by, bw, bh = boxes[has].T
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         iw = np.maximum(0.0, np.minimum(px1, bx + bw) - np.maximum(px0, bx))
@@ -120,7 +119,8 @@ def _verdicts(plen: np.ndarray, owner: np.ndarray, coords: np.ndarray, boxes: np
     them zero-area, box and extent disagreeing, then some (malformed or zero-area) dropped."""
     n = len(n_poly)
     good = (plen >= 6) & (plen % 2 == 0)
-    g_coords, g_len, g_owner = coords[np.repeat(good, plen)], plen[good], owner[good]
+    g_coords, g_len, g_owner = (coords, plen, owner) if good.all() else (coords[np.repeat(good, plen)], plen[good],
+                                                                           owner[good])  # fmt: skip
     flat = flat_polygons(g_coords, g_len)
     n_good = np.bincount(g_owner, minlength=n)
     n_flat = np.bincount(g_owner[flat], minlength=n)
@@ -158,7 +158,7 @@ def _polygons(segs: list[list[list[float]]], first: int, boxes: np.ndarray, name
     out.keep.append(n_kept > 0)
     out.n_polys.append(n_kept)
     out.poly_len.append(plen[keep_poly])
-    out.add_coords(coords[np.repeat(keep_poly, plen)])
+    out.add_coords(coords if keep_poly.all() else coords[np.repeat(keep_poly, plen)])
 
 
 def _one(raw: bytes, pos: int, img: dict[str, Any], bbox: list[Any], name: str, out: Segments) -> None:
