@@ -3,10 +3,11 @@
 The classification studies' data (``gnrcnn study classify``), made without downloads and drawn
 for all images at once (array operations over the whole set, one pass per class, no per-image
 loop). Each image holds one shape of ``SHAPES`` (the class) of random size, position, rotation and
-aspect, in a colour close to its background's (the contrast is drawn, so some are faint), on a
-background with its own colour, gradient, stripes and noise, crossed by random lines, some drawn
-over the shape. The per-image colour and brightness make the images' statistics differ widely,
-which is what batch statistics over few images get wrong.
+aspect, in a colour offset from its background's by a drawn contrast, filled with stripes whose
+frequency grows with the class in overlapping ranges (a texture cue that alone does not separate
+neighbouring classes), on a background with its own colour, gradient, stripes and noise, crossed
+by random lines, some drawn over the shape. The per-image colour and brightness make the images'
+statistics differ widely, which is what batch statistics over few images get wrong.
 
 Shapes: images (N, 3, size, size) uint8, labels (N,) int64.
 """
