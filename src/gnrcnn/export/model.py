@@ -101,7 +101,8 @@ class ExportableMaskRCNN(nn.Module):
 
     def detect(self, feats: list[Tensor], proposals: Proposals, sizes: Tensor) -> Detections:
         """``RoIHeads.predict_boxes``: softmax, class-specific decode clipped to the image, NMS per
-        (image, class) of the (RoI, class) pairs above ``score_thr``, each image's best ``max_detections``."""
+        (image, class) of the (RoI, class) pairs above ``score_thr`` (per image with ``class_agnostic_nms``),
+        each image's best ``max_detections``."""
         heads = self.model.roi_heads
         c, k, n = heads.cfg, heads.num_classes, sizes.shape[0]
         ids = proposals.image_ids
@@ -109,13 +110,19 @@ class ExportableMaskRCNN(nn.Module):
         scores = F.softmax(logits.float(), dim=-1)[:, :k]
         boxes = heads.decode(proposals.boxes, deltas.float(), c.box_stds, sizes[ids]).reshape(-1, k, 4)
         r = boxes.shape[0]
-        # NMS batch b = image * K + class: each class's boxes of all RoIs, scored only for that image's RoIs.
-        own = ids[None, None, :] == torch.arange(n, device=ids.device)[:, None, None]
-        cand = torch.where(own, scores.t()[None], NO_SCORE).reshape(n * k, 1, r)
-        per_class = boxes.permute(1, 0, 2)[None].expand(n, k, r, 4).reshape(n * k, r, 4)
-        sel = batched_nms(per_class, cand, c.nms_iou, c.score_thr)
-        group, roi = sel[:, 0], sel[:, 2]
-        img, label = torch.div(group, k, rounding_mode="floor"), torch.remainder(group, k)
+        if c.class_agnostic_nms:  # NMS batch b = image: every (RoI, class) pair of that image's RoIs at once
+            own = (ids[None, :] == torch.arange(n, device=ids.device)[:, None])[:, :, None].expand(n, r, k)
+            cand = torch.where(own, scores[None], NO_SCORE).reshape(n, 1, r * k)
+            sel = batched_nms(boxes.reshape(1, r * k, 4).expand(n, r * k, 4), cand, c.nms_iou, c.score_thr)
+            img, pair = sel[:, 0], sel[:, 2]
+            roi, label = torch.div(pair, k, rounding_mode="floor"), torch.remainder(pair, k)
+        else:  # NMS batch b = image * K + class: each class's boxes of all RoIs, scored only for that image's RoIs
+            own = ids[None, None, :] == torch.arange(n, device=ids.device)[:, None, None]
+            cand = torch.where(own, scores.t()[None], NO_SCORE).reshape(n * k, 1, r)
+            per_class = boxes.permute(1, 0, 2)[None].expand(n, k, r, 4).reshape(n * k, r, 4)
+            sel = batched_nms(per_class, cand, c.nms_iou, c.score_thr)
+            group, roi = sel[:, 0], sel[:, 2]
+            img, label = torch.div(group, k, rounding_mode="floor"), torch.remainder(group, k)
         sel_scores = scores[roi, label]
         keep = top_per_image(sel_scores, img, n, c.max_detections)
         roi, label = roi[keep], label[keep]
