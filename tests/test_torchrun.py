@@ -45,7 +45,9 @@ def _one_machine(data: Path, work: Path, env: dict[str, str], *torchrun: str, ov
 
 
 def losses(work: Path) -> list[dict]:
-    return [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    """The logged steps (not the run's data record, iteration 0)."""
+    records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if "loss" in r]
 
 
 def final_weights(work: Path) -> dict[str, torch.Tensor]:
