@@ -21,8 +21,8 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from tqdm import tqdm
 
+from ..progress import progress as progress_bar
 from .index import offsets, ranges
 from .problems import SKIP, Problem
 from .validate import BOX_POLYGON_MIN_IOU, NO_POLYGON, ZERO_AREA, _check_segmentation, mismatch_message, partial_message
@@ -189,7 +189,7 @@ def read_segments(
     ``name(pos)`` and ``box(pos)`` give its image (id, file name, size), its one-line name and its box as the
     file wrote it, only for the few that need them."""
     out = Segments(coords=np.empty(sum(map(len, raws)) // 2 + 1, np.float64))
-    bar = tqdm(total=len(raws), desc="polygons", unit="ann", disable=not progress or len(raws) < 20_000,
+    bar = progress_bar(total=len(raws), desc="polygons", unit="ann", disable=not progress or len(raws) < 20_000,
                file=sys.stderr, leave=False)  # fmt: skip
     for start in range(0, len(raws), CHUNK):
         part = raws[start : start + CHUNK]

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from ..progress import progress as progress_bar
 from .image_io import undecodable
 from .problems import ERROR, SKIP, Problem
 from .records import ImageRecord
@@ -191,7 +191,7 @@ def usable_files(records: Sequence[ImageRecord], problems: list[Problem], progre
     """Header-check every image (threads: it is I/O), a chunk at a time (memory stays bounded at any size);
     which records' files are usable (problems appended)."""
     ok = np.ones(len(records), bool)
-    with ThreadPoolExecutor(max_workers=8) as pool, tqdm(total=len(records), desc="image headers", unit="img",
+    with ThreadPoolExecutor(max_workers=8) as pool, progress_bar(total=len(records), desc="image headers", unit="img",
                                                          disable=not progress or len(records) < 2000,
                                                          file=sys.stderr, leave=False) as bar:  # fmt: skip
         for start in range(0, len(records), 4096):

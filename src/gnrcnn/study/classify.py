@@ -10,15 +10,14 @@ a stopped study continues where it stopped (losing at most the run in progress).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from .classify_plan import QUICK, QUICK_SWEEP, SWEEP, ClassifyPlan
 from .classify_report import write_report
 from .classify_train import load_data, train_one
+from .folder import open_study
 
 __all__ = ["QUICK", "QUICK_SWEEP", "SWEEP", "ClassifyPlan", "run", "run_name"]
 
@@ -27,24 +26,10 @@ def run_name(norm: str, batch: int, seed: int) -> str:
     return f"{norm}_b{batch}_s{seed}"
 
 
-def _check_same_plan(plan: ClassifyPlan, path: Path) -> None:
-    """A study folder holds one plan: continuing it with another would mix incomparable runs."""
-    if not path.exists():
-        return
-    old, new = json.loads(path.read_text()), json.loads(json.dumps(asdict(plan)))
-    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-    if diff:
-        what = "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in diff.items())
-        raise GnrcnnError(f"{path.parent}: holds a study with another plan ({what}); use another --out")
-
-
 def run(plan: ClassifyPlan, out: str | Path, title: str = "classify") -> list[dict[str, Any]]:
     """Every (norm, batch, seed) run in turn (finished ones skipped), the report after each; the records."""
     plan.check()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_same_plan(plan, out / "plan.json")
-    write_json_atomic(asdict(plan), out / "plan.json", "study plan", indent=2)
+    out = open_study(plan, out)
     data = load_data(plan, out)
     todo = [(n, b, s) for n in plan.norms for b in plan.batches for s in plan.seeds]
     records: list[dict[str, Any]] = []

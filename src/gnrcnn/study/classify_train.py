@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from ..fileio import atomic_open
+from ..progress import progress
 from .classifier import SmallResNet
 from .classify_plan import ClassifyPlan, norm_of
 from .shape_crops import make_crops
@@ -86,7 +86,7 @@ def train_one(plan: ClassifyPlan, data: dict[str, torch.Tensor], norm: str, batc
     per_epoch = len(x) // batch  # the last partial batch is dropped: BN's batch is always ``batch``
     steps, losses, record = plan.epochs * per_epoch, [], {"norm": norm, "batch": batch, "seed": seed}
     model.train()
-    bar = tqdm(total=steps, desc=f"{norm} b{batch} s{seed}", unit="it", leave=False, mininterval=10)
+    bar = progress(total=steps, desc=f"{norm} b{batch} s{seed}", unit="it", leave=False, mininterval=10)
     for epoch in range(plan.epochs):
         order = torch.randperm(len(x), generator=gen)
         flips = torch.rand(len(x), generator=gen) < 0.5

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from ..errors import GnrcnnError
 from ..fileio import write_json_atomic
 from ..tools.demo import CONFIG, train_args
 from ..train.trainer import Trainer
+from .folder import open_study
 from .plan import QUICK, Plan
 
 __all__ = ["CONFIG", "QUICK", "Plan", "prepare_data", "run", "run_config", "run_name", "train_run"]
@@ -103,26 +103,12 @@ def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu",
     return record
 
 
-def _check_same_plan(plan: Plan, path: Path) -> None:
-    """A study folder holds one plan: continuing it with another would mix incomparable runs."""
-    if not path.exists():
-        return
-    old, new = json.loads(path.read_text()), json.loads(json.dumps(asdict(plan)))
-    diff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-    if diff:
-        what = "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in diff.items())
-        raise GnrcnnError(f"{path.parent}: holds a study with another plan ({what}); use another --out")
-
-
 def run(plan: Plan, out: str | Path, device: str = "cpu") -> list[dict[str, Any]]:
     """Every (norm, batch) run in turn, then the table and the plot; returns the run records."""
     from .report import write_report
 
     plan.check()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_same_plan(plan, out / "plan.json")
-    write_json_atomic(asdict(plan), out / "plan.json", "study plan", indent=2)
+    out = open_study(plan, out)
     records = []
     todo = [(n, b) for n in plan.norms for b in plan.batches]
     for i, (norm, batch) in enumerate(todo, 1):
