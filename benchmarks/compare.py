@@ -1,6 +1,6 @@
 """gnrcnn vs torchvision's own Mask R-CNN assembled as GN-all, in one process, same photo, same threads.
 
-    python benchmarks/compare.py [--depth 50|101] [--threads 2] [--runs 5] [--train-runs 3] [--amp bf16]
+    python benchmarks/compare.py [--depth 50|101] [--threads 2] [--runs 5] [--train-runs 5] [--amp bf16]
                                  [--recompute auto|always|never]
                                  [--skip-train] [--skip-memory] [--json OUT]
 
@@ -9,8 +9,9 @@ GroupNorm, FastRCNNConvFCHead (4 conv + 1 fc, GroupNorm), MaskRCNNHeads (GroupNo
 min_size 800 / max_size 1333, the stem and stage 1 frozen as in gnrcnn. Both get the same decoded
 photo (the bundled 300x451 picture, resized by each to 800x1203) for inference (batch 1) and the
 same synthetic batch (2 images of 800x1333, 8 boxes with elliptical masks each) for one training
-iteration (forward, backward, SGD step). Runs alternate between the two models; medians are
-reported after warm-up. Peak memory is measured in a fresh process per model and mode (peak RSS).
+iteration (forward, backward, SGD step). Runs alternate between the two models, one round = one run
+of each; reported after warm-up: each model's median time, and the median and min-max of the per-round
+gnrcnn/torchvision ratios. Peak memory is measured in a fresh process per model and mode (peak RSS).
 Both models run with the allocator setting that the gnrcnn command applies to its process
 (gnrcnn.keep_freed_memory); --system-malloc runs both with glibc's defaults instead.
 """
@@ -138,6 +139,13 @@ def alternate(ours: Ours, peer: Peer, runs: int, train_runs: int) -> dict:
     return out
 
 
+def ratio_spread(ours: list[float], peer: list[float]) -> dict:
+    """The median and min-max of the per-round ratios. Each round times both models back to back, so a load
+    change on a shared machine moves both sides of one ratio alike; a target counts only if the spread meets it."""
+    ratios = [g / t for g, t in zip(ours, peer, strict=True)]
+    return {"ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def child_memory(which: str, mode: str, depth: int, amp: str | None, threads: int, recompute: str) -> float:
     """Peak RSS (GB) of a fresh process that builds one model and runs ``mode`` three times."""
     cmd = [sys.executable, __file__, "--child", which, mode, "--depth", str(depth), "--threads", str(threads),
@@ -167,7 +175,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=50, choices=[50, 101])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--train-runs", type=int, default=3)
+    ap.add_argument("--train-runs", type=int, default=5)
     ap.add_argument("--amp", choices=["bf16"], default=None, help="gnrcnn's precision (the peer stays fp32)")
     ap.add_argument(
         "--recompute",
@@ -199,10 +207,12 @@ def main() -> None:
         g, t = times[mode]["gnrcnn"], times[mode]["torchvision"]
         if g:
             result[mode] = {"gnrcnn_s": statistics.median(g), "torchvision_s": statistics.median(t),
-                            "ratio": statistics.median(g) / statistics.median(t)}  # fmt: skip
+                            **ratio_spread(g, t)}  # fmt: skip
+            r = result[mode]
             print(
                 f"R-{args.depth} {mode:5}  gnrcnn {statistics.median(g):6.2f} s   torchvision "
-                f"{statistics.median(t):6.2f} s   ratio {result[mode]['ratio']:.3f}   (amp={args.amp or 'fp32'})"
+                f"{statistics.median(t):6.2f} s   ratio {r['ratio']:.3f} ({r['ratio_min']:.3f}-{r['ratio_max']:.3f}"
+                f" over {len(g)} rounds)   (amp={args.amp or 'fp32'})"
             )
     if not args.skip_memory:
         for mode in ("infer", "train") if not args.skip_train else ("infer",):
