@@ -137,3 +137,27 @@ def test_analyze_command_writes_every_picture(handmade, tmp_path: Path, capsys) 
     # Without --data-root the images cannot be found: one line says what to give.
     assert main(argv[:-4]) == 2
     assert "give --data-root" in capsys.readouterr().err
+
+
+def test_an_object_keeps_its_colour_in_both_panels() -> None:
+    """Each prediction is drawn in the colour of the object it found, whatever class it says; one that found
+    nothing gets a colour no object has."""
+    import torch
+
+    from gnrcnn.analysis.analyze import object_colors
+    from gnrcnn.structures import Instances
+
+    def inst(boxes: list, scores: list, labels: list) -> Instances:
+        return Instances(boxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), scores=torch.tensor(scores),
+                         labels=torch.tensor(labels), masks=torch.zeros(len(boxes), S, S, dtype=torch.bool),
+                         image_shape=(S, S))  # fmt: skip
+
+    gt = inst([[0, 0, 40, 40], [50, 50, 90, 90]], [1.0, 1.0], [0, 1])
+    # object 1 found with the wrong class, object 0 found twice (the lower score finds it taken), one miss
+    pred = inst([[52, 50, 90, 92], [0, 0, 40, 38], [1, 1, 40, 40], [60, 0, 80, 20]], [0.9, 0.8, 0.4, 0.7], [2, 0, 0, 1])
+    gt_colors, pred_colors = object_colors(gt, pred)
+    assert len(set(gt_colors)) == 2
+    assert pred_colors[0] == gt_colors[1] and pred_colors[1] == gt_colors[0]
+    assert pred_colors[2] not in gt_colors and pred_colors[3] not in gt_colors and pred_colors[2] != pred_colors[3]
+    assert object_colors(gt, inst([], [], [])) == (gt_colors, [])
+    assert object_colors(inst([], [], []), pred)[0] == []

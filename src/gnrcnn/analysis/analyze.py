@@ -22,7 +22,8 @@ from ..data.image_io import read_image
 from ..errors import GnrcnnError, read_input_file
 from ..evaluation.coco_eval import load_gt, per_class_ap, run_cocoeval
 from ..fileio import write_json_atomic, write_text_atomic
-from ..predict.draw import draw, enlarged
+from ..modeling.box_ops import pairwise_iou
+from ..predict.draw import Color, draw, enlarged, palette
 from ..structures import Instances
 from .match import (
     attach_image_ids,
@@ -123,11 +124,30 @@ def _draw_ranked(
             titles = (f"ground truth: {len(gt_inst)} objects",
                       f"predictions, score >= {opts.score_thr:g}: {len(pred_inst)}")  # fmt: skip
             head = f"{info['file_name']}: {IOU_TYPES[rank_by]} AP {ap[image_id]:.3f} ({kind} {rank} of {len(ranked)})"
-            drawn = draw(image, gt_inst, names, 0.0, scores=False), draw(image, pred_inst, names, 0.0)
+            gt_colors, pred_colors = object_colors(gt_inst, pred_inst)
+            drawn = (draw(image, gt_inst, names, 0.0, scores=False, colors=gt_colors),
+                     draw(image, pred_inst, names, 0.0, colors=pred_colors))  # fmt: skip
             plot_side_by_side(*drawn, titles, head, picture)
             listed.append({"image_id": image_id, "file_name": info["file_name"], "AP": ap[image_id],
                            "picture": str(picture)})  # fmt: skip
     return lists
+
+
+def object_colors(gt: Instances, pred: Instances, iou_thr: float = 0.5) -> tuple[list[Color], list[Color]]:
+    """One colour per ground-truth object, and each prediction in the colour of the object it found (its
+    best box IoU >= ``iou_thr``, whatever the class, greedily by score), so that an object looks the same in
+    both panels; a prediction that found none gets a colour of its own."""
+    colors = palette(len(gt) + len(pred))
+    iou = pairwise_iou(pred.boxes, gt.boxes) if len(gt) and len(pred) else torch.zeros(len(pred), len(gt))
+    free = torch.ones(len(gt), dtype=torch.bool)
+    out = [colors[len(gt) + j] for j in range(len(pred))]
+    for j in torch.argsort(pred.scores, descending=True, stable=True).tolist():  # a few boxes per picture
+        cand = torch.where(free, iou[j], -1.0)
+        if len(gt) and float(cand.max()) >= iou_thr:
+            k = int(cand.argmax())
+            free[k] = False
+            out[j] = colors[k]
+    return colors[: len(gt)], out
 
 
 def _image_paths(gt: Any, raw: list[dict[str, Any]], results: list[dict[str, Any]], data_root: str | None,

@@ -18,7 +18,7 @@ from ..coco_results import encode_masks
 from ..fileio import write_bytes_atomic
 from ..structures import Instances
 
-__all__ = ["draw", "encode_masks", "enlarge_factor", "enlarged", "palette", "save_png", "scaled"]
+__all__ = ["Color", "draw", "encode_masks", "enlarge_factor", "enlarged", "palette", "save_png", "scaled"]
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
@@ -104,12 +104,13 @@ def scaled(inst: Instances, f: int) -> Instances:
 
 def draw(
     image: np.ndarray, inst: Instances, class_names: Sequence[str] | None = None, score_thr: float = 0.5,
-    scores: bool = True,
-) -> torch.Tensor:
+    scores: bool = True, colors: Sequence[Color] | None = None,
+) -> torch.Tensor:  # fmt: skip
     """Masks, boxes and 'name score' labels ('name' alone without ``scores``: ground truth) of detections
     scoring >= ``score_thr`` on an RGB image; a label that would cover an earlier (higher-scoring) one or its
     own object's centre moves around its box, or is left out.
-    The names are the result's own (``inst.class_names``) unless given; a label without one is its number."""
+    The names are the result's own (``inst.class_names``) unless given; a label without one is its number.
+    Colours are by class unless ``colors`` gives one per instance (``analyze``: one per object)."""
     class_names = list(inst.class_names if class_names is None else class_names)
     if len(inst) and int(inst.labels.max()) >= len(class_names):
         class_names += [str(i) for i in range(len(class_names), int(inst.labels.max()) + 1)]
@@ -120,7 +121,10 @@ def draw(
     order = torch.argsort(inst.scores[keep], descending=True, stable=True)
     labels = inst.labels[keep][order].tolist()
     boxes = inst.boxes[keep][order].cpu()
-    colors = [palette(len(class_names))[i] for i in labels]
+    if colors is None:
+        colors = [palette(len(class_names))[i] for i in labels]
+    else:
+        colors = [colors[i] for i in torch.nonzero(keep)[:, 0][order].tolist()]
     img = draw_segmentation_masks(img, inst.masks[keep][order].cpu(), alpha=0.45, colors=colors)
     width = max(1, round(max(image.shape[:2]) / 400))
     img = draw_bounding_boxes(img, boxes, colors=colors, width=width)
