@@ -3,7 +3,7 @@ fp32, OpenVINO fp32 and bf16, OpenVINO INT8.
 
     python benchmarks/cpu_runtimes.py [--config mask-rcnn_r50_fpn_gn-all_2x_coco] [--weights CKPT]
                                       [--threads 2] [--rounds 5] [--calib DIR] [--calib-count 3]
-                                      [--skip NAME ...] [--json OUT]
+                                      [--skip NAME ...] [--folder 16] [--memory] [--json OUT]
 
 Every runtime gets the decoded bundled photo (300 x 451, resized to 800 x 1203), batch 1, and returns
 full-size masks (the same Python resize before the network, the same rescaling and pasting after it).
@@ -12,7 +12,11 @@ by default the test suite's reference photos; export times are printed). Then, a
 each, the runtimes run in turn for --rounds rounds, one image each per round, so that a disturbance
 on a shared machine hits them alike. Reported: each runtime's median s/img with its min-max, and its
 ratio to PyTorch fp32 as the median and min-max of the per-round ratios (a target counts as met only
-when the whole spread meets it). Weights: the test suite's reference weights unless --weights
+when the whole spread meets it). `--folder N`: then each runtime's throughput over a folder of N copies
+of the photo through `gnrcnn predict`'s own folder path (decoding threads ahead of the model;
+OpenVINO in throughput mode with several infer requests in flight), images/s. `--memory`: each
+runtime's peak resident memory in a fresh process that loads the model and predicts the photo 3
+times (VmHWM). Weights: the test suite's reference weights unless --weights
 (random but lively: about 100 detections per image, so the mask head works as a real model's does;
 INT8 speed does not depend on what the weights detect, its accuracy does: docs/deploy.md).
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,8 +43,11 @@ from gnrcnn.data.image_io import list_images, read_image  # noqa: E402
 from gnrcnn.export.int8 import calibration_inputs, quantize  # noqa: E402
 from gnrcnn.export.onnx import export_model, save_model  # noqa: E402
 from gnrcnn.export.openvino import save_openvino, to_openvino  # noqa: E402
+from gnrcnn.predict.files import make_runner  # noqa: E402
+from gnrcnn.predict.images import StreamOptions, predict_stream  # noqa: E402
 from gnrcnn.predict.onnx_detector import OnnxDetector  # noqa: E402
 from gnrcnn.predict.openvino_detector import OpenVinoDetector  # noqa: E402
+from gnrcnn.runtime import peak_rss_gb  # noqa: E402
 
 import refweights  # noqa: E402
 
@@ -71,7 +79,44 @@ def exports(cfg_name: str, weights: Path, tmp: Path, calib: list[Path], skip: se
     return out
 
 
-def setups(args: argparse.Namespace, weights: Path, files: dict[str, Path]) -> dict:
+def folder_rates(runs: dict, tmp: Path, count: int) -> dict[str, float]:
+    """Images per second of each runtime over a folder of ``count`` copies of the photo, by ``gnrcnn predict``'s
+    folder path (no pictures drawn)."""
+    folder = tmp / "folder"
+    folder.mkdir(exist_ok=True)
+    for i in range(count):
+        (folder / f"{i:03d}.png").write_bytes(Path(photo_path()).read_bytes())
+    images = sorted(folder.glob("*.png"))
+    rates = {}
+    for name, predict in runs.items():
+        detector = predict.__self__
+        start = time.perf_counter()
+        predict_stream(
+            make_runner(detector), images, tmp / "out" / name.replace(" ", "_"), StreamOptions(pictures=False)
+        )
+        rates[name] = count / (time.perf_counter() - start)
+        print(f"folder of {count}: {name} {rates[name]:.2f} img/s", flush=True)
+    return rates
+
+
+def child_peak(args: argparse.Namespace, name: str, tmp: Path, weights: Path) -> float:
+    """Peak RSS (GB) of a fresh process that loads ``name``'s model and predicts the photo 3 times."""
+    cmd = [sys.executable, __file__, "--config", args.config, "--threads", str(args.threads), "--child", name,
+           str(tmp), str(weights)]  # fmt: skip
+    return float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+
+
+def run_child(args: argparse.Namespace) -> None:
+    name, tmp, weights = args.child
+    files = {"onnx": Path(tmp) / "model.onnx", "ov": Path(tmp) / "model.xml", "int8": Path(tmp) / "int8.xml"}
+    predict = setups(argparse.Namespace(**{**vars(args), "skip": []}), Path(weights), files, only=name)[name]
+    image = read_image(photo_path())
+    for _ in range(3):
+        predict(image)
+    print(peak_rss_gb())
+
+
+def setups(args: argparse.Namespace, weights: Path, files: dict[str, Path], only: str | None = None) -> dict:
     t = args.threads
     made = {
         "pytorch fp32": lambda: load_model(args.config, weights=weights),
@@ -81,7 +126,7 @@ def setups(args: argparse.Namespace, weights: Path, files: dict[str, Path]) -> d
         "openvino bf16": lambda: OpenVinoDetector(files["ov"], threads=t, amp="bf16"),
         "openvino int8": lambda: OpenVinoDetector(files["int8"], threads=t),
     }
-    return {name: make().predict for name, make in made.items() if name not in args.skip}
+    return {name: make().predict for name, make in made.items() if name not in args.skip and only in (None, name)}
 
 
 def summarize(times: dict[str, list[float]]) -> list[dict]:
@@ -104,10 +149,16 @@ def cli() -> None:
     ap.add_argument("--calib", default=str(ROOT / "tests" / "data" / "reference" / "more"))
     ap.add_argument("--calib-count", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[], help="runtimes to leave out, e.g. 'pytorch bf16'")
+    ap.add_argument("--folder", type=int, default=0, help="also each runtime's throughput over this many images")
+    ap.add_argument("--memory", action="store_true", help="also each runtime's peak memory, in a fresh process")
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--child", nargs=3, metavar=("RUNTIME", "DIR", "WEIGHTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     keep_freed_memory()  # as the gnrcnn command and load_model do
     torch.set_num_threads(args.threads)
+    if args.child:
+        run_child(args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="cpu_runtimes_"))
     weights = Path(args.weights) if args.weights else refweights.write_checkpoint(args.config, tmp / "weights.pth")
     calib = list_images([args.calib])[: args.calib_count]
@@ -124,12 +175,20 @@ def cli() -> None:
             times[name].append(time.perf_counter() - start)
         print(f"round {r + 1}: " + ", ".join(f"{n} {t[-1]:.2f}" for n, t in times.items()), flush=True)
     rows = summarize(times)
+    rates = folder_rates(runs, tmp, args.folder) if args.folder else {}
+    peaks = {name: child_peak(args, name, tmp, weights) for name in runs} if args.memory else {}
+    for r in rows:
+        r.update({"folder_img_s": rates.get(r["runtime"]), "peak_gb": peaks.get(r["runtime"])})
     print(f"\n{args.config}, {args.threads} threads, batch 1, 800 x 1203; {cpu_name()}; torch {torch.__version__}; "
           f"median of {args.rounds} alternating rounds (min-max)")  # fmt: skip
-    print("| runtime | s/img | vs PyTorch fp32 |\n|---|---|---|")
+    print(
+        f"| runtime | s/img | vs PyTorch fp32 | folder of {args.folder}, img/s | peak memory |\n|---|---|---|---|---|"
+    )
     for r in rows:
+        rate = f"{r['folder_img_s']:.2f}" if r["folder_img_s"] else "-"
+        peak = f"{r['peak_gb']:.2f} GB" if r["peak_gb"] else "-"
         print(f"| {r['runtime']} | {r['s_per_img']:.2f} ({r['min']:.2f}-{r['max']:.2f}) | "
-              f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) |")  # fmt: skip
+              f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | {rate} | {peak} |")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
