@@ -26,10 +26,8 @@ and the pretrained backbones are the same for every seed. ``detect_pretrained_re
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,54 +38,14 @@ from ..data.preprocess import Normalizer
 from ..errors import GnrcnnError
 from ..fileio import atomic_open, write_json_atomic
 from .classifier import ResNetClassifier
-from .classify_plan import ClassifyPlan, norm_of
+from .classify_plan import norm_of
 from .classify_train import fit, load_data
+from .detect_pretrained_plan import QUICK, VARIANTS, DetectPretrainedPlan
+from .detect_pretrained_report import write_report
 from .folder import open_study
 from .norm_vs_batch import CONFIG, Variant, train_run
-from .plan import Plan
 
-# variant -> (backbone pretrained with, backbone / FPN / heads norms)
-VARIANTS: dict[str, tuple[str | None, tuple[str, str, str]]] = {
-    "bn_star": ("bn", ("frozen_bn", "none", "none")),
-    "gn_backbone": ("gn", ("gn", "none", "none")),
-    "gn_all": ("gn", ("gn", "gn", "gn")),
-    "gn_all_scratch": (None, ("gn", "gn", "gn")),
-}
-
-
-def _pretrain_default() -> ClassifyPlan:
-    return ClassifyPlan(norms=("bn", "gn"), batches=(32,), seeds=(0,), train_images=2500, test_images=1000, size=64,
-                        epochs=10)  # fmt: skip
-
-
-def _detect_default() -> Plan:
-    return Plan(norms=(), batches=(2,), images=500, warmup_images=50)
-
-
-@dataclass(frozen=True)
-class DetectPretrainedPlan:
-    """What the study trains. The defaults are the full study (docs/study.md: about an hour on one core)."""
-
-    pretrain: ClassifyPlan = field(default_factory=_pretrain_default)  # norms, batch, data, epochs of pretraining
-    depth: int = 18  # the backbone's ResNet depth (the demo's)
-    detect: Plan = field(default_factory=_detect_default)  # images seen, data, size, warm-up, lr steps of fine-tuning
-    variants: tuple[str, ...] = ("bn_star", "gn_backbone", "gn_all")
-    seeds: tuple[int, ...] = (0, 1)  # detection seeds
-    base_lr: float = 0.04  # fine-tuning lr at train.base_batch (16) images, scaled linearly: 0.005 at 2
-
-    def check(self) -> None:
-        bad = [v for v in self.variants if v not in VARIANTS]
-        if bad or not self.variants or not self.seeds:
-            raise GnrcnnError(f"study: variants {list(self.variants)} and seeds {list(self.seeds)}: need at least "
-                              f"one of each, variants from {', '.join(VARIANTS)}")  # fmt: skip
-        if len(self.detect.batches) != 1 or set(self.pretrain.norms) - {"bn", "gn"}:
-            raise GnrcnnError("study: detect-pretrained fine-tunes at one batch size from bn and gn backbones")
-        self.pretrain.check()
-        self.detect.check()
-
-    def backbones(self) -> list[str]:
-        """The pretrained backbones the variants need, in the plan's order."""
-        return [n for n in self.pretrain.norms if any(VARIANTS[v][0] == n for v in self.variants)]
+__all__ = ["QUICK", "VARIANTS", "DetectPretrainedPlan", "pretrain", "run", "variant"]
 
 
 def variant(plan: DetectPretrainedPlan, out: Path, name: str, seed: int) -> Variant:
@@ -134,8 +92,6 @@ def pretrain(plan: DetectPretrainedPlan, out: Path, norm: str) -> dict[str, Any]
 
 def run(plan: DetectPretrainedPlan, out: str | Path, device: str = "cpu") -> dict[str, list[dict[str, Any]]]:
     """The backbones, then every (variant, seed) fine-tuning (finished ones skipped), the report after each."""
-    from .detect_pretrained_report import write_report
-
     plan.check()
     out = open_study(plan, out)
     backbones = []
@@ -158,11 +114,3 @@ def run(plan: DetectPretrainedPlan, out: str | Path, device: str = "cpu") -> dic
             write_report(backbones, runs, plan, out)
     write_report(backbones, runs, plan, out)
     return {"backbones": backbones, "runs": runs}
-
-
-# CI: the code path (both backbones, every variant, skip and resume) in seconds; not a measurement.
-QUICK = DetectPretrainedPlan(
-    pretrain=dataclasses.replace(_pretrain_default(), train_images=8, test_images=4, size=32, epochs=1, batches=(4,)),
-    detect=Plan(norms=(), batches=(2,), images=2, train_images=2, val_images=2, size=64, warmup_images=2),
-    seeds=(0,),
-)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import runtime
 from ..fileio import write_figure_atomic, write_json_atomic, write_text_atomic
-from .detect_pretrained import VARIANTS, DetectPretrainedPlan
+from .detect_pretrained_plan import VARIANTS, DetectPretrainedPlan
 
 NAMES = {"bn_star": "BN* (frozen BN backbone; FPN, heads: no norm)", "gn_backbone": "GN backbone (FPN, heads: no norm)",
          "gn_all": "GN backbone, FPN and heads (GN-all)", "gn_all_scratch": "GN-all from scratch"}  # fmt: skip
