@@ -84,6 +84,7 @@ def plot(runs: list[dict[str, Any]], plan: DetectPretrainedPlan, png: Path) -> b
             if seeds:
                 ax.bar(x, s[v]["mean"], width=0.6, color=COLOURS[v], alpha=0.45)
                 ax.scatter([x] * len(seeds), seeds, color=COLOURS[v], s=24, zorder=3)
+                ax.text(x + 0.32, s[v]["mean"], f"{s[v]['mean']:.3f}", va="center", fontsize=8)
             elif v in s:
                 ax.text(x, 0.005, "diverged", ha="center", rotation=90, fontsize=8)
         ax.set_xticks(list(xs), [SHORT[v] for v in plan.variants])
@@ -92,7 +93,7 @@ def plot(runs: list[dict[str, Any]], plan: DetectPretrainedPlan, png: Path) -> b
     axes[0].set_ylabel("AP")
     d = plan.detect
     fig.suptitle(f"ResNet-{plan.depth} pretrained on shape crops, fine-tuned at {d.batches[0]} images per batch, "
-                 f"{d.iters(d.batches[0])} iterations", fontsize=10)  # fmt: skip
+                 f"{d.iters(d.batches[0])} iterations, base lr {plan.base_lr} at 16 images", fontsize=10)  # fmt: skip
     fig.tight_layout()
     write_figure_atomic(fig, png)
     return True
