@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from . import common, study_classify
+from . import common, study_classify, study_detect
 
 
 def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
@@ -49,3 +49,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--device", default=None)
     q.set_defaults(func=cmd_norm_vs_batch)
     study_classify.register(studies)
+    study_detect.register(studies)

@@ -8,6 +8,9 @@ positions, as ImageNet's ResNet-50 sees 7 x 7 in its last stage.
 ``group_norm_of(groups=..., per_group=...)`` makes the GN variants of the paper's Table 3 from the
 product's ``Fp32GroupNorm``: a fixed number of groups (G = 1 is LN, G = C is IN) or a fixed number of
 channels per group.
+
+``ResNetClassifier`` is the detector's own ResNet with the same head, for ``gnrcnn study
+detect-pretrained``'s pretraining; its backbone's state loads with ``--backbone-weights``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..modeling.norm import Fp32GroupNorm, NormLayer, conv, make_norm
-from ..modeling.resnet import BasicBlock
+from ..modeling.resnet import BasicBlock, ResNet
 
 
 def group_norm_of(*, groups: int | None = None, per_group: int | None = None) -> NormLayer:
@@ -35,6 +38,22 @@ def group_norm_of(*, groups: int | None = None, per_group: int | None = None) ->
     return make
 
 
+def init_classifier(model: nn.Module, blocks: list[nn.Module], fc: nn.Linear) -> None:
+    """Kaiming convs, norms weight 1 bias 0, and the last norm of every block at weight 0 (each
+    residual block starts as the identity), as the GN paper does for BN and GN alike."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    for block in blocks:
+        if getattr(block.last_norm(), "weight", None) is not None:
+            nn.init.zeros_(block.last_norm().weight)
+    nn.init.normal_(fc.weight, std=0.01)
+    nn.init.zeros_(fc.bias)
+
+
 class SmallResNet(nn.Module):
     """``widths``: channels of each stage; ``blocks``: BasicBlocks per stage; ``norm``: a norm callable."""
 
@@ -50,23 +69,30 @@ class SmallResNet(nn.Module):
                 cin = width
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, num_classes)
-        self._init()
-
-    def _init(self) -> None:
-        """Kaiming convs, norms weight 1 bias 0, and the last norm of every block at weight 0 (each
-        residual block starts as the identity), as the GN paper does for BN and GN alike."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        for block in self.blocks:
-            if getattr(block.last_norm(), "weight", None) is not None:
-                nn.init.zeros_(block.last_norm().weight)
-        nn.init.normal_(self.fc.weight, std=0.01)
-        nn.init.zeros_(self.fc.bias)
+        init_classifier(self, list(self.blocks), self.fc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(F.relu(self.stem_norm(self.stem(x)), inplace=True))
         return self.fc(x.mean((2, 3)))
+
+
+class ResNetClassifier(nn.Module):
+    """The detector's backbone (``modeling/resnet.ResNet``, every stage trained) with global average
+    pooling and a linear layer: a backbone pretrained as a classifier, as ImageNet pretraining does.
+    ``backbone_state()`` is its state in the detector's names (``backbone.conv1.weight``, ...)."""
+
+    def __init__(self, *, depth: int, num_classes: int, norm: NormLayer) -> None:
+        super().__init__()
+        self.backbone = ResNet(depth=depth, norm=norm, frozen_stages=-1)
+        self.fc = nn.Linear(self.backbone.out_channels["c5"], num_classes)
+        blocks = [b for i in range(1, 5) for b in getattr(self.backbone, f"layer{i}")]
+        init_classifier(self, blocks, self.fc)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *_, (_, c5) = self.backbone.stages(x)
+        return self.fc(c5.mean((2, 3)))
+
+    def backbone_state(self) -> dict[str, torch.Tensor]:
+        """BN's step counter left out: FrozenBatchNorm2d keeps weight, bias and the running averages only."""
+        return {f"backbone.{k}": v.detach().clone() for k, v in self.backbone.state_dict().items()
+                if not k.endswith("num_batches_tracked")}  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +47,15 @@ def _as_input(x: torch.Tensor) -> torch.Tensor:
     return (x.float() - MEAN) / STD
 
 
-def test_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> float:
+Input = Callable[[torch.Tensor], torch.Tensor]  # uint8 images (N, 3, S, S) -> the network's float input
+
+
+def test_error(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 500, to_input: Input = _as_input
+               ) -> float:  # fmt: skip
     """Top-1 error (%) in inference mode (BN: running averages)."""
     model.eval()
     with torch.no_grad():
-        wrong = sum(int((model(_as_input(x[i : i + batch])).argmax(1) != y[i : i + batch]).sum())
+        wrong = sum(int((model(to_input(x[i : i + batch])).argmax(1) != y[i : i + batch]).sum())
                     for i in range(0, len(x), batch))  # fmt: skip
     return 100.0 * wrong / len(x)
 
@@ -77,6 +82,24 @@ def train_one(plan: ClassifyPlan, data: dict[str, torch.Tensor], norm: str, batc
     torch.manual_seed(seed)
     model = SmallResNet(num_classes=len(plan.classes), norm=norm_of(norm, plan.groups), widths=plan.widths,
                         blocks=plan.blocks)  # fmt: skip
+    record = {
+        "norm": norm,
+        "batch": batch,
+        "seed": seed,
+        **fit(model, plan, data, batch, seed, f"{norm} b{batch} s{seed}"),
+    }
+    if record["error"] is None:
+        return record
+    if norm == "bn":
+        record["error_batch_stats"] = round(batch_stat_error(model, data["test_x"], data["test_y"], batch), 2)
+    record["wall_s"] = round(time.perf_counter() - start, 1)
+    return record
+
+
+def fit(model: nn.Module, plan: ClassifyPlan, data: dict[str, torch.Tensor], batch: int, seed: int, desc: str,
+        to_input: Input = _as_input) -> dict[str, Any]:  # fmt: skip
+    """Train ``model`` in place under the plan's protocol at ``batch`` and test it: steps, lr, final train loss,
+    top-1 error (None, with ``failed``, if the loss became non-finite). ``to_input``: uint8 -> network input."""
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]  # norms' affine and biases: no weight decay
     opt = torch.optim.SGD([{"params": decay, "weight_decay": plan.weight_decay}, {"params": no_decay}],
@@ -84,32 +107,28 @@ def train_one(plan: ClassifyPlan, data: dict[str, torch.Tensor], norm: str, batc
     gen = torch.Generator().manual_seed(seed)
     x, y = data["train_x"], data["train_y"]
     per_epoch = len(x) // batch  # the last partial batch is dropped: BN's batch is always ``batch``
-    steps, losses, record = plan.epochs * per_epoch, [], {"norm": norm, "batch": batch, "seed": seed}
+    steps, losses = plan.epochs * per_epoch, []
     model.train()
-    bar = progress(total=steps, desc=f"{norm} b{batch} s{seed}", unit="it", leave=False, mininterval=10)
+    bar = progress(total=steps, desc=desc, unit="it", leave=False, mininterval=10)
     for epoch in range(plan.epochs):
         order = torch.randperm(len(x), generator=gen)
         flips = torch.rand(len(x), generator=gen) < 0.5
         for i in range(per_epoch):
             idx = order[i * batch : (i + 1) * batch]
-            xb = _as_input(x[idx])
+            xb = to_input(x[idx])
             xb = torch.where(flips[idx, None, None, None], xb.flip(3), xb)
             for group in opt.param_groups:
                 group["lr"] = _lr(plan, batch, epoch * per_epoch + i, steps)
             loss = F.cross_entropy(model(xb), y[idx])
             if not torch.isfinite(loss):
                 bar.close()
-                return {**record, "error": None, "failed": f"non-finite loss at step {epoch * per_epoch + i}"}
+                return {"error": None, "failed": f"non-finite loss at step {epoch * per_epoch + i}"}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
             bar.update()
     bar.close()
-    record.update(steps=steps, lr=plan.base_lr * batch / plan.base_batch,
-                  train_loss=round(float(np.mean(losses[-max(1, per_epoch):])), 4),
-                  error=round(test_error(model, data["test_x"], data["test_y"]), 2))  # fmt: skip
-    if norm == "bn":
-        record["error_batch_stats"] = round(batch_stat_error(model, data["test_x"], data["test_y"], batch), 2)
-    record["wall_s"] = round(time.perf_counter() - start, 1)
-    return record
+    return {"steps": steps, "lr": plan.base_lr * batch / plan.base_batch,
+            "train_loss": round(float(np.mean(losses[-max(1, per_epoch):])), 4),
+            "error": round(test_error(model, data["test_x"], data["test_y"], to_input=to_input), 2)}  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,26 @@ from ..train.trainer import Trainer
 from .folder import open_study
 from .plan import QUICK, Plan
 
-__all__ = ["CONFIG", "QUICK", "Plan", "prepare_data", "run", "run_config", "run_name", "train_run"]
+__all__ = ["CONFIG", "QUICK", "Plan", "Variant", "prepare_data", "run", "run_config", "run_name", "train_run"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A run of the recipe under another name: more overrides, a pretrained backbone, tags for its record."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+    backbone_weights: str | None = None  # a file for ``--backbone-weights``; None: from scratch
+    tags: dict[str, Any] = field(default_factory=dict)
 
 
 def run_name(norm: str, batch: int) -> str:
     return f"{norm}_b{batch}"
 
 
-def run_config(plan: Plan, norm: str, batch: int) -> Config:
-    """The demo config with this run's norm (backbone, FPN, heads), batch, schedule and input size."""
+def run_config(plan: Plan, norm: str, batch: int, extra: tuple[str, ...] = ()) -> Config:
+    """The demo config with this run's norm (backbone, FPN, heads), batch, schedule and input size; ``extra``
+    overrides (another study's variant) come after these and before the plan's own ``--set`` pairs."""
     iters = plan.iters(batch)
     warmup = plan.warmup_images // batch if not plan.iterations else round(iters * plan.warmup_images / plan.images)
     steps = sorted({max(1, round(f * iters)) for f in plan.step_fractions})
@@ -57,6 +69,7 @@ def run_config(plan: Plan, norm: str, batch: int) -> Config:
         # Recomputing BN blocks in the backward pass would update BN's running averages twice per step;
         # it only saves memory, which these small images do not need, so no run uses it.
         "train.recompute_backbone=never",
+        *extra,
         *plan.overrides,
     ]  # fmt: skip
     return load_config(CONFIG, overrides)
@@ -75,24 +88,27 @@ def prepare_data(plan: Plan, out: Path) -> dict[str, Path]:
     return paths
 
 
-def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu", stop_at: int | None = None
-              ) -> dict[str, Any] | None:  # fmt: skip
-    """One run: skipped if finished, resumed if interrupted. Returns its record, None if stopped early."""
-    work = out / "runs" / run_name(norm, batch)
+def train_run(plan: Plan, out: Path, norm: str, batch: int, device: str = "cpu", stop_at: int | None = None,
+              variant: Variant | None = None) -> dict[str, Any] | None:  # fmt: skip
+    """One run: skipped if finished, resumed if interrupted. Returns its record, None if stopped early.
+    ``variant``: another study's run of the same recipe (its name, overrides, backbone weights, record tags)."""
+    v = variant or Variant(run_name(norm, batch))
+    work = out / "runs" / v.name
     done = work / "study_run.json"
     if done.exists():
         return json.loads(done.read_text())
     paths = prepare_data(plan, out)
-    cfg = run_config(plan, norm, batch)
-    args = train_args(out / "data", paths, work, device, resume=work.exists(), stop_at=stop_at)
+    cfg = run_config(plan, norm, batch, v.overrides)
+    args = train_args(out / "data", paths, work, device, resume=work.exists(), stop_at=stop_at,
+                      backbone_weights=v.backbone_weights)  # fmt: skip
     start = time.perf_counter()
     trainer = Trainer(cfg, args)
     record: dict[str, Any] = {"norm": norm, "batch": batch, "iterations": cfg.train.iters,
-                              "images": cfg.train.iters * batch, "lr": trainer.schedule.base_lr}  # fmt: skip
+                              "images": cfg.train.iters * batch, "lr": trainer.schedule.base_lr, **v.tags}  # fmt: skip
     try:
         metrics = trainer.train()
     except GnrcnnError as e:  # a run that diverges is a result of the study, not the end of it
-        print(f"study: {run_name(norm, batch)} failed: {e}", flush=True)
+        print(f"study: {v.name} failed: {e}", flush=True)
         record.update(box_AP=None, mask_AP=None, failed=str(e))
     else:
         if not metrics:
