@@ -84,4 +84,4 @@ def test_study_help_lists_every_study(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["study", "--help"])
     printed = capsys.readouterr().out
-    assert all(name in printed for name in ("norm-vs-batch", "classify", "group-sweep", "detect-pretrained"))
+    assert all(name in printed for name in ("norm-vs-batch", "classify", "group-sweep", "detect-pretrained", "all"))

@@ -1,4 +1,5 @@
-"""``gnrcnn study norm-vs-batch``: GN vs BN (vs no norm) across images per batch, on the demo's detector."""
+"""``gnrcnn study norm-vs-batch``: GN vs BN (vs no norm) across images per batch, on the demo's detector;
+``gnrcnn study all``: every study, end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from . import common, study_classify, study_detect
 
 
 def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
+    import torch
+
     from ..study import norm_vs_batch as study
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     base = study.QUICK if args.quick else study.Plan()
     given = {
@@ -22,6 +28,18 @@ def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
     study.run(plan, args.out, device=common.device(args.device))
     print(f"\n{args.out}/study.md:\n" + (Path(args.out) / "study.md").read_text(), end="")
     print(f"plot: {args.out}/study.png   runs: {args.out}/runs/   (rerun the same command to continue a stopped study)")
+    return 0
+
+
+def cmd_all(args: argparse.Namespace) -> int:
+    from ..study.suite import SuitePlan, run_suite
+
+    record = run_suite(SuitePlan(lanes=args.lanes, threads=args.threads, quick=args.quick), args.out)
+    print(f"\n{args.out}/suite.md:\n" + (Path(args.out) / "suite.md").read_text(), end="")
+    failed = [name for name, s in record["studies"].items() if s["state"] != "done"]
+    if failed:
+        print(f"error: {', '.join(failed)} failed: see {args.out}/<study>.log (rerun the same command to continue)")
+        return 1
     return 0
 
 
@@ -46,7 +64,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--quick", action="store_true", help="a tiny study that checks the plumbing (CI), not a result")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value in every run (repeatable)")  # fmt: skip
+    q.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     q.add_argument("--device", default=None)
     q.set_defaults(func=cmd_norm_vs_batch)
+    a = studies.add_parser("all", help="the four studies end to end, two at a time on one thread each "
+                           "(about 2 hours on a 2-core CPU): their tables, plots and wall times")  # fmt: skip
+    a.add_argument("--out", default="results/studies", help="suite folder: one study folder and log per study")
+    a.add_argument("--lanes", type=int, default=2, help="studies in flight at once (default: 2)")
+    a.add_argument("--threads", type=int, default=1, help="torch threads of each study (default: 1)")
+    a.add_argument("--quick", action="store_true", help="every study's --quick (the plumbing, CI), not a result")
+    a.set_defaults(func=cmd_all)
     study_classify.register(studies)
     study_detect.register(studies)
