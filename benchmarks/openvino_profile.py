@@ -1,14 +1,16 @@
 """Where an OpenVINO model's time goes: OpenVINO's own per-node counters, summed by operator type and by
 the precision each node ran in, and the share of `predict` spent outside the graph.
 
-    python benchmarks/openvino_profile.py model.xml [more.xml ...] [--threads 2] [--runs 3] [--top 12]
+    python benchmarks/openvino_profile.py model.xml [more.xml ...] [--threads 2] [--runs 3] [--top 12] [--dynamic]
 
 For each model (an export of `gnrcnn export --format openvino`, fp32 or `--int8`): the bundled photo
-(resized to the config's scale), batch 1, compiled for latency with `PERF_COUNT` on, one warm-up, then
---runs runs. Printed per model: the median time of the whole `predict` call, of the graph alone
-(`infer`), and the rest (resize and normalise before, mask pasting and the records after, in
-Python); then the top operator types by the graph's own counters (median over the runs), with the
-precision their kernels ran in (`exec_type`, e.g. `jit_avx512_amx_I8`, `brgconv_avx512_FP32`).
+(resized to the config's scale), batch 1, compiled for latency with `PERF_COUNT` on, two warm-ups (the
+second compiles the model for this input size, as `predict` does for a size that recurs; `--dynamic`
+keeps the model compiled for any size), then --runs runs. Printed per model: the median time of the
+whole `predict` call, of the graph alone (`infer`), and the rest (resize and normalise before, mask
+pasting and the records after, in Python); then the top operator types by the graph's own counters
+(median over the runs), with the precision their kernels ran in (`exec_type`, e.g.
+`jit_avx512_amx_I8`, `brgconv_avx512_FP32`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from collections import defaultdict
 
 from gnrcnn import keep_freed_memory
 from gnrcnn.data.image_io import bundled_photo, read_image
-from gnrcnn.export.openvino import compile_model
 from gnrcnn.predict.openvino_detector import OpenVinoDetector
 
 
@@ -30,10 +31,10 @@ def precision_of(exec_type: str) -> str:
     return tail if tail in ("I8", "U8", "F32", "FP32", "BF16", "F16", "FP16", "I32", "I64") else exec_type
 
 
-def profile(path: str, threads: int, runs: int) -> tuple[dict[str, float], dict[tuple[str, str], list[float]]]:
-    det = OpenVinoDetector(path, threads=threads)
-    det.compiled = compile_model(det.model, {**det.options, "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": True})
-    det.request = det.compiled.create_infer_request()
+def profile(
+    path: str, threads: int, runs: int, static: bool
+) -> tuple[dict[str, float], dict[tuple[str, str], list[float]]]:
+    det = OpenVinoDetector(path, threads=threads, static_shapes=static, properties={"PERF_COUNT": True})
     graph: list[float] = []
     run_graph = det.run_graph
 
@@ -46,6 +47,7 @@ def profile(path: str, threads: int, runs: int) -> tuple[dict[str, float], dict[
     det.run_graph = timed
     image = read_image(bundled_photo())
     det.predict(image)  # warm-up
+    det.predict(image)  # the second call at this size compiles its static model (unless --dynamic)
     graph.clear()
     totals, by_type = [], defaultdict(list)
     for _ in range(runs):
@@ -53,7 +55,7 @@ def profile(path: str, threads: int, runs: int) -> tuple[dict[str, float], dict[
         det.predict(image)
         totals.append(time.perf_counter() - start)
         summed: dict[tuple[str, str], float] = defaultdict(float)
-        for info in det.request.get_profiling_info():
+        for info in det.last_request.get_profiling_info():
             if info.status.name == "EXECUTED":
                 summed[(info.node_type, precision_of(info.exec_type))] += info.real_time.total_seconds()
         for key, seconds in summed.items():
@@ -68,10 +70,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--dynamic", action="store_true", help="the model compiled for any size (no static-shape model)")
     args = ap.parse_args()
     keep_freed_memory()
     for path in args.models:
-        times, by_type = profile(path, args.threads, args.runs)
+        times, by_type = profile(path, args.threads, args.runs, not args.dynamic)
         counted = {k: statistics.median(v) for k, v in by_type.items()}
         total = sum(counted.values())
         rest = times["predict"] - times["graph"]

@@ -53,6 +53,30 @@ def test_openvino_export_describes_itself_and_matches_pytorch(tiny) -> None:
     assert_parity(agreement(ref, det, PHOTOS[1:], batch_size=2), at_least=100)
 
 
+def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) -> None:
+    import torch
+
+    from gnrcnn.data.image_io import read_image
+    from gnrcnn.predict import openvino_detector
+
+    det = OpenVinoDetector(tiny[1])
+    image = read_image(PHOTOS[0])
+    first, second, third = (det.predict(image)[0] for _ in range(3))
+    assert len(det.static) == 1 and det.last_request is next(iter(det.static.values()))
+    for got in (second, third):  # the static model computes what the model for any size computes
+        assert len(got) == len(first) > 0 and torch.allclose(got.boxes, first.boxes, atol=1e-3)
+        assert torch.equal(got.labels, first.labels) and (got.masks == first.masks).float().mean() > 0.999
+    dynamic = OpenVinoDetector(tiny[1], static_shapes=False)
+    for _ in range(2):
+        dynamic.predict(image)
+    assert not dynamic.static and dynamic.last_request is dynamic.request
+    sizes = [(64 + 32 * i, 96) for i in range(openvino_detector.STATIC_KEEP + 1)]
+    for h, w in sizes:  # one more recurring size than are kept: the least recently used is dropped
+        for _ in range(2):
+            det.predict(image[:h, :w].copy())
+    assert len(det.static) == openvino_detector.STATIC_KEEP
+
+
 def test_a_folder_runs_in_throughput_mode_with_the_same_results(tiny, tmp_path: Path) -> None:
     ckpt, path = tiny
     folder = tmp_path / "photos"
