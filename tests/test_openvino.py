@@ -62,7 +62,7 @@ def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) 
     det = OpenVinoDetector(tiny[1])
     image = read_image(PHOTOS[0])
     first, second, third = (det.predict(image)[0] for _ in range(3))
-    assert len(det.static) == 1 and det.last_request is next(iter(det.static.values()))
+    assert len(det.static) == 1 and det.last_request is not det.request  # ran on the static model's request
     for got in (second, third):  # the static model computes what the model for any size computes
         assert len(got) == len(first) > 0 and torch.allclose(got.boxes, first.boxes, atol=1e-3)
         assert torch.equal(got.labels, first.labels) and (got.masks == first.masks).float().mean() > 0.999
@@ -70,6 +70,12 @@ def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) 
     for _ in range(2):
         dynamic.predict(image)
     assert not dynamic.static and dynamic.last_request is dynamic.request
+    throughput = OpenVinoDetector(tiny[1])  # in throughput mode: a static model with the mode's requests
+    throughput.start_throughput()
+    for _ in range(3):
+        again = throughput.predict(image)[0]
+    assert len(throughput.static) == 1 and next(iter(throughput.static.values())).qsize() == throughput.requests
+    assert len(again) == len(first) and torch.allclose(again.boxes, first.boxes, atol=1e-3)
     sizes = [(64 + 32 * i, 96) for i in range(openvino_detector.STATIC_KEEP + 1)]
     for h, w in sizes:  # one more recurring size than are kept: the least recently used is dropped
         for _ in range(2):
@@ -85,7 +91,8 @@ def test_a_folder_runs_in_throughput_mode_with_the_same_results(tiny, tmp_path: 
         shutil.copy(p, folder / p.name)
     det = load_model(weights=path)
     assert run(det, [str(folder)], str(tmp_path / "ov"), PredictOptions(pictures=False)) == 0
-    assert det.pool is not None and det.requests >= 1  # the folder went through the request pool
+    assert det.hint == "THROUGHPUT" and det.requests >= 1  # the folder went through the request pool
+    assert len(det.static) == 0  # three photos of three sizes: none recurred
     assert (
         main(["predict", "--weights", str(ckpt), str(folder), "--out", str(tmp_path / "torch"), "--no-pictures"]) == 0
     )

@@ -14,11 +14,12 @@ callback (OpenVINO 2026.4), so a caller waiting for its outputs would wait forev
 raises the error in the caller's thread.
 
 Static shapes: the model takes any image size, and a model compiled for any size plans its memory and
-picks its kernels at every call. One image at a time, a padded input size seen for the second time
-gets a model compiled for that size alone (about 1 s for R-50 INT8), kept for the next images of that
-size (at most ``STATIC_KEEP`` sizes, the least recently used dropped): R-50 INT8 at 800 x 1216 on a
-2-core AMD EPYC ran 1.65 s instead of 1.80 s per image (docs/benchmarks.md). The values are the
-dynamic model's (the same graph and weights). ``static_shapes=False`` turns it off.
+picks its kernels at every call. A padded input size seen for the second time gets a model compiled
+for that size alone (about 1 s for R-50 INT8), for latency or throughput as the detector runs, with
+its own pool of requests, kept for the next images of that size (at most ``STATIC_KEEP`` sizes, the
+least recently used dropped): R-50 INT8 at 800 x 1216 on a 2-core AMD EPYC ran 1.65 s instead of
+1.80 s per image (docs/benchmarks.md). The same graph and weights: fp32 gives the same detections
+(tests/test_openvino.py). ``static_shapes=False`` turns it off.
 """
 
 from __future__ import annotations
@@ -85,62 +86,65 @@ class OpenVinoDetector(OnnxDetector):
         self.options.update(properties or {})
         self.compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": "LATENCY"})
         self.request = self.compiled.create_infer_request()
-        self.last_request = self.request  # the request of the latest one-image call (for its profiling counters)
+        self.last_request = self.request  # the request of the latest call (for its profiling counters)
+        self.hint, self.requests = "LATENCY", 1  # requests: how many ``run_graph`` calls may be in flight at once
+        self.pool: queue.Queue = queue.Queue()  # idle requests of the model for any size
+        self.pool.put(self.request)
         self.static_shapes = static_shapes
-        self.static: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # input shape -> its request
+        self.static: OrderedDict[tuple[int, ...], queue.Queue] = OrderedDict()  # input shape -> idle requests
         self.seen: Counter[tuple[int, ...]] = Counter()
-        self.pool: queue.Queue | None = None  # idle requests of the throughput model, once started
-        self.requests = 1  # infer requests that may run at once
         self.lock = threading.Lock()
 
     def start_throughput(self) -> int:
-        """Compile for throughput (once) and run every later ``run_graph`` on a pool of infer requests;
-        how many there are (as many ``run_graph`` calls may be in flight at once)."""
+        """Compile for throughput (once) and run every later ``run_graph`` on pools of infer requests;
+        how many requests each has (as many ``run_graph`` calls may be in flight at once)."""
         with self.lock:
-            if self.pool is None:
-                compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": "THROUGHPUT"})
-                pool: queue.Queue = queue.Queue()
+            if self.hint != "THROUGHPUT":
+                self.hint = "THROUGHPUT"
+                compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": self.hint})
                 self.requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-                for _ in range(self.requests):
-                    pool.put(compiled.create_infer_request())
-                self.pool = pool
+                self.pool = self._requests(compiled)
+                self.static.clear()  # compiled for latency: recompiled for throughput when their size recurs
         return self.requests
 
     def run_graph(self, batch: torch.Tensor, sizes: torch.Tensor) -> tuple[Detections, torch.Tensor]:
         """The graph on a zero-padded uint8 RGB batch (N, 3, H, W) and its (N, 2) image sizes."""
         feeds = {"images": batch.cpu().numpy(), "image_sizes": sizes.cpu().numpy().astype(np.int64)}
-        if self.pool is None:
-            with self.lock:  # one request per size: callers in several threads (a server) take turns
-                self.last_request = self._latency_request(tuple(batch.shape))
-                outputs = [np.array(t) for t in self.last_request.infer(feeds).values()]
-        else:
-            request = self.pool.get()  # at most as many callers as requests (start_throughput's count)
-            try:
-                outputs = [np.array(t) for t in request.infer(feeds).values()]
-            finally:
-                self.pool.put(request)
+        pool = self._pool_for(tuple(batch.shape))
+        request = pool.get()  # callers beyond the pool's requests (threads of a server) wait their turn
+        try:
+            outputs = [np.array(t) for t in request.infer(feeds).values()]
+            self.last_request = request
+        finally:
+            pool.put(request)
         boxes, scores, labels, image_ids, probs = (torch.from_numpy(o) for o in outputs)
         return Detections(boxes, scores, labels, image_ids), probs
 
-    def _latency_request(self, shape: tuple[int, ...]) -> Any:
-        """The request for a batch of ``shape``: its own static model's once the size recurs (under the lock)."""
-        if not self.static_shapes:
-            return self.request
-        if shape in self.static:
-            self.static.move_to_end(shape)
+    def _requests(self, compiled: Any) -> queue.Queue:
+        pool: queue.Queue = queue.Queue()
+        for _ in range(self.requests):
+            pool.put(compiled.create_infer_request())
+        return pool
+
+    def _pool_for(self, shape: tuple[int, ...]) -> queue.Queue:
+        """The idle requests for a batch of ``shape``: its own static model's once the size recurs."""
+        with self.lock:
+            if not self.static_shapes:
+                return self.pool
+            if shape in self.static:
+                self.static.move_to_end(shape)
+                return self.static[shape]
+            if len(self.seen) > 10_000:  # a stream of ever new sizes: forget them rather than grow
+                self.seen.clear()
+            self.seen[shape] += 1
+            if self.seen[shape] < STATIC_AFTER:
+                return self.pool
+            model = self.model.clone()
+            model.reshape({"images": list(shape), "image_sizes": [shape[0], 2]})
+            self.static[shape] = self._requests(compile_model(model, {**self.options, "PERFORMANCE_HINT": self.hint}))
+            if len(self.static) > STATIC_KEEP:
+                self.static.popitem(last=False)
             return self.static[shape]
-        if len(self.seen) > 10_000:  # a stream of ever new sizes: forget them rather than grow
-            self.seen.clear()
-        self.seen[shape] += 1
-        if self.seen[shape] < STATIC_AFTER:
-            return self.request
-        model = self.model.clone()
-        model.reshape({"images": list(shape), "image_sizes": [shape[0], 2]})
-        compiled = compile_model(model, {**self.options, "PERFORMANCE_HINT": "LATENCY"})
-        self.static[shape] = compiled.create_infer_request()
-        if len(self.static) > STATIC_KEEP:
-            self.static.popitem(last=False)
-        return self.static[shape]
 
 
 def load_openvino(
