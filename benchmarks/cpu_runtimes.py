@@ -8,9 +8,10 @@ fp32, OpenVINO fp32 and bf16, OpenVINO INT8.
 Every runtime gets the decoded bundled photo (300 x 451, resized to 800 x 1203), batch 1, and returns
 full-size masks (the same Python resize before the network, the same rescaling and pasting after it).
 The model is exported once to ONNX, OpenVINO fp32 and OpenVINO INT8 (NNCF, calibrated on --calib:
-by default the test suite's reference photos; export times are printed). Then, after one warm-up
-each, the runtimes run in turn for --rounds rounds, one image each per round, so that a disturbance
-on a shared machine hits them alike. Reported: each runtime's median s/img with its min-max, and its
+by default the test suite's reference photos; export times are printed). Then, after two warm-ups
+each (OpenVINO compiles its model for this input size at the second: docs/deploy.md, static
+shapes), the runtimes run in turn for --rounds rounds, one image each per round, so that a
+disturbance on a shared machine hits them alike. Reported: each runtime's median s/img with its min-max, and its
 ratio to PyTorch fp32 as the median and min-max of the per-round ratios (a target counts as met only
 when the whole spread meets it). `--folder N`: then each runtime's throughput over a folder of N copies
 of the photo through `gnrcnn predict`'s own folder path (decoding threads ahead of the model;
@@ -167,7 +168,8 @@ def cli() -> None:
     image = read_image(photo_path())
     times: dict[str, list[float]] = {name: [] for name in runs}
     for fn in runs.values():
-        fn(image)  # warm-up: kernels built, memory pools grown
+        for _ in range(2):  # warm-up: kernels built, memory pools grown, OpenVINO's model for this size compiled
+            fn(image)
     for r in range(args.rounds):
         for name, fn in runs.items():
             start = time.perf_counter()
