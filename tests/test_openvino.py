@@ -83,6 +83,25 @@ def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) 
     assert len(det.static) == openvino_detector.STATIC_KEEP
 
 
+def test_roi_align_reads_a_channels_last_copy_with_the_same_results(tiny) -> None:
+    import torch
+
+    from gnrcnn.data.image_io import read_image
+    from gnrcnn.export.openvino import roi_align_reads_channels_last_in_place
+
+    det, plain = OpenVinoDetector(tiny[1]), OpenVinoDetector(tiny[1], channels_last_roi_align=False)
+    aligns = [op for op in det.model.get_ops() if op.get_type_name() == "ROIAlign"]
+    feeders = {op.input_value(0).get_node().get_type_name() for op in aligns}
+    copies = [op for op in det.model.get_ops() if op.get_type_name() == "GroupConvolution"]
+    assert feeders == {"GroupConvolution"} and len(copies) == 4  # one copy per FPN level, shared by both heads
+    assert roi_align_reads_channels_last_in_place(det.model) == 0  # a second pass adds nothing
+    assert not any(op.get_type_name() == "GroupConvolution" for op in plain.model.get_ops())
+    image = read_image(PHOTOS[0])
+    got, want = det.predict(image)[0], plain.predict(image)[0]
+    assert len(got) == len(want) > 0 and torch.allclose(got.boxes, want.boxes, atol=1e-3)
+    assert torch.equal(got.labels, want.labels) and (got.masks == want.masks).float().mean() > 0.999
+
+
 def test_a_folder_runs_in_throughput_mode_with_the_same_results(tiny, tmp_path: Path) -> None:
     ckpt, path = tiny
     folder = tmp_path / "photos"
