@@ -37,9 +37,16 @@ def schedule(iters: int, size: int) -> list[str]:
     """The demo's recipe at ``size`` px for ``iters`` iterations: lr x0.1 at 80% and 93%."""
     steps = [round(iters * 0.8), round(iters * 0.93)]
     warmup = max(5, min(50, iters // 8))
-    sets = [f"input.short={size}", f"input.long={size}", f"train.iters={iters}",
-            f"train.lr_step_iters=[{steps[0]},{steps[1]}]", f"train.warmup_iters={warmup}", "train.log_every=10",
-            "train.num_workers=0", "train.keep_checkpoints=1"]
+    sets = [
+        f"input.short={size}",
+        f"input.long={size}",
+        f"train.iters={iters}",
+        f"train.lr_step_iters=[{steps[0]},{steps[1]}]",
+        f"train.warmup_iters={warmup}",
+        "train.log_every=10",
+        "train.num_workers=0",
+        "train.keep_checkpoints=1",
+    ]
     return [a for s in sets for a in ("--set", s)]
 
 

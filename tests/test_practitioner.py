@@ -155,8 +155,11 @@ def test_sigterm_keeps_the_work_and_resume_ends_where_an_uninterrupted_run_does(
             os.kill(os.getpid(), signal.SIGTERM)
 
     Trainer(load_config(str(TINY)), args(tmp_path / "straight")).train()
-    with pytest.raises(TrainingInterruptedError, match=r"stopped by SIGTERM after iteration 3 of 6; checkpoint .*"
-                                                       r"iter_00000003.pth: run the same command with --resume"):
+    with pytest.raises(
+        TrainingInterruptedError,
+        match=r"stopped by SIGTERM after iteration 3 of 6; checkpoint .*"
+        r"iter_00000003.pth: run the same command with --resume",
+    ):
         Trainer(load_config(str(TINY)), args(tmp_path / "stopped"), hooks=[term_at_3]).train()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler goes with the run
     assert not (tmp_path / "stopped" / "model_final.pth").exists()

@@ -77,4 +77,3 @@ class MultiScaleRoIAlign(nn.Module):
         if f.device.type != "cpu" or threads < 2 or idx.numel() < 64 or torch.is_grad_enabled():
             return [idx]
         return list(idx.chunk(threads))
-

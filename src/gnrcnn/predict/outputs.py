@@ -33,7 +33,10 @@ def in_parts(result: Instances | InParts) -> Iterator[Instances]:
 
 
 def records_and_picture(
-    result: Instances | InParts, image: np.ndarray | None, score_thr: float, file_name: str | None = None,
+    result: Instances | InParts,
+    image: np.ndarray | None,
+    score_thr: float,
+    file_name: str | None = None,
     min_side: int = 512,
 ) -> tuple[list[dict[str, Any]], torch.Tensor | None]:
     """COCO records of every detection and, given the RGB ``image``, the picture with the detections
