@@ -1,12 +1,14 @@
 """Where an OpenVINO model's time goes: OpenVINO's own per-node counters, summed by operator type and by
 the precision each node ran in, and the share of `predict` spent outside the graph.
 
-    python benchmarks/openvino_profile.py model.xml [more.xml ...] [--threads 2] [--runs 3] [--top 12] [--dynamic]
+    python benchmarks/openvino_profile.py model.xml [more.xml ...] [--threads 2] [--runs 3] [--top 12]
+                                          [--dynamic] [--plain-roi-align]
 
 For each model (an export of `gnrcnn export --format openvino`, fp32 or `--int8`): the bundled photo
 (resized to the config's scale), batch 1, compiled for latency with `PERF_COUNT` on, two warm-ups (the
 second compiles the model for this input size, as `predict` does for a size that recurs; `--dynamic`
-keeps the model compiled for any size), then --runs runs. Printed per model: the median time of the
+keeps the model compiled for any size; `--plain-roi-align` runs RoIAlign on the channels-first maps
+as exported, without the detector's channels-last copies), then --runs runs. Printed per model: the median time of the
 whole `predict` call, of the graph alone (`infer`), and the rest (resize and normalise before, mask
 pasting and the records after, in Python); then the top operator types by the graph's own counters
 (median over the runs), with the precision their kernels ran in (`exec_type`, e.g.
@@ -32,9 +34,12 @@ def precision_of(exec_type: str) -> str:
 
 
 def profile(
-    path: str, threads: int, runs: int, static: bool
+    path: str, threads: int, runs: int, static: bool, channels_last: bool = True
 ) -> tuple[dict[str, float], dict[tuple[str, str], list[float]]]:
-    det = OpenVinoDetector(path, threads=threads, static_shapes=static, properties={"PERF_COUNT": True})
+    det = OpenVinoDetector(
+        path, threads=threads, static_shapes=static, properties={"PERF_COUNT": True},
+        channels_last_roi_align=channels_last,
+    )  # fmt: skip
     graph: list[float] = []
     run_graph = det.run_graph
 
@@ -71,10 +76,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--dynamic", action="store_true", help="the model compiled for any size (no static-shape model)")
+    ap.add_argument("--plain-roi-align", action="store_true", help="RoIAlign on the channels-first maps as exported")
     args = ap.parse_args()
     keep_freed_memory()
     for path in args.models:
-        times, by_type = profile(path, args.threads, args.runs, not args.dynamic)
+        times, by_type = profile(path, args.threads, args.runs, not args.dynamic, not args.plain_roi_align)
         counted = {k: statistics.median(v) for k, v in by_type.items()}
         total = sum(counted.values())
         rest = times["predict"] - times["graph"]
