@@ -50,6 +50,30 @@ def test_threaded_pooling_is_bit_identical() -> None:
     assert torch.equal(threaded, plain)
 
 
+def test_channels_last_pooling_takes_the_sparse_product_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnrcnn.modeling import roi_pooler
+
+    g = torch.Generator().manual_seed(3)
+    feats = [torch.randn(2, 16, 64 // 2**i, 96 // 2**i, generator=g) for i in range(4)]
+    rois = torch.cat([_rois(2, 300, 384, 256, g), torch.tensor([[1.0, 0.0, 100.0, 383.0, 104.0]])])  # long, thin
+    pooler = MultiScaleRoIAlign(output_size=7, strides=[4, 8, 16, 32])
+    calls: list[int] = []
+    sparse = roi_pooler.roi_align_sparse
+    monkeypatch.setattr(roi_pooler, "roi_align_sparse", lambda f, r, *a: calls.append(len(r)) or sparse(f, r, *a))
+    monkeypatch.setattr(roi_pooler, "SPARSE_BUDGET", 49 * 4 * 40)  # about 40 RoIs of a 2 x 2 grid per matrix
+    with torch.inference_mode():
+        want = pooler(feats, rois)  # channels-first: torchvision
+        assert not calls
+        bf16 = [f.to(torch.bfloat16, memory_format=torch.channels_last) for f in feats]
+        got = pooler([f.contiguous(memory_format=torch.channels_last) for f in feats], rois)
+        got_bf16 = pooler(bf16, rois)  # bf16 inference: converted to fp32 once, in its own layout
+    assert sum(calls) == 2 * len(rois) and len(calls) > 8  # every RoI once per call, in many small matrices
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    want_bf16 = pooler.__class__(output_size=7, strides=[4, 8, 16, 32])([f.float().contiguous() for f in bf16], rois)
+    assert got_bf16.dtype == torch.bfloat16  # the output keeps the maps' precision
+    torch.testing.assert_close(got_bf16.float(), want_bf16.to(torch.bfloat16).float(), rtol=1e-2, atol=1e-2)
+
+
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_group_norm_keeping_its_output_has_the_same_gradients(memory_format: torch.memory_format) -> None:
     g = torch.Generator().manual_seed(2)

@@ -18,7 +18,7 @@ from . import box_coder
 from .box_ops import multiclass_nms
 from .losses import classification_loss, l1_loss, mask_loss
 from .mask_head import select_class
-from .roi_pooler import MultiScaleRoIAlign
+from .roi_pooler import MultiScaleRoIAlign, pooling_features
 from .roi_targets import label_and_sample_proposals, mask_targets
 
 
@@ -55,6 +55,7 @@ class RoIHeads(nn.Module):
         feats = [features[k] for k in self.in_features]
         if targets is not None:
             return None, self.losses(feats, proposals, targets)
+        feats = pooling_features(feats)  # reduced precision on the CPU: one fp32 copy for both poolers
         dets = self.predict_boxes(feats, proposals, image_sizes)
         return (dets, self.predict_masks(feats, dets)), {}
 
