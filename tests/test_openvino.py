@@ -70,6 +70,9 @@ def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) 
     for _ in range(2):
         dynamic.predict(image)
     assert not dynamic.static and dynamic.last_request is dynamic.request
+    crop = image[:160, :224].copy()  # a new size runs on the model for any size, its buffers released
+    got, want = det.predict(crop)[0], dynamic.predict(crop)[0]
+    assert det.last_request is det.request and len(got) == len(want) and torch.allclose(got.boxes, want.boxes)
     throughput = OpenVinoDetector(tiny[1])  # in throughput mode: a static model with the mode's requests
     throughput.start_throughput()
     for _ in range(3):
