@@ -22,7 +22,7 @@ least recently used dropped): R-50 INT8 at 800 x 1216 on a 2-core AMD EPYC ran 1
 (tests/test_openvino.py). The cost is memory. The model for any size keeps the buffers of the
 sizes it ran, so they are released (``release_memory``) once a static model takes a size over:
 R-50 INT8's peak over four images of one size 2.29 GB with them kept, 2.00 GB released (static
-shapes off: 1.85 GB, docs/benchmarks.md). ``static_shapes=False`` turns it off.
+shapes off: 1.70 GB, docs/benchmarks.md). ``static_shapes=False`` turns it off.
 
 RoIAlign: OpenVINO runs it in the layout of its input, and the FPN's GroupNorm hands it channels-first
 maps, on which its kernel is an order of magnitude slower than on channels-last ones. The loaded graph
@@ -104,8 +104,8 @@ class OpenVinoDetector(OnnxDetector):
         if threads:
             self.options["INFERENCE_NUM_THREADS"] = threads
         self.options.update(properties or {})
+        # the compiled model for any size, whose requests ``pool`` holds (latency, then throughput)
         self.compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": "LATENCY"})
-        self.any_size = self.compiled  # the compiled model for any size that ``pool`` runs on
         self.request = self.compiled.create_infer_request()
         self.last_request = self.request  # the request of the latest call (for its profiling counters)
         self.hint, self.requests = "LATENCY", 1  # requests: how many ``run_graph`` calls may be in flight at once
@@ -125,8 +125,8 @@ class OpenVinoDetector(OnnxDetector):
                 compiled = compile_model(self.model, {**self.options, "PERFORMANCE_HINT": self.hint})
                 self.requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
                 self.pool = self._requests(compiled)
-                release_memory(self.any_size)  # the latency model's buffers: it runs no more
-                self.any_size = compiled
+                release_memory(self.compiled)  # the latency model's buffers: it runs no more
+                self.compiled = compiled
                 self.static.clear()  # compiled for latency: recompiled for throughput when their size recurs
         return self.requests
 
@@ -164,7 +164,7 @@ class OpenVinoDetector(OnnxDetector):
                 return self.pool
             model = self.model.clone()
             model.reshape({"images": list(shape), "image_sizes": [shape[0], 2]})
-            release_memory(self.any_size)  # its buffers for this size, before the static model takes its own
+            release_memory(self.compiled)  # its buffers for this size, before the static model takes its own
             self.static[shape] = self._requests(compile_model(model, {**self.options, "PERFORMANCE_HINT": self.hint}))
             if len(self.static) > STATIC_KEEP:
                 self.static.popitem(last=False)
