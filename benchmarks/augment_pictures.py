@@ -17,8 +17,8 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from gnrcnn import load_config
 from gnrcnn.data.coco import CocoDataset
 from gnrcnn.data.train_data import TrainDataset
-from gnrcnn.predict.draw import palette, save_png
 from gnrcnn.tools.demo import CONFIG
+from gnrcnn.visualize.draw import palette, save_png
 
 
 def picture(sample, side: int) -> torch.Tensor:

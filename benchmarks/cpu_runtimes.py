@@ -147,7 +147,7 @@ def cli() -> None:
     ap.add_argument("--weights", help="checkpoint (default: the reference weights of tests/refweights.py)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--calib", default=str(ROOT / "tests" / "data" / "reference" / "more"))
+    ap.add_argument("--calib", default=str(ROOT / "tests" / "assets" / "reference" / "more"))
     ap.add_argument("--calib-count", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[], help="runtimes to leave out, e.g. 'pytorch bf16'")
     ap.add_argument("--folder", type=int, default=0, help="also each runtime's throughput over this many images")

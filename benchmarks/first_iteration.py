@@ -1,7 +1,7 @@
 """Time from ``gnrcnn train`` starting to its first logged iteration, and each process's memory meanwhile.
 
     python benchmarks/first_iteration.py --ann coco_118287.json --data-root IMAGES [--ranks 2]
-        [--config tests/data/tiny.yaml]
+        [--config tests/assets/tiny.yaml]
 
 One process (``--ranks 1``) or ``torchrun --nproc-per-node N`` on this machine, ``--max-iters 1``, CPU.
 Every 0.2 s it reads each training process's ``/proc/PID/smaps_rollup``: the peak RSS of each, and
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--ann", required=True)
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--ranks", type=int, default=1)
-    ap.add_argument("--config", default=str(Path(__file__).parent.parent / "tests" / "data" / "tiny.yaml"))
+    ap.add_argument("--config", default=str(Path(__file__).parent.parent / "tests" / "assets" / "tiny.yaml"))
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="first_iter_"))
     train = ["-m", "gnrcnn", "train", "--config", a.config, "--data-root", a.data_root, "--ann", a.ann,

@@ -98,8 +98,8 @@ def reference_on_cuda() -> None:
 
     path = refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", Path("/tmp/r50_ref.pth"))
     det = load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights=path, device=DEVICE)
-    ref = json.loads((ROOT / "tests/data/reference/astronaut_r50.json").read_text())
-    inst = det.predict(ROOT / "tests/data/reference/astronaut.png")[0].to("cpu")
+    ref = json.loads((ROOT / "tests/assets/reference/astronaut_r50.json").read_text())
+    inst = det.predict(ROOT / "tests/assets/reference/astronaut.png")[0].to("cpu")
     matched, ious = match_detections(inst, ref["detections"])
     RESULTS["reference_cuda"] = {"matched": matched, "of": len(ref["detections"]), "ours": len(inst),
                                  "min_mask_iou": min(ious) if ious else None}  # fmt: skip

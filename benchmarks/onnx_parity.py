@@ -8,7 +8,7 @@ tests/refweights.py, which fire all over a photo), `gnrcnn export`, then `gnrcnn
 same folder of photos, once with `--weights model.onnx` (onnxruntime) and once with `--config NAME
 --weights CKPT` (PyTorch fp32), at the config's own 800 x 1333 scale. `--formats` adds OpenVINO: the
 IR in fp32 (`--out model.xml`) and INT8 (`--int8 --calib` the same photos), each run by `gnrcnn
-predict`. The folder holds the reference photos of tests/data, the two other bundled photos and crops
+predict`. The folder holds the reference photos of tests/assets, the two other bundled photos and crops
 and rescales of them (13 images, aspect ratios from 1:2.5 to 2.56:1). Detections are matched
 one-to-one per image (same class, box IoU >= 0.98, |score difference| <= 0.01, as issue 14 states
 parity; "loose": IoU >= 0.9, |score difference| <= 0.1, for INT8); the mask IoU of each matched
@@ -37,7 +37,7 @@ from gnrcnn.export.parity import match  # noqa: E402
 
 import refweights  # noqa: E402
 
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "tests" / "assets"
 MORE = DATA / "reference" / "more"
 SOURCES = [DATA / "reference" / "astronaut.png", *sorted(MORE.glob("astronaut_*.png")), *sorted(MORE.glob("*.jpg")),
            DATA / "coffee.png", ROOT / "src" / "gnrcnn" / "assets" / "chelsea.png"]  # fmt: skip

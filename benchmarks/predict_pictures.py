@@ -18,7 +18,7 @@ from torchvision.ops import box_iou
 
 from gnrcnn import load_model
 from gnrcnn.data.image_io import list_images, read_image
-from gnrcnn.predict.draw import draw, save_png
+from gnrcnn.visualize.draw import draw, save_png
 
 
 def doubles(inst, thr: float) -> int:

@@ -31,10 +31,10 @@ from gnrcnn import load_model
 from gnrcnn.config.schema import PredictConfig
 from gnrcnn.data.scenes import make_mosaic
 from gnrcnn.modeling.box_ops import pairwise_iou
-from gnrcnn.predict.draw import draw, save_png
 from gnrcnn.predict.files import make_runner
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.structures import Instances
+from gnrcnn.visualize.draw import draw, save_png
 
 THR = 0.5
 

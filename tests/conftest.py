@@ -16,7 +16,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import refweights
 
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+ASSETS = DATA = ROOT / "tests" / "assets"  # test inputs (tests/assets/ is the tests of src/gnrcnn/data/)
+DOCS = ROOT / "docs"
+SCRIPTS = ROOT / "tests" / "scripts"
 REFERENCE = DATA / "reference"
 SEED_CONFIGS = [
     "mask-rcnn_r50_fpn_gn-all_2x_coco",
@@ -74,7 +77,7 @@ def shapes8(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_trained(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A gnrcnn checkpoint of tests/data/tiny.yaml after 30 iterations on shapes8: a weak model, but
+    """A gnrcnn checkpoint of tests/assets/tiny.yaml after 30 iterations on shapes8: a weak model, but
     one with detections (scores up to ~0.3) and masks, for the server tests."""
     from gnrcnn import load_config
     from gnrcnn.train.trainer import TrainArgs, Trainer

@@ -16,7 +16,7 @@ from gnrcnn.data.preprocess import Preprocessor
 from gnrcnn.structures import ImageMeta, Instances
 from gnrcnn.weights import gnrcnn_checkpoint
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
+TINY = Path(__file__).parent / "assets" / "tiny.yaml"
 SHAPES = ["data.class_names=[circle, triangle, rectangle]", "data.category_ids=[1, 2, 3]"]
 
 

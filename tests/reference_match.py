@@ -18,7 +18,7 @@ def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int
     The floor was 1e-3 of the level's std: then a sampled value near zero turned float rounding into the largest
     "relative" error, and the worst of the nine reference cases measured 0.00085 to 0.00107 on one AMD EPYC
     depending on the thread count, against a bound of 1e-3. At 1e-2 of the std the worst measured 1.6e-4 on that
-    machine; a wrong GroupNorm eps or normalisation moves it by far more (tests/test_reference.py)."""
+    machine; a wrong GroupNorm eps or normalisation moves it by far more (tests/modeling/test_reference.py)."""
     worst = 0.0
     for level, f in zip(ref["fpn"], feats):
         assert list(f.shape[1:]) == level["shape"], (level["level"], f.shape)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "assets"
 
 
 def _rng(key: str, seed: int) -> np.random.RandomState:

@@ -15,7 +15,7 @@ import gnrcnn
 from gnrcnn import GnrcnnError, Instances
 from gnrcnn.coco_results import coco_records
 from gnrcnn.data.image_io import read_image
-from gnrcnn.predict import draw as results
+from gnrcnn.visualize import draw as results
 
 from conftest import TINY
 
@@ -65,7 +65,7 @@ def test_draw_is_predict_s_picture(tmp_path: Path) -> None:
 
 def test_a_detector_s_instances_know_their_classes() -> None:
     det = gnrcnn.load_model(str(TINY), weights="none")
-    image = read_image(Path(__file__).parent / "data" / "coffee.png")
+    image = read_image(Path(__file__).parent / "assets" / "coffee.png")
     inst = det.predict(image, color="rgb")[0]
     assert inst.class_names == tuple(det.class_names) and inst.category_ids == tuple(det.cfg.data.category_ids)
     ids = det.cfg.data.category_ids

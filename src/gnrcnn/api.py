@@ -11,12 +11,12 @@ from . import build, runtime
 from .build import build_model
 from .config.schema import Config
 from .data.preprocess import ImageInput, to_rgb_array
-from .export.openvino import is_openvino_path
-from .predict import draw as results
 from .predict.detector import Detector
-from .predict.onnx_detector import OnnxDetector, is_onnx_path, load_onnx
+from .predict.model_files import is_onnx_path, is_openvino_path
+from .predict.onnx_detector import OnnxDetector, load_onnx
 from .predict.openvino_detector import OpenVinoDetector, load_openvino
 from .structures import Instances
+from .visualize import draw as results
 
 __all__ = ["build_model", "draw", "load_model"]
 

@@ -1,6 +1,5 @@
 """Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
-cast, torch.compile, the RoIAlign thread pool, the video decoder's log level, peak-memory readings and
-the COCO evaluator preference (``GNRCNN_EVALUATOR``).
+cast, torch.compile, the RoIAlign thread pool, the video decoder's log level and peak-memory readings.
 
 A function that changes the model it is handed says so in its name (``..._in_place``); the caller
 owns that model.
@@ -237,9 +236,3 @@ def peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return peak_rss_gb()
-
-
-def preferred_evaluator() -> str | None:
-    """``GNRCNN_EVALUATOR`` (``auto``, ``faster-coco-eval`` or ``pycocotools``): which COCOeval
-    ``evaluation/coco_eval.py`` uses when the caller names none; None when unset."""
-    return os.environ.get("GNRCNN_EVALUATOR", "").strip().lower() or None

@@ -2,6 +2,9 @@
 
 Numbers are MMDetection's (configs/gn README and metafile): COCO val2017 box/mask AP, training
 memory at 2 images per GPU, inference fps on a V100 (fp32, batch 1, 800x1333); None = not reported.
+
+It stays at the package root rather than in ``weights/`` (which resolves its names): ``gnrcnn zoo`` prints
+it without importing torch, and importing ``weights/`` imports torch.
 """
 
 from __future__ import annotations

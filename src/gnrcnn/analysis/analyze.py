@@ -23,8 +23,8 @@ from ..errors import GnrcnnError, read_input_file
 from ..evaluation.coco_eval import load_gt, per_class_ap, run_cocoeval
 from ..fileio import write_json_atomic, write_text_atomic
 from ..modeling.box_ops import pairwise_iou
-from ..predict.draw import Color, draw, enlarged, palette
 from ..structures import Instances
+from ..visualize.draw import Color, draw, enlarged, palette
 from .match import (
     attach_image_ids,
     average_precision,

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
+from .coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
 
 NORMS = ("gn", "bn", "frozen_bn", "none")
 LAYOUTS = ("none", "heads", "all")

@@ -3,7 +3,7 @@
 It reads what the typed fast path (``coco_schema.py`` + ``index_build.py``) declines: a file with a
 value of an unexpected type anywhere (a string id, a bbox of 3 numbers, ``NaN``, an entry that is not
 an object). It gives the same index and problems as the fast path on every file the fast path reads
-(tests/test_dataset_index.py checks both on a corpus of broken entries).
+(tests/data/test_dataset_index.py checks both on a corpus of broken entries).
 """
 
 from __future__ import annotations

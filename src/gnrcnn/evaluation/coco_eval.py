@@ -14,12 +14,12 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import runtime
 from ..errors import GnrcnnError, read_input_file
 
 EVALUATORS = ("faster-coco-eval", "pycocotools")
@@ -32,7 +32,7 @@ def available() -> list[str]:
 
 def choose(evaluator: str | None = None) -> str:
     """``evaluator`` if given, else ``GNRCNN_EVALUATOR``, else the first available; "auto" means the latter."""
-    want = evaluator or runtime.preferred_evaluator() or "auto"
+    want = evaluator or preferred_evaluator() or "auto"
     if want == "auto":
         return available()[0]
     if want not in EVALUATORS:
@@ -100,3 +100,9 @@ def per_class_ap(ev: Any, gt: Any) -> dict[str, float]:
 
 def _quiet(*args: Any, **kwargs: Any) -> None:
     """faster-coco-eval prints its progress through this; pycocotools' goes to a muted stdout."""
+
+
+def preferred_evaluator() -> str | None:
+    """``GNRCNN_EVALUATOR`` (``auto``, ``faster-coco-eval`` or ``pycocotools``): which COCOeval
+    this module uses when the caller names none; None when unset."""
+    return os.environ.get("GNRCNN_EVALUATOR", "").strip().lower() or None

@@ -28,12 +28,12 @@ from ..config.schema import Config
 from ..errors import GnrcnnError
 from ..fileio import write_bytes_atomic
 from ..modeling import MaskRCNN
+from ..predict.model_files import META_PREFIX
 from ..version import __version__
 from .model import INPUT_NAMES, OUTPUT_NAMES, ExportableMaskRCNN
 from .parity import match
 
 OPSET = 17  # RoiAlign's half_pixel mode (torchvision's aligned=True) needs 16
-META_PREFIX = "gnrcnn."
 
 
 def _nms_symbolic(g: Any, boxes: Any, scores: Any, iou_threshold: Any, score_threshold: Any) -> Any:

@@ -21,7 +21,7 @@ from ..errors import GnrcnnError
 from ..fileio import JsonLines, atomic_open, read_json_lines
 from ..progress import progress
 from ..structures import Instances
-from .draw import save_png
+from ..visualize.draw import save_png
 from .outputs import InParts, records_and_picture
 from .prefetch import Sink, ordered_map
 from .runner import DirectRunner, Prepared, Runner

@@ -23,13 +23,10 @@ from ..errors import GnrcnnError
 from ..modeling import to_instances
 from ..structures import Detections, ImageMeta, Instances
 from .detector import DetectorBase
+from .model_files import META_PREFIX, is_onnx_path
 
 OUTSIDE_THE_GRAPH = {"input.short", "input.long", "input.resize", "model.roi.mask_thr"}
 OPTIMIZATION = ("disable", "basic", "extended", "all")
-
-
-def is_onnx_path(path: object) -> bool:
-    return isinstance(path, (str, Path)) and str(path).lower().endswith(".onnx")
 
 
 def _flat_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
@@ -83,14 +80,14 @@ class OnnxDetector(DetectorBase):
         self.preprocessor = RawPreprocessor(self.cfg.input)
 
     def _config(self, overrides: list[str] | None) -> Config:
-        if "gnrcnn.config" not in self.metadata:
+        if META_PREFIX + "config" not in self.metadata:
             raise GnrcnnError(f"{self.path}: no gnrcnn metadata in this ONNX file (make it with `gnrcnn export`)")
         baked = [k for k in _flat_keys(parse_overrides(overrides or [])) if k not in OUTSIDE_THE_GRAPH]
         if baked:
             raise GnrcnnError(f"{self.path}: --set {baked[0]} is fixed inside the exported graph (only "
                               f"{', '.join(sorted(OUTSIDE_THE_GRAPH))} can change); export again instead")  # fmt: skip
-        raw = merge_overrides(json.loads(self.metadata["gnrcnn.config"]), overrides)
-        return config_from_dict(raw, self.metadata.get("gnrcnn.config_name", ""))
+        raw = merge_overrides(json.loads(self.metadata[META_PREFIX + "config"]), overrides)
+        return config_from_dict(raw, self.metadata.get(META_PREFIX + "config_name", ""))
 
     def run_graph(self, batch: torch.Tensor, sizes: torch.Tensor) -> tuple[Detections, torch.Tensor]:
         """The graph on a zero-padded uint8 RGB batch (N, 3, H, W) and its (N, 2) image sizes."""

@@ -19,7 +19,7 @@ for that size alone (about 1 s for R-50 INT8), for latency or throughput as the 
 its own pool of requests, kept for the next images of that size (at most ``STATIC_KEEP`` sizes, the
 least recently used dropped): R-50 INT8 at 800 x 1216 on a 2-core AMD EPYC ran 1.65 s instead of
 1.80 s per image (docs/benchmarks.md). The same graph and weights: fp32 gives the same detections
-(tests/test_openvino.py). The cost is memory. The model for any size keeps the buffers of the
+(tests/export/test_openvino.py). The cost is memory. The model for any size keeps the buffers of the
 sizes it ran, so they are released (``release_memory``) once a static model takes a size over:
 R-50 INT8's peak over four images of one size 2.29 GB with them kept, 2.00 GB released (static
 shapes off: 1.70 GB, docs/benchmarks.md). ``static_shapes=False`` turns it off.
@@ -46,15 +46,10 @@ import torch
 
 from ..data.preprocess import RawPreprocessor
 from ..errors import GnrcnnError
-from ..export.openvino import (
-    compile_model,
-    is_openvino_path,
-    metadata_of,
-    read_model,
-    roi_align_reads_channels_last_in_place,
-)
 from ..structures import Detections
+from .model_files import is_openvino_path
 from .onnx_detector import OnnxDetector
+from .openvino_runtime import compile_model, metadata_of, read_model, roi_align_reads_channels_last_in_place
 
 PRECISIONS = {None: "f32", "bf16": "bf16"}
 STATIC_AFTER = 2  # a padded input size seen this many times gets a model compiled for it alone

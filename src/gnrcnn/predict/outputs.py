@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..structures import Instances
-from .draw import draw, enlarge_factor, scaled
+from ..visualize.draw import draw, enlarge_factor, scaled
 
 
 class InParts(Protocol):

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torchvision.io import encode_png
 
-from ..predict.draw import draw
 from ..structures import Instances
+from ..visualize.draw import draw
 
 
 @dataclass(frozen=True)

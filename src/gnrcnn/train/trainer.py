@@ -19,12 +19,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .. import distributed as dist
-from .. import elastic, runtime
+from .. import runtime
 from ..build import build_for_training
 from ..config.loader import dump_yaml
 from ..config.schema import Config
 from ..data.preprocess import Normalizer
 from ..data.train_data import Batch, warn_skipped
+from ..distributed import elastic
 from ..errors import GnrcnnError
 from ..fileio import write_json_atomic, write_text_atomic
 from ..predict.detector import Detector

@@ -20,6 +20,8 @@ from gnrcnn.data.masks import rasterize
 from gnrcnn.data.train_data import TrainDataset
 from gnrcnn.errors import GnrcnnError
 
+from conftest import ASSETS
+
 ALL_ON = AugmentConfig(lsj=True, photometric=True, vflip_prob=0.5, rot90=True)
 CROP_ON = AugmentConfig(crop=True, crop_range=[0.3, 0.8], photometric=True, vflip_prob=0.5, rot90=True)
 
@@ -102,7 +104,7 @@ def test_a_crop_drops_slivers_and_keeps_the_rest_with_mask_boxes() -> None:
 
 
 def test_draws_depend_on_seed_epoch_and_image_only(shapes8: Path) -> None:
-    cfg = load_config(str(Path(__file__).parent / "data" / "tiny.yaml"), ["augment.lsj=true", "augment.rot90=true",
+    cfg = load_config(str(ASSETS / "tiny.yaml"), ["augment.lsj=true", "augment.rot90=true",
                                                                            "augment.photometric=true"])  # fmt: skip
     ds = TrainDataset(CocoDataset(shapes8 / "annotations" / "train.json", shapes8), cfg.input, cfg.augment, seed=3)
     a, b, c = ds[(2, True, 128, 5)], ds[(2, True, 128, 5)], ds[(2, True, 128, 6)]

@@ -1,7 +1,7 @@
 """torchrun beyond one machine: two "machines" on one host train as one machine with two processes, a
 SIGKILLed worker is restarted by torchrun and training resumes by itself, a hung rank ends the job.
 
-Every run: tests/data/tiny.yaml on shapes8, 1 image per process, 6 iterations, a checkpoint every 2,
+Every run: tests/assets/tiny.yaml on shapes8, 1 image per process, 6 iterations, a checkpoint every 2,
 one thread per process (the losses depend on the thread count), 127.0.0.1 on free ports.
 """
 
@@ -20,9 +20,9 @@ import torch
 
 from gnrcnn.weights import load_weights_file
 
-from conftest import TINY
+from conftest import SCRIPTS, TINY
 
-SCRIPT = Path(__file__).parent / "scripts" / "train_traced.py"
+SCRIPT = SCRIPTS / "train_traced.py"
 RUN = [sys.executable, "-m", "torch.distributed.run"]
 OVER = ["train.checkpoint_every_iters=2"]
 

@@ -19,13 +19,14 @@ pytest.importorskip("openvino")
 pytest.importorskip("nncf")
 pytest.importorskip("onnxruntime")
 
+from test_onnx import PHOTOS, agreement, assert_parity, coco_tensors, lively_checkpoint, match
+
 from gnrcnn import GnrcnnError, load_model
 from gnrcnn.cli import main
 from gnrcnn.export.int8 import QUANTIZED_TYPES
 from gnrcnn.predict.files import PredictOptions, run
 from gnrcnn.predict.openvino_detector import OpenVinoDetector
 from gnrcnn.serve import ServeOptions, create_app
-from test_onnx import PHOTOS, agreement, assert_parity, coco_tensors, lively_checkpoint, match
 
 from conftest import TINY
 from serve_helpers import app_in_thread
@@ -90,7 +91,7 @@ def test_roi_align_reads_a_channels_last_copy_with_the_same_results(tiny) -> Non
     import torch
 
     from gnrcnn.data.image_io import read_image
-    from gnrcnn.export.openvino import roi_align_reads_channels_last_in_place
+    from gnrcnn.predict.openvino_runtime import roi_align_reads_channels_last_in_place
 
     det, plain = OpenVinoDetector(tiny[1]), OpenVinoDetector(tiny[1], channels_last_roi_align=False)
     aligns = [op for op in det.model.get_ops() if op.get_type_name() == "ROIAlign"]

@@ -34,11 +34,11 @@ from gnrcnn.predict.onnx_detector import OnnxDetector
 from gnrcnn.weights import gnrcnn_checkpoint
 
 import refweights
-from conftest import REFERENCE, TINY
+from conftest import DOCS, REFERENCE, TINY
 
 MORE = REFERENCE / "more"
 PHOTOS = [REFERENCE / "astronaut.png", MORE / "astronaut_crop.png", MORE / "astronaut_tall.png"]  # 1:1, 3:2, 9:16
-DOCS = Path(__file__).parent.parent / "docs" / "deploy.md"
+DEPLOY_MD = DOCS / "deploy.md"
 
 
 def lively_checkpoint(config: str | Path, path: Path, *, seed: int = 0, background: float = 1.0) -> Path:
@@ -214,7 +214,7 @@ def test_a_model_that_detects_nothing_gives_empty_outputs(tmp_path: Path) -> Non
 
 
 def _deploy_script() -> str:
-    text = DOCS.read_text()
+    text = DEPLOY_MD.read_text()
     return text.split("<!-- deploy-script -->\n```python\n", 1)[1].split("\n```", 1)[0]
 
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import torch.distributed as dist
 
-from .errors import GnrcnnError
+from ..errors import GnrcnnError
 
 _ATTEMPT = [0]  # of this process's group: 0 the first, set when it joins (``init_process_group``)
 

@@ -14,12 +14,13 @@ import pytest
 from gnrcnn.data.shapes import make_shapes
 from gnrcnn.fileio import write_bytes_atomic
 
+from conftest import DOCS
 from serve_helpers import KEY, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs it; Playwright never downloads a browser
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-SCREENSHOT = Path(__file__).parent.parent / "docs" / "img" / "serve.png"
+SCREENSHOT = DOCS / "img" / "serve.png"
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (`make test` installs it)")

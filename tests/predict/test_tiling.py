@@ -132,7 +132,7 @@ def test_bad_tile_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     cases = [(["--overlap", "0.95"], "--overlap 0.95: expected a fraction"), (["--tile", "8"], "--tile 8:"),
              (["--set", "predict.tile_batch=0"], "predict.tile_batch")]  # fmt: skip
     for flags, needle in cases:
-        code = main(["predict", "--config", "tests/data/tiny.yaml", "--weights", "none", str(tmp_path / "a.png"),
+        code = main(["predict", "--config", "tests/assets/tiny.yaml", "--weights", "none", str(tmp_path / "a.png"),
                      "--out", str(tmp_path / "o"), *flags])  # fmt: skip
         err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
         assert code != 0 and len(err) == 1 and needle in err[0], err

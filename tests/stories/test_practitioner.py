@@ -11,7 +11,9 @@ import torch
 from gnrcnn import GnrcnnError, load_config
 from gnrcnn.cli import main
 
-FINETUNE_MD = Path(__file__).parent.parent / "docs" / "finetune.md"
+from conftest import DOCS
+
+FINETUNE_MD = DOCS / "finetune.md"
 
 
 def documented_schedule_flags() -> list[str]:

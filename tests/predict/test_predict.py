@@ -38,7 +38,7 @@ def test_predict_full_scale_photo(r50_sample: Path, tmp_path: Path, capsys: pyte
     assert main(["predict", "--config", R50, "--weights", str(r50_sample), str(PHOTO), "--out", str(out)]) == 0
     records = json.loads((out / "predictions.json").read_text())
     assert len(records) > 0
-    from gnrcnn.coco_classes import COCO_CATEGORY_IDS
+    from gnrcnn.config.coco_classes import COCO_CATEGORY_IDS
 
     _check_records(records, 400, 600, set(COCO_CATEGORY_IDS))
     picture = cv2.imread(str(out / "coffee.png"))

@@ -16,7 +16,7 @@ from gnrcnn import load_config
 from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
-from conftest import TINY
+from conftest import SCRIPTS, TINY
 
 
 def losses(work: Path) -> list[dict]:
@@ -70,7 +70,7 @@ def free_port() -> int:
 
 def test_torchrun_two_processes(shapes8: Path, tmp_path: Path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    script = Path(__file__).parent / "scripts" / "train_traced.py"
+    script = SCRIPTS / "train_traced.py"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
            "--master_addr=127.0.0.1", str(script), str(TINY), str(shapes8), str(tmp_path)]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -43,7 +43,7 @@ DATA_MULTI_SCALE = [
     ([2, 8], "f51ed3276a8d83b8"), ([2, 4], "8d7c4b6097f6cecc"), ([8, 7], "8ef7356bbf68c1b2"),
     ([1, 5], "16577fc1211756b0"), ([3, 6], "e22f112616b41b10"),
 ]  # fmt: skip
-# (total, rpn_cls, rpn_bbox, cls, bbox, mask) of iterations 1-3 of tests/data/tiny.yaml with --max-iters 6.
+# (total, rpn_cls, rpn_bbox, cls, bbox, mask) of iterations 1-3 of tests/assets/tiny.yaml with --max-iters 6.
 # Iteration 1 (the losses of the initial weights: data, anchors, matching, sampling, targets, loss functions) is
 # the same to the last bit on every CPU and thread count seen. Iteration 2 (one SGD step later) moves by float
 # reordering alone: at most 1.4e-7 relative between 1 and 2 threads on an AMD EPYC (AVX-512), and within 1e-4

@@ -1,0 +1,1 @@
+"""Pictures of detections: what predict, analyze, serve and the API draw."""
