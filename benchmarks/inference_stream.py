@@ -28,7 +28,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from gnrcnn import load_model, runtime
-    from gnrcnn.predict.files import make_runner
+    from gnrcnn.predict.loop import make_runner
     from gnrcnn.predict.images import StreamOptions, predict_stream
     from gnrcnn.predict.video import VideoOptions, predict_video
 

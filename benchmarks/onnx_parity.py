@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gnrcnn.cli import main  # noqa: E402
 from gnrcnn.data.image_io import read_image  # noqa: E402
-from gnrcnn.export.parity import match  # noqa: E402
+from gnrcnn.evaluation.matching import match  # noqa: E402
 
 import refweights  # noqa: E402
 
@@ -83,7 +83,7 @@ def mask_iou(a: dict, b: dict) -> float:
 def compare(ref: list[dict], got: list[dict]) -> dict:
     files = sorted({r["file_name"] for r in ref + got})
     a, b = as_tensors(ref, files), as_tensors(got, files)
-    pairs, loose = match(a, b), match(a, b, box_iou_min=0.9, score_diff_max=0.1)
+    pairs, loose = match(a, b), match(a, b, box_iou=0.9, score_diff=0.1)
     ious = [mask_iou(ref[i]["segmentation"], got[j]["segmentation"]) for i, j in pairs]
     n = max(len(ref), len(got))
     return {"images": len(files), "pytorch": len(ref), "exported": len(got), "matched": len(pairs),

@@ -31,7 +31,7 @@ from gnrcnn import load_model
 from gnrcnn.config.schema import PredictConfig
 from gnrcnn.data.scenes import make_mosaic
 from gnrcnn.modeling.box_ops import pairwise_iou
-from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.structures import Instances
 from gnrcnn.visualize.draw import draw, save_png

@@ -1,20 +1,29 @@
-"""Detections as COCO results records: ``bbox`` [x, y, w, h], ``score``, ``category_id``, RLE ``segmentation``.
+"""Detections as COCO results records: ``bbox`` [x, y, w, h], ``score``, ``category_id``, RLE ``segmentation``,
+keyed by ``file_name`` and, where a ground truth gives one, ``image_id``; and results files, written and
+read here only (``gnrcnn predict``'s predictions.json, ``gnrcnn eval``'s results.json).
 
-Plain conversion of tensors, below everything that runs a model, so that ``Instances.to_coco()``
-and the evaluation share one encoding.
+Plain conversion of tensors, below everything that runs a model, so that ``Instances.to_coco()``, the
+evaluation and the dataset writers (generated shapes, imported labels) share one mask encoding.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from .errors import GnrcnnError, read_input_file
+from .fileio import write_json_list_atomic
 
-def encode_masks(masks: torch.Tensor) -> list[dict[str, Any]]:
-    """(n, H, W) bool -> COCO RLEs with utf-8 ``counts``, all masks in one pycocotools call."""
+
+def encode_masks(masks: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
+    """(n, H, W) bool (or 0/1) masks -> COCO RLEs with utf-8 ``counts``, all in one pycocotools call."""
+    masks = torch.as_tensor(masks).bool() if isinstance(masks, np.ndarray) else masks
     if masks.shape[0] == 0:
         return []
     # (n, W, H) C-order is (H, W, n) Fortran order: the column-major layout RLE wants, without a copy per mask.
@@ -46,3 +55,33 @@ def coco_records(
             rec["segmentation"] = rles[i]
         out.append(rec)
     return out
+
+
+def encode_mask(mask: np.ndarray | torch.Tensor) -> dict[str, Any]:
+    """One (H, W) mask -> its COCO RLE (``encode_masks`` of one)."""
+    return encode_masks(mask[None])[0]
+
+
+def write_results(records: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """A results file (a JSON list of records), written atomically record by record; how many."""
+    count = 0
+
+    def counted() -> Iterable[dict[str, Any]]:
+        nonlocal count
+        for rec in records:
+            count += 1
+            yield rec
+
+    write_json_list_atomic(counted(), path, "results")
+    return count
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """A results file's records; anything but a JSON list is one error line naming the file."""
+    try:
+        results = json.loads(read_input_file(path, "results"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GnrcnnError(f"{path}: not a JSON results file") from None
+    if not isinstance(results, list):
+        raise GnrcnnError(f"{path}: a COCO results file is a JSON list of detections")
+    return results

@@ -15,9 +15,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from gnrcnn.analysis.match import attach_image_ids, confusion_matrix, per_image_ap
+from gnrcnn.analysis.match import confusion_matrix, per_image_ap
 from gnrcnn.errors import GnrcnnError
 from gnrcnn.evaluation.coco_eval import run_cocoeval
+from gnrcnn.evaluation.ground_truth import attach_image_ids
 
 S = 100  # image side
 

@@ -27,8 +27,8 @@ from gnrcnn import GnrcnnError, load_config, load_model
 from gnrcnn.build import build_model
 from gnrcnn.cli import main
 from gnrcnn.data.preprocess import RawPreprocessor
+from gnrcnn.evaluation.matching import Agreement, compare_instances, match, total
 from gnrcnn.export.onnx import export_model, save_model
-from gnrcnn.export.parity import Agreement, compare_instances, match, total
 from gnrcnn.fileio import save_torch_atomic
 from gnrcnn.predict.onnx_detector import OnnxDetector
 from gnrcnn.weights import gnrcnn_checkpoint

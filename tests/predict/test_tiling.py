@@ -17,7 +17,7 @@ from gnrcnn.cli import main
 from gnrcnn.config.schema import PredictConfig
 from gnrcnn.data.scenes import write_video
 from gnrcnn.modeling.box_ops import pairwise_iou
-from gnrcnn.predict.files import make_runner
+from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.tile_merge import components, merge_tiles
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.predict.video import VideoOptions, predict_video
@@ -129,8 +129,10 @@ def test_cli_tiles_with_a_real_model(tmp_path: Path) -> None:
 
 def test_bad_tile_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     cv2.imwrite(str(tmp_path / "a.png"), draw_colour_shapes(64, 64, SHAPES[:1]))
-    cases = [(["--overlap", "0.95"], "--overlap 0.95: expected a fraction"), (["--tile", "8"], "--tile 8:"),
-             (["--set", "predict.tile_batch=0"], "predict.tile_batch")]  # fmt: skip
+    # The flags are overrides of the predict keys, checked once with the config: the message names both.
+    cases = [(["--overlap", "0.95"], "'predict.tile_overlap' (--overlap) 0.95: expected a fraction"),
+             (["--tile", "8"], "(--tile) 8:"), (["--set", "predict.tile_batch=0"], "predict.tile_batch"),
+             (["--tta", "--set", "predict.tta_scales=[]"], "predict.tta_scales")]  # fmt: skip
     for flags, needle in cases:
         code = main(["predict", "--config", "tests/assets/tiny.yaml", "--weights", "none", str(tmp_path / "a.png"),
                      "--out", str(tmp_path / "o"), *flags])  # fmt: skip

@@ -9,7 +9,6 @@ The maths is in ``match.py`` (COCOeval itself: ``evaluation/coco_eval.py``), the
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +17,17 @@ import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
+from ..coco_results import read_results
 from ..data.image_io import read_image
-from ..errors import GnrcnnError, read_input_file
+from ..errors import GnrcnnError
 from ..evaluation.coco_eval import load_gt, per_class_ap, run_cocoeval
+from ..evaluation.ground_truth import attach_image_ids
+from ..evaluation.matching import greedy_match
 from ..fileio import write_json_atomic, write_text_atomic
 from ..modeling.box_ops import pairwise_iou
 from ..structures import Instances
 from ..visualize.draw import Color, draw, enlarged, palette
-from .match import (
-    attach_image_ids,
-    average_precision,
-    confusion_matrix,
-    per_image_ap,
-    pr_curves,
-)  # fmt: skip
+from .match import average_precision, confusion_matrix, per_image_ap, pr_curves
 from .plots import IOU_TYPES, plot_confusion, plot_pr, plot_side_by_side
 from .text import summary_text
 
@@ -46,19 +42,9 @@ class Options:
     data_root: str | None = None  # folder of the ground truth's file_names (pictures)
 
 
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    try:
-        results = json.loads(read_input_file(path, "results"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise GnrcnnError(f"{path}: not a JSON results file") from None
-    if not isinstance(results, list):
-        raise GnrcnnError(f"{path}: a COCO results file is a JSON list of detections")
-    return results
-
-
 def analyze(results_file: str | Path, ann: str | Path, out: str | Path, opts: Options = Options()) -> dict[str, Any]:
     """Everything listed in the module docstring; returns what analysis.json holds."""
-    raw = load_results(results_file)
+    raw = read_results(results_file)
     gt = load_gt(ann)
     results = attach_image_ids(raw, gt.dataset, str(results_file))
     if not results:
@@ -139,15 +125,8 @@ def object_colors(gt: Instances, pred: Instances, iou_thr: float = 0.5) -> tuple
     both panels; a prediction that found none gets a colour of its own."""
     colors = palette(len(gt) + len(pred))
     iou = pairwise_iou(pred.boxes, gt.boxes) if len(gt) and len(pred) else torch.zeros(len(pred), len(gt))
-    free = torch.ones(len(gt), dtype=torch.bool)
-    out = [colors[len(gt) + j] for j in range(len(pred))]
-    for j in torch.argsort(pred.scores, descending=True, stable=True).tolist():  # a few boxes per picture
-        cand = torch.where(free, iou[j], -1.0)
-        if len(gt) and float(cand.max()) >= iou_thr:
-            k = int(cand.argmax())
-            free[k] = False
-            out[j] = colors[k]
-    return colors[: len(gt)], out
+    found = greedy_match(iou, pred.scores, iou_thr).tolist()
+    return colors[: len(gt)], [colors[k] if k >= 0 else colors[len(gt) + j] for j, k in enumerate(found)]
 
 
 def _image_paths(gt: Any, raw: list[dict[str, Any]], results: list[dict[str, Any]], data_root: str | None,

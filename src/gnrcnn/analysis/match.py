@@ -1,5 +1,5 @@
-"""The numbers behind ``gnrcnn analyze``: which image a result belongs to, the confusion matrix, and
-COCOeval's precision and per-image matches turned into PR curves and per-image AP.
+"""The numbers behind ``gnrcnn analyze``: the confusion matrix (by the one matcher,
+``evaluation/matching.py``), and COCOeval's precision and per-image matches turned into PR curves and per-image AP.
 
 Shapes: K classes; boxes (n, 4) xywh as COCO stores them; precision (T, R, K) at T IoU thresholds
 (0.50:0.05:0.95) and R = 101 recall points, area "all", 100 detections per image.
@@ -8,65 +8,13 @@ Shapes: K classes; boxes (n, 4) xywh as COCO stores them; precision (T, R, K) at
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import GnrcnnError
+from ..evaluation.matching import greedy_match
 from ..modeling.box_ops import pairwise_iou
-
-RESULT_KEYS = ("category_id", "bbox", "score")
-
-
-def attach_image_ids(results: list[dict[str, Any]], gt: dict[str, Any], source: str) -> list[dict[str, Any]]:
-    """Copies of ``results`` that all carry the ground truth's ``image_id``.
-
-    A record with ``image_id`` keeps it (``gnrcnn eval --out``'s results.json); one with only
-    ``file_name`` (``gnrcnn predict``'s predictions.json, the path as given on the command line) is
-    matched to the image whose ``file_name`` equals it, or that its path ends with (``/data/val/1.png``
-    is ``val/1.png``), or to the only image with the same base name.
-    """
-    by_name = {im["file_name"]: im["id"] for im in gt["images"]}
-    by_base: dict[str, list[int]] = defaultdict(list)
-    for im in gt["images"]:
-        by_base[PurePosixPath(im["file_name"]).name].append(im["id"])
-    ids = set(by_name.values())
-    cats = {c["id"] for c in gt["categories"]}
-    cache: dict[str, int] = {}
-    out = []
-    for i, r in enumerate(results):
-        if not isinstance(r, dict) or any(k not in r for k in RESULT_KEYS):
-            raise GnrcnnError(f"{source}: record {i} is not a COCO result (needs {', '.join(RESULT_KEYS)})")
-        if r["category_id"] not in cats:
-            raise GnrcnnError(f"{source}: record {i} has category_id {r['category_id']}, not in the ground truth")
-        if "image_id" in r:
-            if r["image_id"] not in ids:
-                raise GnrcnnError(f"{source}: record {i} has image_id {r['image_id']}, not in the ground truth")
-            out.append(r)
-            continue
-        name = r.get("file_name")
-        if name is None:
-            raise GnrcnnError(f"{source}: record {i} has neither image_id nor file_name")
-        if name not in cache:
-            cache[name] = _match_name(str(name), by_name, by_base, source)
-        out.append({**r, "image_id": cache[name]})
-    return out
-
-
-def _match_name(name: str, by_name: dict[str, int], by_base: dict[str, list[int]], source: str) -> int:
-    if name in by_name:
-        return by_name[name]
-    path = name.replace("\\", "/")
-    hits = {i for n, i in by_name.items() if path.endswith("/" + n.lstrip("/"))}
-    if len(hits) == 1:
-        return hits.pop()
-    base = by_base.get(PurePosixPath(path).name, [])
-    if not hits and len(base) == 1:
-        return base[0]
-    raise GnrcnnError(f"{source}: result file_name '{name}' matches {len(hits) or len(base)} ground-truth images "
-                      f"(needs exactly one: equal file_name, a path ending in it, or a unique base name)")  # fmt: skip
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,21 +50,17 @@ def confusion_matrix(
         g = objs.get(image_id, [])
         gt_cls = np.array([index[a["category_id"]] for a in g], dtype=np.int64)
         crowd = np.array([bool(a.get("iscrowd", 0)) for a in g], dtype=bool)
-        p = sorted(preds.get(image_id, []), key=lambda r: -r["score"])
+        p = preds.get(image_id, [])
         iou = box_iou(np.array([r["bbox"] for r in p], float).reshape(-1, 4),
                       np.array([a["bbox"] for a in g], float).reshape(-1, 4))  # fmt: skip
+        found = greedy_match(torch.from_numpy(iou), torch.tensor([r["score"] for r in p], dtype=torch.float64),
+                             iou_thr, torch.from_numpy(crowd)).numpy()  # fmt: skip
+        at = np.where(found >= 0, found, len(g))  # len(g): no object (a sentinel past the end)
+        on_crowd = np.append(crowd, False)[at]  # a prediction on a crowd region: left out
+        rows += np.append(gt_cls, k)[at][~on_crowd].tolist()
+        cols += [index[r["category_id"]] for r, c in zip(p, on_crowd) if not c]
         free = ~crowd
-        for j, r in enumerate(p):
-            cand = np.where(free | crowd, iou[j], -1.0)
-            best = int(np.argmax(cand)) if len(g) else -1
-            if best >= 0 and cand[best] >= iou_thr:
-                if crowd[best]:
-                    continue
-                free[best] = False
-                rows.append(int(gt_cls[best]))
-            else:
-                rows.append(k)
-            cols.append(index[r["category_id"]])
+        free[found[(found >= 0) & ~on_crowd]] = False
         missed = gt_cls[free]
         rows += missed.tolist()
         cols += [k] * len(missed)

@@ -41,4 +41,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest image (width x height), checked from its header before decoding")  # fmt: skip
     p.add_argument("--batch", type=int, default=1,
                    help="run up to this many waiting images of the same size as one batch")  # fmt: skip
+    common.add_inference(p, batching=False)
     p.set_defaults(func=cmd_serve)

@@ -265,17 +265,23 @@ def _validate_augment(cfg: Config) -> None:
         raise GnrcnnError("config key 'augment.min_box_size': must be >= 0")
 
 
-def check_predict(p: PredictConfig, flags: bool = False) -> None:
-    """The tiling settings, named as config keys or (``flags``) as ``gnrcnn predict``'s flags."""
-    tile, overlap = "--tile", "--overlap"
-    if not flags:
-        tile, overlap = "config key 'predict.tile'", "config key 'predict.tile_overlap'"
+def check_predict(p: PredictConfig) -> None:
+    """The inference settings, checked once where a config is made (``gnrcnn predict``/``eval``/``serve``'s
+    --tile, --overlap and --tta are overrides of these keys, so one check names both)."""
+
+    def key(name: str, value: object) -> str:
+        flag = {"tile": " (--tile)", "tile_overlap": " (--overlap)", "tta_scales": ""}.get(name, "")
+        return f"config key 'predict.{name}'{flag} {value}"
+
     if p.tile < 0 or 0 < p.tile < 32:
-        raise GnrcnnError(f"{tile} {p.tile}: expected a tile size of at least 32 px (or 0: no tiling)")
+        raise GnrcnnError(f"{key('tile', p.tile)}: expected a tile size of at least 32 px (or 0: no tiling)")
     if not 0 <= p.tile_overlap <= 0.9:
-        raise GnrcnnError(f"{overlap} {p.tile_overlap}: expected a fraction of the tile in 0..0.9")
+        raise GnrcnnError(f"{key('tile_overlap', p.tile_overlap)}: expected a fraction of the tile in 0..0.9")
     if p.tile_batch < 1:
-        raise GnrcnnError(f"config key 'predict.tile_batch' {p.tile_batch}: expected at least 1")
+        raise GnrcnnError(f"{key('tile_batch', p.tile_batch)}: expected at least 1")
+    if not p.tta_scales or not all(0.1 <= s <= 4 for s in p.tta_scales):
+        raise GnrcnnError(f"{key('tta_scales', p.tta_scales)}: expected one or more factors of the test scale "
+                          "in 0.1..4")  # fmt: skip
 
 
 def dump_yaml(cfg: Config) -> str:

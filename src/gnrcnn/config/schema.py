@@ -15,7 +15,9 @@ from .coco_classes import COCO_CATEGORY_IDS, COCO_CLASS_NAMES
 
 NORMS = ("gn", "bn", "frozen_bn", "none")
 LAYOUTS = ("none", "heads", "all")
-BEST_METRICS = tuple(f"{t}.{m}" for t in ("segm", "bbox") for m in ("AP", "AP50", "AP75", "APs", "APm", "APl"))
+# COCOeval's first six summary numbers, in its order: the metric names of gnrcnn eval, metrics.json and the model card.
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+BEST_METRICS = tuple(f"{t}.{m}" for t in ("segm", "bbox") for m in METRICS)
 
 
 def _choice(default: str, *choices: str) -> Any:
@@ -203,6 +205,11 @@ class PredictConfig:
     tile: int = 0
     tile_overlap: float = 0.2
     tile_batch: int = 4
+    # Test-time augmentation (off by default): every image (or tile) also seen mirrored left-right and
+    # at each of ``tta_scales`` (factors of input.short / input.long); detections merged by the model's
+    # own NMS, masks averaged over the views (docs/inference.md). A PyTorch model only.
+    tta: bool = False
+    tta_scales: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.2])
 
 
 @dataclass

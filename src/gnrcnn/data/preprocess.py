@@ -126,11 +126,14 @@ class Preprocessor:
         self.cfg = cfg
         self.normalizer = Normalizer(cfg, device)
 
-    def load(self, image: ImageInput, color: str | None = "rgb") -> tuple[torch.Tensor, ImageMeta]:
-        """Decode + resize one image on the CPU: ((3, h, w) uint8 RGB tensor, meta)."""
+    def load(self, image: ImageInput, color: str | None = "rgb", scale: float = 1.0) -> tuple[torch.Tensor, ImageMeta]:
+        """Decode + resize one image on the CPU: ((3, h, w) uint8 RGB tensor, meta). ``scale`` multiplies the
+        test scale (``input.short`` / ``input.long``; test-time augmentation's other scales)."""
         arr, name = to_rgb_array(image, color)
         h, w = arr.shape[:2]
-        nh, nw = scaled_size(h, w, self.cfg.short, self.cfg.long, self.cfg.resize)
+        short, long = (self.cfg.short, self.cfg.long) if scale == 1 else (round(self.cfg.short * scale),
+                                                                          round(self.cfg.long * scale))  # fmt: skip
+        nh, nw = scaled_size(h, w, short, long, self.cfg.resize)
         out = resize(arr, (nh, nw), self.cfg.resize)
         meta = ImageMeta((h, w), (nh, nw), (nw / w, nh / h), name)
         return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1), meta

@@ -1,51 +1,54 @@
 """COCO box and mask AP with COCOeval, so the numbers are the standard ones: faster-coco-eval's C++
 port when installed, pycocotools' otherwise (``coco_eval.py``; both give the same AP).
 
-``evaluate`` runs a detector over a dataset (sharded over ranks under torchrun, results gathered
-on rank 0); ``coco_metrics`` scores any results list against a ground-truth file.
+``evaluate`` runs a detector over a dataset through the one inference loop (``predict/loop.py``, so
+``--tile``, ``--tta``, ``--batch-size`` and ``--workers`` mean what they mean to ``gnrcnn predict``),
+sharded over ranks under torchrun with the results gathered on rank 0; ``coco_metrics`` scores any
+results list against a ground truth (a file, or a ``GroundTruth`` read once per training run).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .. import distributed as dist
-from ..data.coco import CocoDataset
+from ..coco_results import read_results, write_results
+from ..config.schema import METRICS, PredictConfig
 from ..data.image_io import read_image
+from ..data.records import ImageRecord
 from ..errors import GnrcnnError
-from ..fileio import write_json_atomic, write_json_list_atomic
-from ..predict.detector import Detector
+from ..fileio import write_json_atomic
+from ..predict.loop import LoopStats, make_runner, run_images
+from ..predict.outputs import records_and_picture
+from ..predict.runner import DetectorLike, Prepared, Runner
 from ..progress import progress
 from .coco_eval import choose, load_gt, per_class_ap, run_cocoeval
-
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+from .ground_truth import GroundTruth, attach_image_ids
 
 
 def coco_metrics(
-    ann_file: str | Path, results: list[dict[str, Any]], iou_types: tuple[str, ...] = ("bbox", "segm"),
+    gt: str | Path | Any, results: list[dict[str, Any]], iou_types: tuple[str, ...] = ("bbox", "segm"),
     per_class: bool = False, evaluator: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """{"bbox": {"AP": ..., ...}, "segm": {...}} as fractions; with ``per_class``, also per-class AP.
 
-    ``evaluator``: "faster-coco-eval", "pycocotools" or None/"auto" (``coco_eval.choose``).
+    ``gt``: an annotation file, or the evaluator's COCO object already read (``GroundTruth.coco``, with
+    its ``evaluator``). ``evaluator``: "faster-coco-eval", "pycocotools" or None/"auto" (``coco_eval.choose``).
     """
     evaluator = choose(evaluator)
-    gt = load_gt(ann_file, evaluator)
+    coco = load_gt(gt, evaluator) if isinstance(gt, (str, Path)) else gt
     out: dict[str, Any] = {}
     for iou_type in iou_types:
         res = [r for r in results if iou_type == "bbox" or "segmentation" in r]
         if not res:
             out[iou_type] = dict.fromkeys(METRICS, 0.0)
             continue
-        ev = run_cocoeval(gt, res, iou_type, evaluator)
+        ev = run_cocoeval(coco, res, iou_type, evaluator)
         out[iou_type] = {m: float(v) for m, v in zip(METRICS, ev.stats[:6])}
         if per_class:
-            out[iou_type]["per_class"] = per_class_ap(ev, gt)
+            out[iou_type]["per_class"] = per_class_ap(ev, coco)
     return out
 
 
@@ -67,46 +70,68 @@ def format_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@torch.inference_mode()
-def predict_dataset(detector: Detector, dataset: CocoDataset, desc: str = "eval") -> list[dict[str, Any]]:
-    """COCO results of this rank's share of the images, gathered on every rank."""
+def predict_dataset(runner: Runner, records: list[ImageRecord], workers: int = 2, desc: str = "eval"
+                    ) -> list[dict[str, Any]]:  # fmt: skip
+    """COCO results of this rank's share of ``records`` through the one loop (``predict.loop``), keyed by
+    ``image_id`` and ``file_name``, gathered on every rank. An unreadable image counts as no detections."""
     rank, size, _ = dist.world()
-    records = dataset.records[rank::size]
+    mine = records[rank::size]
+
+    def load(rec: ImageRecord) -> Prepared:
+        prepared = runner.prepare(read_image(rec.path), rec.file_name, keep_image=False)
+        prepared.image_id = rec.image_id
+        return prepared
+
+    stats = LoopStats()
     results: list[dict[str, Any]] = []
-    for rec in progress(records, desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False):
-        try:
-            image = read_image(rec.path)
-        except GnrcnnError as e:
-            print(f"warning: {e}; counted as no detections", file=sys.stderr)
-            continue
-        inst = detector.predict(image, color="rgb")[0]
-        results += replace(inst, name="").to_coco(image_id=rec.image_id)
+    bar = progress(total=len(mine), desc=desc, unit="img", disable=not dist.is_main(), file=sys.stderr, leave=False)
+    with bar:
+        for prepared, result in run_images(runner, mine, load, workers, stats):
+            results += records_and_picture(result, None, 0.0, prepared.name, image_id=prepared.image_id)[0]
+            bar.update(1)
+    for e in stats.errors:
+        print(f"warning: {e}; counted as no detections", file=sys.stderr)
     gathered = dist.gather_objects(results)
     return [r for part in gathered for r in part]  # type: ignore[union-attr]
 
 
 def evaluate(
-    detector: Detector, ann_file: str | Path, data_root: str | Path, out_dir: str | Path | None = None,
-    per_class: bool = False, evaluator: str | None = None,
+    detector: DetectorLike, gt: GroundTruth | str | Path, data_root: str | Path | None = None,
+    out_dir: str | Path | None = None, per_class: bool = False, evaluator: str | None = None, *,
+    batch_size: int = 1, workers: int = 2, settings: PredictConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Predict over the dataset and score it; rank 0 writes results and metrics under ``out_dir``."""
-    dataset = CocoDataset(ann_file, data_root, train=False)
+    """Predict over the dataset and score it; rank 0 writes results and metrics under ``out_dir``.
+
+    ``gt``: a ``GroundTruth`` read once (a training run's), or an annotation file read here with
+    ``data_root``. The images go through ``predict.loop`` as ``gnrcnn predict`` takes them: ``batch_size``,
+    ``workers``, and ``settings`` (tiles, test-time augmentation; default: the detector config's ``predict``).
+    """
+    truth = gt if isinstance(gt, GroundTruth) else GroundTruth(gt, data_root or ".", evaluator)
+    dataset = truth.dataset
     dataset.raise_if_errors()
-    if detector.cfg.data.category_ids != dataset.category_ids and not set(detector.cfg.data.category_ids) <= set(
-        dataset.category_ids
-    ):
-        raise GnrcnnError(
-            f"{ann_file}: the model's category ids {detector.cfg.data.category_ids[:8]}... are not the dataset's "
-            f"{dataset.category_ids[:8]}..."
-        )
-    results = predict_dataset(detector, dataset)
+    ids = detector.cfg.data.category_ids
+    if ids != dataset.category_ids and not set(ids) <= set(dataset.category_ids):
+        raise GnrcnnError(f"{truth.ann_file}: the model's category ids {ids[:8]}... are not the dataset's "
+                          f"{dataset.category_ids[:8]}...")  # fmt: skip
+    runner = make_runner(detector, batch_size, settings)
+    results = predict_dataset(runner, list(dataset.records), workers)
     metrics: dict[str, Any] = {}
     if dist.is_main():
-        metrics = coco_metrics(ann_file, results, per_class=per_class, evaluator=evaluator)
+        metrics = coco_metrics(truth.coco, results, per_class=per_class, evaluator=truth.evaluator)
         metrics["num_images"] = len(dataset)
         if out_dir is not None:
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
-            write_json_list_atomic(results, out / "results.json")  # streamed: no second copy as one string
+            write_results(results, out / "results.json")  # streamed: no second copy as one string
             write_json_atomic(metrics, out / "metrics.json", "metrics", indent=2)
     return metrics
+
+
+def score_results_file(results_file: str | Path, ann_file: str | Path, per_class: bool = False,
+                       evaluator: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """``gnrcnn eval --results``: a results file (keyed by image id, or by file name as ``gnrcnn predict``
+    writes it) scored against ``ann_file``."""
+    evaluator = choose(evaluator)
+    coco = load_gt(ann_file, evaluator)
+    results = attach_image_ids(read_results(results_file), coco.dataset, str(results_file))
+    return coco_metrics(coco, results, per_class=per_class, evaluator=evaluator)

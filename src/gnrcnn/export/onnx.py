@@ -26,12 +26,12 @@ import torch
 from .. import runtime
 from ..config.schema import Config
 from ..errors import GnrcnnError
+from ..evaluation.matching import match
 from ..fileio import write_bytes_atomic
 from ..modeling import MaskRCNN
 from ..predict.model_files import META_PREFIX
 from ..version import __version__
 from .model import INPUT_NAMES, OUTPUT_NAMES, ExportableMaskRCNN
-from .parity import match
 
 OPSET = 17  # RoiAlign's half_pixel mode (torchvision's aligned=True) needs 16
 

@@ -25,12 +25,12 @@ import torch
 
 from ..config.schema import Config
 from ..errors import GnrcnnError
+from ..evaluation.matching import match
 from ..modeling import MaskRCNN
 from ..predict.model_files import META_PREFIX
 from ..predict.openvino_runtime import RT_SECTION, compile_model, read_model, require_openvino
 from .int8 import calibration_inputs, quantize
 from .onnx import export_model, random_batch
-from .parity import match
 
 
 def to_openvino(proto: Any) -> Any:

@@ -124,6 +124,15 @@ class MaskRCNN(nn.Module):
             return {**rpn_losses, **roi_losses}
         return out
 
+    def detect(self, images: torch.Tensor, image_sizes: torch.Tensor) -> tuple[Detections, list[torch.Tensor]]:
+        """Inference up to the boxes: detections in resized-image pixels and the maps the RoI heads pool
+        from, for ``roi_heads.predict_masks`` on any boxes later (test-time augmentation merges the boxes of
+        several views first). ``forward`` without targets is ``detect`` then the masks of its detections."""
+        feats = self.features(images)
+        proposals, _ = self.rpn(feats, image_sizes)
+        pooled = self.roi_heads.pooled_inputs(feats)
+        return self.roi_heads.predict_boxes(pooled, proposals, image_sizes), pooled
+
     # ------------------------------------------------------------------ performance settings
     def set_memory_layout(self, where: str, apply: bool = True) -> None:
         """NHWC convolutions for ``"all"``, for the RoI heads only (``"heads"``), or nowhere (``"none"``)."""

@@ -52,12 +52,15 @@ class RoIHeads(nn.Module):
         targets: Targets | None = None,
     ) -> tuple[tuple[Detections, torch.Tensor] | None, dict[str, torch.Tensor]]:  # fmt: skip
         """Without targets: ((detections, mask probabilities), {}). With targets: (None, losses)."""
-        feats = [features[k] for k in self.in_features]
         if targets is not None:
-            return None, self.losses(feats, proposals, targets)
-        feats = pooling_features(feats)  # reduced precision on the CPU: one fp32 copy for both poolers
+            return None, self.losses([features[k] for k in self.in_features], proposals, targets)
+        feats = self.pooled_inputs(features)
         dets = self.predict_boxes(feats, proposals, image_sizes)
         return (dets, self.predict_masks(feats, dets)), {}
+
+    def pooled_inputs(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The maps both poolers read at inference (reduced precision on the CPU: one fp32 copy for both)."""
+        return pooling_features([features[k] for k in self.in_features])
 
     def predict_boxes(self, feats: list[torch.Tensor], proposals: Proposals, image_sizes: torch.Tensor) -> Detections:
         """Softmax (background last, dropped), class-specific decode clipped to each image, multi-class NMS

@@ -10,9 +10,10 @@ import torch
 
 from .. import runtime
 from ..config.schema import Config
-from ..data.preprocess import ImageInput, Preprocessor
+from ..data.preprocess import ImageInput, Preprocessor, to_rgb_array
 from ..modeling import MaskRCNN, to_instances
 from ..structures import ImageMeta, Instances
+from .loop import make_runner
 
 
 def _device_of(model: torch.nn.Module) -> torch.device:
@@ -42,11 +43,14 @@ class DetectorBase:
 
     def iter_predict(self, images: Iterable[ImageInput], color: str | None = None, batch_size: int = 1
                      ) -> Iterator[Instances]:  # fmt: skip
-        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``."""
+        """Results one image at a time, reading ``images`` lazily in batches of ``batch_size``, through the
+        runner the config's ``predict`` section asks for (``loop.make_runner``: tiles, test-time augmentation),
+        as ``gnrcnn predict`` runs them."""
+        runner = make_runner(self, batch_size)
         it = iter(images)
-        while chunk := list(itertools.islice(it, batch_size)):
-            batch, sizes, metas = self.preprocessor(chunk, color)
-            yield from self.run_batch(batch, sizes, metas)
+        while chunk := list(itertools.islice(it, runner.batch_size)):
+            for result in runner.run([runner.prepare(*to_rgb_array(im, color), keep_image=False) for im in chunk]):
+                yield result if isinstance(result, Instances) else result.dense()
 
     def predict(
         self, images: list[ImageInput] | ImageInput, color: str | None = None, batch_size: int = 1

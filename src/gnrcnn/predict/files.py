@@ -1,8 +1,9 @@
 """``gnrcnn predict``: images, folders and videos -> COCO results and pictures, annotated videos.
 
-A dispatcher: ``images.py`` streams the images (a folder of thousands as well as one photo),
-``video.py`` runs each video, and ``tiling.py`` cuts every image or frame into tiles at native
-resolution when tiling is on (``predict.tile`` in the config, or ``--tile``). docs/inference.md.
+A dispatcher: ``images.py`` streams the images (a folder of thousands as well as one photo) through
+the one loop (``loop.py``), ``video.py`` runs each video through the same runner, which cuts every
+image or frame into tiles at native resolution when tiling is on (``predict.tile`` in the config, or
+``--tile``) and augments it at test time with ``predict.tta`` (``--tta``). docs/inference.md.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from ..data.image_io import IMAGE_SUFFIXES, list_images
 from ..errors import GnrcnnError
 from .detector import Detector
 from .images import StreamOptions, predict_stream, unique_names
-from .runner import DirectRunner, Runner
-from .tiling import TiledRunner
+from .loop import make_runner
 from .video import VideoOptions, predict_video
 
 
@@ -32,7 +32,7 @@ class PredictOptions:
     resume: bool = False  # skip the images predictions.jsonl already holds
     every: int = 1  # every Nth video frame
     pictures: bool = True  # one PNG per image
-    tiling: PredictConfig | None = None  # None: the detector config's ``predict`` section
+    settings: PredictConfig | None = None  # tiles, test-time augmentation; None: the detector config's ``predict``
 
 
 def split_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
@@ -46,11 +46,6 @@ def split_inputs(inputs: list[str]) -> tuple[list[Path], list[Path]]:
         else:
             videos.append(p)
     return images, videos
-
-
-def make_runner(detector: Detector, batch_size: int = 1, tiling: PredictConfig | None = None) -> Runner:
-    settings = tiling if tiling is not None else detector.cfg.predict
-    return TiledRunner(detector, settings) if settings.tile > 0 else DirectRunner(detector, batch_size)
 
 
 def predict_files(
@@ -67,7 +62,7 @@ def predict_files(
 @torch.inference_mode()
 def run(detector: Detector, inputs: list[str], out_dir: str, opts: PredictOptions) -> int:
     images, videos = split_inputs(inputs)
-    runner = make_runner(detector, opts.batch_size, opts.tiling)
+    runner = make_runner(detector, opts.batch_size, opts.settings)
     errors: list[str] = []
     if images:
         stream = StreamOptions(opts.workers, opts.resume, opts.pictures, opts.score_thr)

@@ -1,6 +1,7 @@
-"""Many images streamed through a detector: decoding and resizing run ahead in worker threads,
-results are appended to ``predictions.jsonl`` as they come, pictures are drawn and saved in a thread
-behind the model, and ``predictions.json`` is written at the end.
+"""``gnrcnn predict``'s images streamed through the one loop (``loop.run_images``: decoding and resizing
+ahead in worker threads, batches, throughput mode); results are appended to ``predictions.jsonl`` as
+they come, pictures are drawn and saved in a thread behind the model, and ``predictions.json`` is
+written at the end.
 
 Memory holds only the images in flight (bounded queues), never the results: the final JSON is
 streamed from the JSON lines. A crash loses nothing finished; ``resume=True`` skips the images the
@@ -9,22 +10,22 @@ JSON lines already hold (a torn last line is ignored and cut off).
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..coco_results import write_results
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
-from ..fileio import JsonLines, atomic_open, read_json_lines
+from ..fileio import JsonLines, read_json_lines
 from ..progress import progress
 from ..structures import Instances
 from ..visualize.draw import save_png
+from .loop import LoopStats, run_images
 from .outputs import InParts, records_and_picture
-from .prefetch import Sink, ordered_map
-from .runner import DirectRunner, Prepared, Runner
+from .prefetch import Sink
+from .runner import Prepared, Runner
 
 JSONL = "predictions.jsonl"
 
@@ -91,40 +92,6 @@ def _prepare_fn(runner: Runner, keep_image: bool) -> Callable[[Path], Prepared]:
     return prepare
 
 
-def _batches(loaded: Iterable, size: int, summary: Summary) -> Iterable[list[Prepared]]:
-    """Batches of prepared images; a bad image's error is noted and the image skipped."""
-    batch: list[Prepared] = []
-    for _path, prepared, error in loaded:
-        if error is not None:
-            summary.errors.append(str(error))
-            continue
-        batch.append(prepared)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _run(runner: Runner, batches: Iterable[list[Prepared]], summary: Summary, many: bool
-         ) -> Iterable[tuple[list[Prepared], list]]:  # fmt: skip
-    """(batch, results) in order. With ``many`` batches to come, a detector with a throughput mode
-    (OpenVINO: ``start_throughput``) gets as many in flight as it has infer requests, from that many threads."""
-    start_throughput = getattr(getattr(runner, "detector", None), "start_throughput", None)
-    in_flight = start_throughput() if many and isinstance(runner, DirectRunner) and start_throughput else 1
-    ran = ordered_map(runner.run, batches, in_flight if in_flight > 1 else 0, in_flight)
-    while True:
-        start = time.perf_counter()
-        item = next(ran, None)
-        summary.model_s += time.perf_counter() - start  # in flight: the time spent waiting for results
-        if item is None:
-            return
-        batch, results, error = item
-        if error is not None:
-            raise error
-        yield batch, results
-
-
 def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
                    opts: StreamOptions) -> Summary:  # fmt: skip
     """Predict every image of ``paths``."""
@@ -140,32 +107,21 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
     names = unique_names(paths, ".png")
     if opts.pictures and any((out / names[str(p)]).resolve() == p.resolve() for p in paths):
         raise GnrcnnError(f"{out}: the pictures would replace input images there; give another --out folder")
-    workers = max(0, opts.workers)
-    depth = 2 * max(workers, 1) + runner.batch_size
+    depth = 2 * max(opts.workers, 1) + runner.batch_size
+    stats = LoopStats(summary.errors)
     with JsonLines(jsonl, fresh=not opts.resume) as lines:
         writer = _Writer(lines, out, names, opts, summary)
-        loaded = ordered_map(_prepare_fn(runner, opts.pictures), todo, workers, depth)
         bar = progress(total=len(todo), desc="predict", unit="img", disable=len(todo) < 2, file=sys.stderr)
-        batches = _batches(loaded, runner.batch_size, summary)
-        with bar, Sink(writer, depth=depth, threaded=workers > 0) as sink:
-            for batch, results in _run(runner, batches, summary, many=len(todo) > runner.batch_size):
-                for prepared, result in zip(batch, results):
-                    sink.put((prepared, result))
-                bar.update(len(batch))
+        with bar, Sink(writer, depth=depth, threaded=opts.workers > 0) as sink:
+            for prepared, result in run_images(runner, todo, _prepare_fn(runner, opts.pictures), opts.workers, stats):
+                sink.put((prepared, result))
+                bar.update(1)
+    summary.model_s = stats.model_s
     write_predictions_json(jsonl, out / "predictions.json", {str(p) for p in paths})
     return summary
 
 
 def write_predictions_json(jsonl: Path, path: Path, names: set[str]) -> int:
     """``predictions.json`` (a COCO results list) of the images ``names``, streamed from the JSON lines."""
-    count = 0
-    with atomic_open(path, "results") as f:
-        f.write(b"[")
-        for line in read_json_lines(jsonl):
-            if line["file_name"] not in names:
-                continue
-            for rec in line["detections"]:
-                f.write((b", " if count else b"") + json.dumps(rec).encode("utf-8"))
-                count += 1
-        f.write(b"]")
-    return count
+    lines = (line for line in read_json_lines(jsonl) if line["file_name"] in names)
+    return write_results((rec for line in lines for rec in line["detections"]), path)

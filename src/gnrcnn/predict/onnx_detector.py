@@ -25,7 +25,7 @@ from ..structures import Detections, ImageMeta, Instances
 from .detector import DetectorBase
 from .model_files import META_PREFIX, is_onnx_path
 
-OUTSIDE_THE_GRAPH = {"input.short", "input.long", "input.resize", "model.roi.mask_thr"}
+OUTSIDE_THE_GRAPH = {"input.short", "input.long", "input.resize", "model.roi.mask_thr", "predict.*"}
 OPTIMIZATION = ("disable", "basic", "extended", "all")
 
 
@@ -82,7 +82,8 @@ class OnnxDetector(DetectorBase):
     def _config(self, overrides: list[str] | None) -> Config:
         if META_PREFIX + "config" not in self.metadata:
             raise GnrcnnError(f"{self.path}: no gnrcnn metadata in this ONNX file (make it with `gnrcnn export`)")
-        baked = [k for k in _flat_keys(parse_overrides(overrides or [])) if k not in OUTSIDE_THE_GRAPH]
+        baked = [k for k in _flat_keys(parse_overrides(overrides or []))
+                 if k not in OUTSIDE_THE_GRAPH and not k.startswith("predict.")]  # fmt: skip
         if baked:
             raise GnrcnnError(f"{self.path}: --set {baked[0]} is fixed inside the exported graph (only "
                               f"{', '.join(sorted(OUTSIDE_THE_GRAPH))} can change); export again instead")  # fmt: skip

@@ -38,16 +38,18 @@ def records_and_picture(
     score_thr: float,
     file_name: str | None = None,
     min_side: int = 512,
+    image_id: int | None = None,
 ) -> tuple[list[dict[str, Any]], torch.Tensor | None]:
     """COCO records of every detection and, given the RGB ``image``, the picture with the detections
     scoring >= ``score_thr`` drawn ((3, H, W) uint8; an image under ``min_side`` px scaled up by a whole
-    factor to reach it). Class names and category ids are the result's own."""
+    factor to reach it). Class names and category ids are the result's own. The records are keyed as
+    every results file of gnrcnn: ``file_name``, and ``image_id`` where a ground truth gives one."""
     records: list[dict[str, Any]] = []
     picture = None
     f = 1 if image is None else enlarge_factor(image.shape, min_side)  # small pictures larger: legible labels
     for part in in_parts(result):
         part = part.to("cpu")
-        records += replace(part, name="").to_coco(file_name=file_name)  # a file name only where one is given
+        records += replace(part, name="").to_coco(image_id, file_name)  # a file name only where one is given
         if image is not None and (picture is None or bool((part.scores >= score_thr).any())):
             canvas = image.repeat(f, 0).repeat(f, 1) if picture is None else picture.permute(1, 2, 0).numpy()
             picture = draw(canvas, scaled(part, f), score_thr=score_thr)

@@ -16,21 +16,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 
 from ..coco_results import encode_masks
-from ..config.loader import check_predict
 from ..config.schema import PredictConfig
 from ..structures import Instances
-from .runner import Prepared
+from .runner import DetectorLike, Prepared, SingleView, Views
 from .tile_merge import merge_tiles
-
-if TYPE_CHECKING:
-    from .detector import Detector
 
 MASK_BUDGET = 1 << 28  # bytes of full-resolution masks materialised at once (256 MB)
 
@@ -98,13 +93,16 @@ class TiledInstances:
 
 class TiledRunner:
     """``prepare`` cuts and resizes the tiles (CPU, in worker threads); ``run`` runs them
-    ``tile_batch`` at a time and merges the detections of each image."""
+    ``tile_batch`` at a time and merges the detections of each image. Each tile is seen as ``views``
+    sees a piece (once, or test-time augmented: ``tta.TtaViews``). ``settings`` come checked with the
+    config (``config.loader.check_predict``)."""
 
     batch_size = 1  # one image per run call; its tiles are the batch
 
-    def __init__(self, detector: Detector, settings: PredictConfig, border_rule: bool = True) -> None:
-        check_predict(settings)
+    def __init__(self, detector: DetectorLike, settings: PredictConfig, border_rule: bool = True,
+                 views: Views | None = None) -> None:  # fmt: skip
         self.detector = detector
+        self.views = views if views is not None else SingleView(detector)
         self.size, self.overlap, self.tile_batch = settings.tile, settings.tile_overlap, settings.tile_batch
         self.margin = max(2.0, 0.01 * self.size)  # a box this close to an inner tile border is cut by it
         self.border_rule = border_rule  # False: class-wise NMS across tiles only (for comparison)
@@ -114,10 +112,9 @@ class TiledRunner:
         rects = tile_grid(h, w, self.size, self.overlap)
         tensors, metas = [], []
         for x0, y0, x1, y1 in rects.tolist():
-            tensor, meta = self.detector.preprocessor.load(np.ascontiguousarray(image[y0:y1, x0:x1]))
-            meta.name = name
-            tensors.append(tensor)
-            metas.append(meta)
+            t, m = self.views.load(np.ascontiguousarray(image[y0:y1, x0:x1]), name)
+            tensors += t
+            metas += m
         return Prepared(name, (h, w), tensors, metas, image if keep_image else None, rects[:, :2].contiguous())
 
     def run(self, items: list[Prepared]) -> list[TiledInstances]:
@@ -126,10 +123,9 @@ class TiledRunner:
     def _run_one(self, p: Prepared) -> TiledInstances:
         boxes, scores, labels, counts, rles = [], [], [], [], []
         names: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())  # the detector's, as its results carry them
-        to_batch = self.detector.preprocessor.batch
-        for s in range(0, len(p.tensors), self.tile_batch):
-            batch, sizes = to_batch(p.tensors[s : s + self.tile_batch])
-            for t in self.detector.run_batch(batch, sizes, p.metas[s : s + self.tile_batch]):
+        step = self.tile_batch * self.views.count  # tensors of ``tile_batch`` tiles
+        for s in range(0, len(p.tensors), step):
+            for t in self.views.run(p.tensors[s : s + step], p.metas[s : s + step]):
                 boxes.append(t.boxes.cpu())
                 scores.append(t.scores.cpu())
                 labels.append(t.labels.cpu())
@@ -138,7 +134,7 @@ class TiledRunner:
                 rles += encode_masks(t.masks)  # a tile mask in a few hundred bytes until pasted
         assert p.offsets is not None
         tiles = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts, dtype=torch.int64))
-        th, tw = p.metas[0].ori_shape
+        th, tw = p.metas[0].ori_shape  # every tile's (the grid's tiles are all one size)
         rects = torch.cat([p.offsets, p.offsets + torch.tensor([tw, th])], 1)
         box = torch.cat(boxes) + p.offsets[tiles].repeat(1, 2).to(torch.float32)
         nms_iou = self.detector.cfg.model.roi.nms_iou

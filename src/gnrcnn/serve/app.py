@@ -23,6 +23,8 @@ from starlette.routing import Route
 from ..data.image_io import ImageTooLargeError, decode_image_bytes
 from ..errors import GnrcnnError
 from ..predict.detector import Detector
+from ..predict.loop import make_runner
+from ..predict.runner import Prepared, Runner
 from ..version import __version__
 from .access import ApiKeyGuard
 from .jobs import InferenceQueue, Job
@@ -51,7 +53,8 @@ class Prediction:
 
 
 def create_app(detector: Detector, options: ServeOptions) -> Starlette:
-    queue = InferenceQueue(detector, capacity=options.queue, max_batch=options.max_batch)
+    """The app for ``detector``, whose images go through the runner its config's ``predict`` section asks for."""
+    queue = InferenceQueue(make_runner(detector), capacity=options.queue, max_batch=options.max_batch)
     assets = {path: (resources.files(__package__).joinpath("static", name).read_bytes(), ctype)
               for path, (name, ctype) in ASSETS.items()}  # fmt: skip
 
@@ -110,9 +113,9 @@ async def run_prediction(request: Request, queue: InferenceQueue, options: Serve
             raise RequestError(408, f"the upload took longer than the time limit of {options.timeout_s:g} s") from None
         data, name = image_bytes(kind, boundary, body)
         read = time.monotonic()
-        image = await run_in_threadpool(_decode, data, name, options.max_pixels)
+        image, prepared = await run_in_threadpool(_decode, queue.runner, data, name, options.max_pixels)
         decoded = time.monotonic()
-        job = queue.job(image, deadline)
+        job = queue.job(prepared, deadline)
         try:
             instances = await queue.infer(job)
         except asyncio.TimeoutError:
@@ -124,9 +127,11 @@ async def run_prediction(request: Request, queue: InferenceQueue, options: Serve
         queue.finish(job)
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> Any:
+def _decode(runner: Runner, data: bytes, name: str, max_pixels: int) -> tuple[Any, Prepared]:
+    """The image and its model inputs (decoded and resized here, in a worker thread, off the model's)."""
     try:
-        return decode_image_bytes(data, name, max_pixels)
+        image = decode_image_bytes(data, name, max_pixels)
+        return image, runner.prepare(image, name, keep_image=False)
     except ImageTooLargeError as e:
         raise RequestError(413, f"{e} (--max-pixels)") from None
     except GnrcnnError as e:
@@ -182,6 +187,7 @@ def model_info(detector: Detector, options: ServeOptions) -> dict[str, Any]:
         "weights": {"file": options.weights_name, "sha256": options.weights_sha256},
         "device": str(getattr(detector, "device", "cpu")), "precision": getattr(detector, "amp", None) or "fp32",
         "input": {"short": cfg.input.short, "long": cfg.input.long},
+        "inference": {"tile": cfg.predict.tile, "tta": cfg.predict.tta},
         "limits": {"queue": options.queue, "timeout_s": options.timeout_s, "max_batch": options.max_batch,
                    "max_upload_bytes": options.max_upload_bytes, "max_pixels": options.max_pixels},
         "gnrcnn": __version__,

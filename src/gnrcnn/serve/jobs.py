@@ -2,10 +2,12 @@
 
 Every request holds a slot from admission (before its body is read) until its reply is built, so
 ``capacity`` bounds the memory of all requests together; with no slot free the server answers 503
-at once. Decoded images wait in order; one inference thread takes the oldest and, with
-``max_batch`` > 1, the other waiting images of the same padded input size. Equal padded sizes give
-each image exactly the padding it gets alone, so GroupNorm's statistics and the detections do not
-change with batching. All bookkeeping runs on the event loop's thread: no locks.
+at once. Images prepared by the shared runner (``predict.loop.make_runner``: tiles and test-time
+augmentation as ``gnrcnn predict`` does them) wait in order; one inference thread takes the oldest
+and, with ``max_batch`` > 1, the other waiting images of the same padded input sizes, and hands them
+to the runner's ``run``. Equal padded sizes give each image exactly the padding it gets alone, so
+GroupNorm's statistics and the detections do not change with batching. All bookkeeping runs on the
+event loop's thread: no locks.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from ..data.preprocess import pad_shape, scaled_size
-from ..predict.detector import Detector
+from ..data.preprocess import pad_shape
+from ..predict.runner import Prepared, Runner
 from ..structures import Instances
 
 
@@ -29,8 +30,8 @@ from ..structures import Instances
 class Job:
     """One decoded image on its way through the model; times are ``time.monotonic()`` seconds."""
 
-    image: np.ndarray  # H x W x 3 uint8 RGB
-    key: tuple[int, int]  # the padded network input (h, w): only equal keys share a batch
+    prepared: Prepared  # the image resized for the model (each view, each tile)
+    key: tuple[tuple[int, int], ...]  # the padded network inputs (h, w): only equal keys share a batch
     deadline: float
     future: asyncio.Future = field(repr=False)
     queued: float = 0.0
@@ -44,8 +45,8 @@ class Job:
 class InferenceQueue:
     """``admit()`` a request, ``await infer(job)`` its detections, ``finish(job)`` when replied."""
 
-    def __init__(self, detector: Detector, *, capacity: int, max_batch: int = 1) -> None:
-        self.detector = detector
+    def __init__(self, runner: Runner, *, capacity: int, max_batch: int = 1) -> None:
+        self.runner = runner
         self.capacity = capacity
         self.max_batch = max_batch
         self.admitted = 0  # requests holding a slot
@@ -77,11 +78,10 @@ class InferenceQueue:
         per_image = self.seconds_per_image or 1.0
         return max(1, min(300, math.ceil(per_image * self.admitted / self.max_batch)))
 
-    def job(self, image: np.ndarray, deadline: float) -> Job:
-        cfg = self.detector.cfg.input
-        h, w = image.shape[:2]
-        key = pad_shape(scaled_size(h, w, cfg.short, cfg.long, cfg.resize), cfg.size_divisor)
-        return Job(image, key, deadline, asyncio.get_running_loop().create_future())
+    def job(self, prepared: Prepared, deadline: float) -> Job:
+        divisor = self.runner.views.detector.cfg.input.size_divisor
+        key = tuple(pad_shape(tuple(t.shape[1:]), divisor) for t in prepared.tensors)
+        return Job(prepared, key, deadline, asyncio.get_running_loop().create_future())
 
     async def infer(self, job: Job) -> Instances:
         """The job's detections (on the CPU); ``TimeoutError`` at its deadline."""
@@ -125,7 +125,7 @@ class InferenceQueue:
                 job.state, job.started, job.batch_size = "running", start, len(batch)
             self.running = len(batch)
             try:
-                results = await loop.run_in_executor(self._executor, self._run, [j.image for j in batch])
+                results = await loop.run_in_executor(self._executor, self._run, [j.prepared for j in batch])
             except Exception as e:  # a failure of the model (out of memory, ...) fails its requests only
                 for job in batch:
                     if not job.abandoned:  # nobody would read it
@@ -145,6 +145,7 @@ class InferenceQueue:
             if job.abandoned:
                 self.admitted -= 1
 
-    def _run(self, images: list[np.ndarray]) -> list[Instances]:
+    def _run(self, items: list[Prepared]) -> list[Instances]:
         with torch.inference_mode():
-            return [inst.to("cpu") for inst in self.detector.predict(images, color="rgb", batch_size=len(images))]
+            results = self.runner.run(items)
+        return [(r if isinstance(r, Instances) else r.dense()).to("cpu") for r in results]  # tiles: full masks

@@ -8,7 +8,6 @@ counts. The model card (``gnrcnn export --format hub``) reads it back.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from ..data.coco import CocoDataset
@@ -18,8 +17,9 @@ from ..fileio import read_json_lines
 IMAGE_KINDS = ("missing-file", "unreadable-image", "size-mismatch", "bad-image-entry", "duplicate-image-id")
 
 
-def summary(dataset: CocoDataset, val_ann: str | None = None, val_root: str | None = None) -> dict[str, Any]:
-    """Counts of the training set (and the validation set, when given) as plain JSON data."""
+def summary(dataset: CocoDataset, val: CocoDataset | None = None) -> dict[str, Any]:
+    """Counts of the training set (and the validation set, when given: the one its evaluations read) as plain
+    JSON data."""
     images = Counter(p.kind for p in dataset.problems if p.kind in IMAGE_KINDS) + dataset.left_out
     anns = Counter(p.kind for p in dataset.problems
                    if p.kind not in IMAGE_KINDS and not p.message.endswith("the instance kept"))  # fmt: skip
@@ -34,9 +34,8 @@ def summary(dataset: CocoDataset, val_ann: str | None = None, val_root: str | No
         "images_left_out": dict(images.most_common()),
         "annotations_left_out": dict(anns.most_common()),
     }
-    if val_ann:
-        val = CocoDataset(val_ann, val_root or dataset.root, train=False, check_files=False)
-        out["val"] = {"ann": str(Path(val_ann)), "images": len(val), "annotations": val.num_instances,
+    if val is not None:
+        out["val"] = {"ann": str(val.ann_file), "images": len(val), "annotations": val.num_instances,
                       "negatives": sum(1 for r in val.records if not len(r.labels))}  # fmt: skip
     return out
 
@@ -58,11 +57,10 @@ def describe(s: dict[str, Any]) -> str:
     return text
 
 
-def announce(logger: Any, run: str, dataset: CocoDataset, val_ann: str | None, val_root: str | None,
-             start: int) -> None:  # fmt: skip
+def announce(logger: Any, run: str, dataset: CocoDataset, val: CocoDataset | None, start: int) -> None:
     """Print the run's paragraph and the data line, and log the data record (``logger``: a MetricsLogger) unless
     the log already holds one: a resumed run keeps its first, so its log reads as one uninterrupted run's."""
-    record = summary(dataset, val_ann, val_root)
+    record = summary(dataset, val)
     logger.write(run)
     logger.write(describe(record))
     if not any(isinstance(r, dict) and "data" in r for r in read_json_lines(logger.path)):

@@ -27,6 +27,7 @@ from ..data.preprocess import Normalizer
 from ..data.train_data import Batch, warn_skipped
 from ..distributed import elastic
 from ..errors import GnrcnnError
+from ..evaluation.ground_truth import GroundTruth
 from ..fileio import write_json_atomic, write_text_atomic
 from ..predict.detector import Detector
 from ..weights import gnrcnn_checkpoint
@@ -99,6 +100,7 @@ class Trainer:
         t = cfg.train
         if (t.eval_every_epochs or t.eval_every_iters) and not args.val_ann:
             raise GnrcnnError("evaluations during training (--eval-every, --early-stop) need --val-ann")
+        self.val = GroundTruth(args.val_ann, args.val_data_root or args.data_root) if args.val_ann else None
         # A run that resumes takes its weights from its checkpoint: nothing else is loaded (or downloaded).
         resume = elastic.resume_request(args.resume, self.main)  # a restarted torchrun group resumes by itself
         found = ckpt.load_for_resume(self.work, resume if isinstance(resume, str) else None) if resume else None
@@ -195,7 +197,7 @@ class Trainer:
         if self.main:
             write_text_atomic(dump_yaml(self.cfg), self.work / "config.yaml", "config")
             data_summary.announce(logger, describe(self.cfg, self.dataset, self.schedule, self.world, self.device),
-                                  self.dataset, self.args.val_ann, self.args.val_data_root, self.iteration)  # fmt: skip
+                                  self.dataset, self.val and self.val.dataset, self.iteration)  # fmt: skip
         window: list[dict[str, float]] = []
         t_last, data_time, t_data = time.perf_counter(), 0.0, time.perf_counter()
         end = min(total, self.args.stop_at or total)
@@ -273,13 +275,12 @@ class Trainer:
     def evaluate(self, tag: str) -> dict[str, Any]:
         """COCO metrics of the current weights (their EMA if on) on the validation set; the model is lent to
         the detector, which leaves it (weights, dtype, mode) exactly as it was."""
-        if not self.args.val_ann:
+        if self.val is None:
             return {}
         from ..evaluation.evaluate import evaluate
 
         detector = Detector(self.cfg, self.eval_model, device=self.device, amp=self.args.amp)
-        return evaluate(detector, self.args.val_ann, self.args.val_data_root or self.args.data_root,
-                        self.work / "eval" / tag)  # fmt: skip
+        return evaluate(detector, self.val, out_dir=self.work / "eval" / tag)
 
     def _finish(self, logger: MetricsLogger, stopped_early: bool) -> dict[str, Any]:
         """``model_final.pth`` and the final metrics (an early stop's are those of its last evaluation)."""
