@@ -44,8 +44,8 @@ from gnrcnn.data.image_io import list_images, read_image  # noqa: E402
 from gnrcnn.export.int8 import calibration_inputs, quantize  # noqa: E402
 from gnrcnn.export.onnx import export_model, save_model  # noqa: E402
 from gnrcnn.export.openvino import save_openvino, to_openvino  # noqa: E402
-from gnrcnn.predict.loop import make_runner  # noqa: E402
 from gnrcnn.predict.images import StreamOptions, predict_stream  # noqa: E402
+from gnrcnn.predict.loop import make_runner  # noqa: E402
 from gnrcnn.predict.onnx_detector import OnnxDetector  # noqa: E402
 from gnrcnn.predict.openvino_detector import OpenVinoDetector  # noqa: E402
 from gnrcnn.runtime import peak_rss_gb  # noqa: E402

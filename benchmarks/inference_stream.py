@@ -28,8 +28,8 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from gnrcnn import load_model, runtime
-    from gnrcnn.predict.loop import make_runner
     from gnrcnn.predict.images import StreamOptions, predict_stream
+    from gnrcnn.predict.loop import make_runner
     from gnrcnn.predict.video import VideoOptions, predict_video
 
     runtime.keep_freed_memory()  # as the gnrcnn command does

@@ -11,23 +11,26 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from pycocotools import mask as mask_utils
 
 from .errors import GnrcnnError, read_input_file
 from .fileio import write_json_list_atomic
 
+if TYPE_CHECKING:
+    import torch
+
 
 def encode_masks(masks: torch.Tensor | np.ndarray) -> list[dict[str, Any]]:
     """(n, H, W) bool (or 0/1) masks -> COCO RLEs with utf-8 ``counts``, all in one pycocotools call."""
-    masks = torch.as_tensor(masks).bool() if isinstance(masks, np.ndarray) else masks
     if masks.shape[0] == 0:
         return []
-    # (n, W, H) C-order is (H, W, n) Fortran order: the column-major layout RLE wants, without a copy per mask.
-    arr = masks.transpose(1, 2).contiguous().cpu().numpy().astype(np.uint8).transpose(2, 1, 0)
+    if isinstance(masks, np.ndarray):  # the dataset writers': no torch needed
+        arr = np.asfortranarray(masks.astype(np.uint8).transpose(1, 2, 0))
+    else:  # (n, W, H) C-order is (H, W, n) Fortran order: the column-major layout RLE wants, without a copy per mask
+        arr = masks.transpose(1, 2).contiguous().cpu().numpy().astype(np.uint8).transpose(2, 1, 0)
     rles = mask_utils.encode(arr)
     for r in rles:
         r["counts"] = r["counts"].decode("utf-8")
@@ -41,7 +44,8 @@ def coco_records(
     """One record per detection: boxes (n, 4) xyxy in original pixels, labels in 0..K-1 mapped through
     ``category_ids``; ``segmentation`` from ``masks`` (n, H, W) when given and not empty."""
     boxes = boxes.detach().cpu().double()
-    xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+    xyxy = boxes.tolist()
+    xywh = [[x0, y0, x1 - x0, y1 - y0] for x0, y0, x1, y1 in xyxy]
     rles = encode_masks(masks) if masks is not None else []
     head: dict[str, Any] = {}
     if image_id is not None:

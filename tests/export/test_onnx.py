@@ -196,8 +196,13 @@ def test_onnx_model_errors_are_one_line(tiny, tmp_path: Path, capsys) -> None:
         load_model(str(other))
     assert main(["predict", "--weights", str(junk), str(PHOTOS[0]), "--out", str(tmp_path / "p")]) == 2
     assert main(["export", "--weights", str(ckpt), "--out", str(tmp_path / "model.bin")]) == 2
+    # An exported file is no source for another export: one line says what to give instead.
+    assert main(["export", "--weights", str(path), "--out", str(tmp_path / "again.onnx")]) == 2
+    # No --weights: build.load's published checkpoint (a config of one's own has none), never a false warning.
+    assert main(["export", "--config", "tests/assets/tiny.yaml", "--out", str(tmp_path / "again.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err), err
+    assert "already exported; give the PyTorch checkpoint" in err[2] and "no published checkpoint" in err[3]
 
 
 def test_a_model_that_detects_nothing_gives_empty_outputs(tmp_path: Path) -> None:

@@ -153,7 +153,8 @@ def test_bad_calibration_input_is_one_line(tiny, tmp_path: Path, capsys) -> None
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "a.png").write_bytes(b"not an image")
-    (tmp_path / "no_images.json").write_text(json.dumps({"images": [], "annotations": []}))
+    no_images = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    (tmp_path / "no_images.json").write_text(json.dumps(no_images))
     calibs = ["empty", "missing", "junk", "no_images.json"]
     for calib in calibs:
         args = [

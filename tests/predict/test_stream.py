@@ -16,8 +16,8 @@ from gnrcnn.cli import main
 from gnrcnn.data.shapes import make_split
 from gnrcnn.errors import GnrcnnError
 from gnrcnn.fileio import JsonLines, read_json_lines, write_json_list_atomic
-from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.images import StreamOptions, predict_stream
+from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.prefetch import Background, Sink, ordered_map
 from infermodels import busy_tiny_checkpoint
 

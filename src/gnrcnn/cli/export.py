@@ -12,8 +12,24 @@ from ..errors import GnrcnnError
 from . import common
 
 
+def _load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(config, MaskRCNN) through ``build.load``, as every model is made: no --weights means the config's
+    published checkpoint (fetched), ``none`` a randomly initialised model (said so)."""
+    from .. import build
+    from ..predict.model_files import is_onnx_path, is_openvino_path
+
+    weights = args.weights
+    if is_onnx_path(weights) or is_openvino_path(weights) or is_onnx_path(args.config):
+        raise GnrcnnError(f"{weights or args.config}: already exported; give the PyTorch checkpoint it was made "
+                          "from (--weights model.pth, .safetensors; --config NAME: its published weights)")  # fmt: skip
+    if not args.config and not weights:
+        raise GnrcnnError("give --config NAME (its published weights are fetched), or --weights of a checkpoint")
+    if weights and weights.lower() == "none":
+        print("warning: --weights none: the exported model is randomly initialised", file=sys.stderr)
+    return build.load(args.config, weights, args.overrides)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..api import load_model
     from ..export.onnx import OPSET, export_model, save_model
 
     if args.format == "hub":
@@ -32,14 +48,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ..export.int8 import calibration_images
 
         calib = calibration_images(args.calib, args.calib_count)
-    if not args.weights:
-        print("warning: no --weights given: the exported model is randomly initialised", file=sys.stderr)
-    det = load_model(args.config, args.weights, "cpu", args.overrides)
+    cfg, model = _load(args)
     if fmt == "openvino":
-        return _openvino(args, det, calib)
-    print(f"exporting {det.cfg.name or 'the model'}: tracing, then a check in onnxruntime (a minute or two on 2 cores)",
+        return _openvino(args, cfg, model, calib)
+    print(f"exporting {cfg.name or 'the model'}: tracing, then a check in onnxruntime (a minute or two on 2 cores)",
           file=sys.stderr, flush=True)  # fmt: skip
-    result = export_model(det.cfg, det.model, opset=args.opset or OPSET)
+    result = export_model(cfg, model, opset=args.opset or OPSET)
     size = save_model(result.proto, args.out)
     print(f"{args.out}: {size / 2**20:.1f} MB, opset {args.opset or OPSET}, {len(result.op_types)} standard operator "
           f"types, exported in {result.seconds:.1f} s; check: {result.check}")  # fmt: skip
@@ -48,25 +62,24 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _export_hub(args: argparse.Namespace) -> int:
-    from ..api import load_model
     from ..export.hub_folder import write_hub_folder
 
     if not args.weights:
         raise GnrcnnError("export --format hub: give --weights (the trained model, e.g. work_dirs/x/model_final.pth)")
-    det = load_model(args.config, args.weights, "cpu", args.overrides)
-    files = write_hub_folder(det.cfg, det.model, args.out, args.weights)
+    cfg, model = _load(args)
+    files = write_hub_folder(cfg, model, args.out, args.weights)
     print(f"{args.out}: {', '.join(f.name for f in files)}; upload it with: "
           f"hf upload OWNER/REPO {args.out} .   (docs/weights.md)")  # fmt: skip
     return 0
 
 
-def _openvino(args: argparse.Namespace, det: Any, calib: list[Path] | None) -> int:
+def _openvino(args: argparse.Namespace, cfg: Any, model: Any, calib: list[Path] | None) -> int:
     from ..export.openvino import export_openvino
 
     what = f"INT8, calibrated on {len(calib)} image(s)" if calib else "fp32"
-    print(f"exporting {det.cfg.name or 'the model'} to OpenVINO ({what}): tracing, a check in onnxruntime, "
+    print(f"exporting {cfg.name or 'the model'} to OpenVINO ({what}): tracing, a check in onnxruntime, "
           "conversion" + (", calibration" if calib else ""), file=sys.stderr, flush=True)  # fmt: skip
-    r = export_openvino(det.cfg, det.model, args.out, calib, args.opset)
+    r = export_openvino(cfg, model, args.out, calib, args.opset)
     print(f"{args.out} (+ .bin): {r.size / 2**20:.1f} MB, {what}, exported in {r.seconds:.1f} s; "
           f"check: {r.onnx_check}; {r.check}")  # fmt: skip
     print(f"run it: gnrcnn predict --weights {args.out} IMAGES --out DIR   (--amp bf16: bf16 where the CPU has it)")
@@ -76,7 +89,8 @@ def _openvino(args: argparse.Namespace, det: Any, calib: list[Path] | None) -> i
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="a model -> an ONNX file (onnxruntime), OpenVINO IR (fp32, INT8) or a Hub folder")
     common.add_config(p)
-    p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content)")
+    p.add_argument("--weights", help="checkpoint: gnrcnn, MMDetection, ... (by content), URL, hf://, zoo name or "
+                   "'none'; default: the config's published checkpoint")  # fmt: skip
     p.add_argument("--out", required=True, help="the .onnx file, the OpenVINO .xml (its .bin beside it), or the "
                    "folder for --format hub")  # fmt: skip
     p.add_argument("--format", choices=["onnx", "openvino", "hub"], default=None,

@@ -14,8 +14,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from ..coco_results import encode_mask
 from ..errors import GnrcnnError
 from ..fileio import write_bytes_atomic, write_json_atomic
 from ..progress import progress
@@ -94,8 +94,7 @@ def _annotation(kind: int, poly: np.ndarray, mask: np.ndarray, full: np.ndarray,
     if mask.sum() == full.sum():  # unoccluded: the exact polygon
         segm: Any = [np.round(poly, 2).flatten().tolist()]
     else:
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-        segm = {"size": list(mask.shape), "counts": rle["counts"].decode()}
+        segm = encode_mask(mask)
     return {"id": ann_id, "image_id": img_id, "category_id": kind + 1, "iscrowd": 0, "segmentation": segm,
             "bbox": [int(x0), int(y0), int(x1 - x0), int(y1 - y0)], "area": int(mask.sum())}  # fmt: skip
 

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config.loader import dump_yaml
-from ..config.schema import Config
+from ..config.schema import METRICS, Config
 from ..fileio import read_json_lines, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..weights import gnrcnn_checkpoint
 from ..weights.safetensors_file import checkpoint_bytes
-
-METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 def run_records(weights: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -12,7 +12,6 @@ per batch, as ``gnrcnn predict`` runs them.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..config.schema import Config
+from ..data.coco import CocoDataset
 from ..data.image_io import list_images, read_image
 from ..data.preprocess import RawPreprocessor
 from ..errors import GnrcnnError
@@ -51,22 +51,21 @@ def calibration_images(source: str, count: int) -> list[Path]:
 
 
 def _coco_images(path: Path) -> list[Path]:
-    """The image files of a COCO JSON, found beside it or one folder up (``annotations/x.json``)."""
-    try:
-        images = json.loads(path.read_text()).get("images") or []
-        names = [str(im["file_name"]) for im in images]
-    except (OSError, ValueError, AttributeError, KeyError, TypeError) as e:
-        raise GnrcnnError(f"--calib {path}: not a readable COCO JSON with an 'images' list ({e})") from None
-    if not names:
+    """The image files of a COCO JSON (read and resolved as every dataset is: ``data/coco.py``), found beside
+    it or one folder up (``annotations/x.json``)."""
+    dataset = CocoDataset(path, path.parent, train=False, check_files=False)
+    if not len(dataset):
         raise GnrcnnError(f"--calib {path}: the JSON lists no images")
+    first = dataset.records[0].file_name
     roots = [path.parent, path.parent.parent, path.parent.parent / "images"]
-    out = []
-    for name in names:
-        found = next((r / name for r in roots if (r / name).is_file()), None)
-        if found is None:
-            raise GnrcnnError(f"--calib {path}: image {name} is not found under {' or '.join(map(str, roots))}")
-        out.append(found)
-    return out
+    root = next((r for r in roots if (r / first).is_file()), None)
+    if root is None:
+        raise GnrcnnError(f"--calib {path}: image {first} is not found under {' or '.join(map(str, roots))}")
+    images = CocoDataset(path, root, train=False)
+    missing = [p for p in images.problems if p.kind == "missing-file"]
+    if missing:
+        raise GnrcnnError(f"--calib {path}: {missing[0]}")
+    return [rec.path for rec in images.records]
 
 
 def calibration_inputs(cfg: Config, paths: list[Path]) -> list[dict[str, np.ndarray]]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ...coco_results import encode_mask
+from ..masks import to_rle
 from ..problems import SKIP, Problem
 from ..validate import collinear
 
@@ -100,8 +102,7 @@ def _polygon_ann(shape: Shape, w: int, h: int) -> tuple[dict[str, Any] | None, s
     if not keep:
         return None, "zero area (all points on one line)", "degenerate-shape"
     polys, flat = [polys[i] for i in keep], [flat[i] for i in keep]
-    rle = mask_util.merge(mask_util.frPyObjects(flat, h, w))
-    area = float(mask_util.area(rle))
+    area = float(mask_util.area(to_rle(flat, h, w)))
     xy = np.concatenate(polys)
     x0, y0 = xy.min(0)
     x1, y1 = xy.max(0)
@@ -133,9 +134,9 @@ def _mask_ann(shape: Shape, w: int, h: int) -> tuple[dict[str, Any] | None, str,
         return None, f"mask is {m.shape[1]}x{m.shape[0]}, the image {w}x{h}", "degenerate-shape"
     if not m.any():
         return None, "empty mask (no pixel set)", "degenerate-shape"
-    rle = mask_util.encode(np.asfortranarray(m.astype(np.uint8)))
+    seg = encode_mask(m)
+    rle = to_rle(seg, h, w)
     x, y, bw, bh = (float(v) for v in mask_util.toBbox(rle))
-    seg = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
     return {"segmentation": seg, "area": float(mask_util.area(rle)), "bbox": [x, y, bw, bh]}, "", ""
 
 
