@@ -13,22 +13,16 @@ import argparse
 import json
 
 import torch
-from torchvision.ops import box_iou
 
 from gnrcnn import load_model
 from gnrcnn.data.coco import CocoDataset
 from gnrcnn.evaluation.evaluate import evaluate
+from gnrcnn.evaluation.matching import compare_instances, total
 
 
 def matched_share(a: list, b: list) -> float:
-    hit = total = 0
-    for x, y in zip(a, b):
-        keep = x.scores >= 0.3
-        total += int(keep.sum())
-        if len(y) and bool(keep.any()):
-            iou = box_iou(x.boxes[keep], y.boxes)
-            hit += int(((x.labels[keep][:, None] == y.labels[None]) & (iou >= 0.9)).any(1).sum())
-    return hit / max(total, 1)
+    """Share of a's detections scoring >= 0.3 that b has too (the one matcher: same label, box IoU >= 0.9)."""
+    return total([compare_instances(x, y, box_iou=0.9, score_diff=None, min_score=0.3) for x, y in zip(a, b)]).found
 
 
 def main() -> None:

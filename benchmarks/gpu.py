@@ -35,17 +35,10 @@ def say(*parts: object) -> None:
 
 
 def agreement(a, b) -> float:
-    """Share of a's detections scoring >= 0.3 that b has too (same label, box IoU >= 0.9)."""
-    from torchvision.ops import box_iou
+    """Share of a's detections scoring >= 0.3 that b has too (the one matcher: same label, box IoU >= 0.9)."""
+    from gnrcnn.evaluation.matching import compare_instances
 
-    keep = a.scores >= 0.3
-    if not bool(keep.any()):
-        return 1.0
-    if len(b) == 0:
-        return 0.0
-    iou = box_iou(a.boxes[keep].float(), b.boxes.float())
-    same = (a.labels[keep][:, None] == b.labels[None]) & (iou >= 0.9)
-    return float(same.any(1).float().mean())
+    return compare_instances(a, b, box_iou=0.9, score_diff=None, min_score=0.3).found
 
 
 def inference(depth: int, with_compile: bool) -> None:

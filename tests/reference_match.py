@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 from torchvision.ops import box_iou
 
+from gnrcnn.evaluation.matching import compare_instances
 from gnrcnn.structures import Instances
 
 
@@ -30,34 +30,22 @@ def fpn_max_rel_error(feats: list[torch.Tensor], ref: dict[str, Any], image: int
     return worst
 
 
-def match_detections(inst: Instances, ref_dets: list[dict[str, Any]]) -> tuple[int, list[float]]:
-    """Greedy one-to-one matching: same label, box IoU >= 0.98, |score diff| <= 0.01.
+def reference_instances(ref_dets: list[dict[str, Any]], image_shape: tuple[int, int]) -> Instances:
+    """The reference JSON's detections as ``Instances`` (boxes, scores, labels, decoded masks)."""
+    masks = [torch.from_numpy(mask_utils.decode(d["mask_rle"]).astype(bool)) for d in ref_dets]
+    return Instances(torch.tensor([d["box_xyxy"] for d in ref_dets], dtype=torch.float32).reshape(-1, 4),
+                     torch.tensor([d["score"] for d in ref_dets], dtype=torch.float32),
+                     torch.tensor([d["label"] for d in ref_dets], dtype=torch.int64),
+                     torch.stack(masks) if masks else torch.zeros((0, *image_shape), dtype=torch.bool),
+                     image_shape)  # fmt: skip
 
-    Returns the number matched and the mask IoUs of the matched pairs.
-    """
-    if not ref_dets:
-        return 0, []
-    rb = torch.tensor([d["box_xyxy"] for d in ref_dets], dtype=torch.float32)
-    rs = torch.tensor([d["score"] for d in ref_dets])
-    rl = torch.tensor([d["label"] for d in ref_dets])
-    if len(inst) == 0:
-        return 0, []
-    iou = box_iou(rb, inst.boxes.float().cpu())
-    ok = (rl[:, None] == inst.labels.cpu()[None]) & (iou >= 0.98)
-    ok &= (rs[:, None] - inst.scores.cpu()[None]).abs() <= 0.01
-    used: set[int] = set()
-    mask_ious: list[float] = []
-    for i in range(len(ref_dets)):
-        cands = [j for j in torch.nonzero(ok[i]).flatten().tolist() if j not in used]
-        if not cands:
-            continue
-        j = max(cands, key=lambda c: float(iou[i, c]))
-        used.add(j)
-        ref_mask = mask_utils.decode(ref_dets[i]["mask_rle"]).astype(bool)
-        ours = inst.masks[j].cpu().numpy()
-        union = np.logical_or(ref_mask, ours).sum()
-        mask_ious.append(1.0 if union == 0 else float(np.logical_and(ref_mask, ours).sum() / union))
-    return len(mask_ious), mask_ious
+
+def match_detections(inst: Instances, ref_dets: list[dict[str, Any]]) -> tuple[int, list[float]]:
+    """The one matcher (``evaluation.matching``): same label, box IoU >= 0.98, |score diff| <= 0.01, the
+    reference's best first. Returns the number matched and the mask IoUs of the matched pairs."""
+    ref = reference_instances(ref_dets, inst.image_shape)
+    a = compare_instances(ref, inst.to("cpu"), box_iou=0.98, score_diff=0.01)
+    return a.matched, a.mask_ious
 
 
 def proposals_match(boxes: torch.Tensor, scores: torch.Tensor, ref: dict[str, Any]) -> float:

@@ -1,6 +1,7 @@
 """Detections as COCO results records: ``bbox`` [x, y, w, h], ``score``, ``category_id``, RLE ``segmentation``,
-keyed by ``file_name`` and, where a ground truth gives one, ``image_id``; and results files, written and
-read here only (``gnrcnn predict``'s predictions.json, ``gnrcnn eval``'s results.json).
+keyed by ``file_name`` and, where a ground truth gives one, ``image_id``; and the one reader of results files
+(``gnrcnn predict``'s predictions.json, ``gnrcnn eval``'s results.json; both written by
+``fileio.write_json_list_atomic``, record by record).
 
 Plain conversion of tensors, below everything that runs a model, so that ``Instances.to_coco()``, the
 evaluation and the dataset writers (generated shapes, imported labels) share one mask encoding.
@@ -9,7 +10,6 @@ evaluation and the dataset writers (generated shapes, imported labels) share one
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,6 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from .errors import GnrcnnError, read_input_file
-from .fileio import write_json_list_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -64,20 +63,6 @@ def coco_records(
 def encode_mask(mask: np.ndarray | torch.Tensor) -> dict[str, Any]:
     """One (H, W) mask -> its COCO RLE (``encode_masks`` of one)."""
     return encode_masks(mask[None])[0]
-
-
-def write_results(records: Iterable[dict[str, Any]], path: str | Path) -> int:
-    """A results file (a JSON list of records), written atomically record by record; how many."""
-    count = 0
-
-    def counted() -> Iterable[dict[str, Any]]:
-        nonlocal count
-        for rec in records:
-            count += 1
-            yield rec
-
-    write_json_list_atomic(counted(), path, "results")
-    return count
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:

@@ -158,3 +158,38 @@ def test_eval_command_takes_the_evaluator(handmade: tuple[Path, Path], capsys: p
         assert main(["eval", "--ann", str(gt), "--results", str(res), "--evaluator", name]) == 0
         tables.append(capsys.readouterr().out.splitlines()[:3])
     assert len(tables) == len(evaluator.available()) and all(t == tables[0] for t in tables)
+
+
+def _by_image(records: list[dict]) -> dict[str, list[tuple]]:
+    """Records grouped by the image's base name, without their keys (file_name, image_id)."""
+    out: dict[str, list[tuple]] = {}
+    for r in records:
+        rec = (r["category_id"], r["bbox"], r["score"], r["segmentation"]["counts"])
+        out.setdefault(Path(r["file_name"]).name, []).append(rec)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_eval_scores_exactly_what_predict_writes(quick_demo: QuickDemo, tmp_path: Path, capsys) -> None:
+    """One loop: `eval --tile T` scores the very records `predict --tile T` writes (and scoring predict's file
+    gives the same metrics); `eval --tta` differs from `eval`."""
+    data, model = quick_demo.out / "data", str(quick_demo.model)
+    val = str(data / "annotations" / "val.json")
+    model_args = ["--weights", model, "--device", "cpu"]
+    assert main(["predict", *model_args, str(data / "val"), "--out", str(tmp_path / "p"), "--tile", "64",
+                 "--no-pictures", "--batch-size", "2"]) == 0  # fmt: skip
+    runs = {"tiled": ["--tile", "64", "--workers", "0"], "plain": ["--batch-size", "2"], "tta": ["--tta"]}
+    for name, flags in runs.items():
+        assert main(["eval", *model_args, "--ann", val, "--data-root", str(data), "--out", str(tmp_path / name),
+                     *flags]) == 0  # fmt: skip
+    predicted = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    results = {n: json.loads((tmp_path / n / "results.json").read_text()) for n in runs}
+    assert len(predicted) > 8 and _by_image(results["tiled"]) == _by_image(predicted)
+    assert all("image_id" in r and "file_name" in r for r in results["tiled"])  # keyed one way: both keys
+    capsys.readouterr()
+    assert main(["eval", "--ann", val, "--results", str(tmp_path / "p" / "predictions.json")]) == 0
+    table = capsys.readouterr().out
+    tiled = json.loads((tmp_path / "tiled" / "metrics.json").read_text())
+    assert f"{tiled['segm']['AP']:6.3f}" in table.splitlines()[2]
+    assert _by_image(results["tta"]) != _by_image(results["plain"]) != _by_image(results["tiled"])
+    metrics = {n: json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("plain", "tta")}
+    assert metrics["tta"]["bbox"] != metrics["plain"]["bbox"]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from torchvision.ops import box_iou
 
 from gnrcnn import load_model
+from gnrcnn.evaluation.matching import compare_instances, total
 from gnrcnn.structures import Instances
 
 from conftest import QuickDemo
@@ -19,25 +18,6 @@ from conftest import QuickDemo
 CONFIDENT = 0.3
 
 
-def matched(ref: Instances, other: Instances, iou: float = 0.9) -> tuple[int, int, float]:
-    """Greedy one-to-one matching of ``ref``'s confident detections (best score first) to any of
-    ``other``'s: same class, box IoU >= ``iou``. Returns (matched, confident, largest score change)."""
-    keep = torch.nonzero(ref.scores >= CONFIDENT).flatten()
-    if len(keep) == 0 or len(other) == 0:
-        return 0, len(keep), 0.0
-    ious = box_iou(ref.boxes[keep].float(), other.boxes.float())
-    ok = (ref.labels[keep, None] == other.labels[None]) & (ious >= iou)
-    used: set[int] = set()
-    worst = 0.0
-    for i in range(len(keep)):
-        free = [j for j in torch.nonzero(ok[i]).flatten().tolist() if j not in used]
-        if free:
-            j = max(free, key=lambda c: float(ious[i, c]))
-            used.add(j)
-            worst = max(worst, abs(float(ref.scores[keep[i]]) - float(other.scores[j])))
-    return len(used), len(keep), worst
-
-
 def _val_images(demo: QuickDemo) -> list[str]:
     data = demo.out / "data"
     val = json.loads((data / "annotations" / "val.json").read_text())
@@ -45,10 +25,11 @@ def _val_images(demo: QuickDemo) -> list[str]:
 
 
 def _agreement(ref: list[Instances], other: list[Instances], iou: float = 0.9) -> tuple[float, int, float]:
-    """Share of confident detections matched, both ways; how many; the largest score change."""
-    both = [matched(a, b, iou) for a, b in zip(ref, other)] + [matched(b, a, iou) for a, b in zip(ref, other)]
-    total = sum(t for _, t, _ in both)
-    return sum(m for m, _, _ in both) / max(total, 1), total, max(w for _, _, w in both)
+    """Share of confident detections matched one-to-one (the one matcher: same class, box IoU >= ``iou``, any
+    score), both ways; how many; the largest score change."""
+    both = [compare_instances(a, b, iou, None, CONFIDENT) for x, y in zip(ref, other) for a, b in ((x, y), (y, x))]
+    a = total(both)
+    return a.found, a.detections, a.largest_score_change
 
 
 def test_bf16_inference_finds_the_fp32_detections(quick_demo: QuickDemo) -> None:

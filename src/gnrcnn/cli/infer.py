@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for results.json and metrics.json")
     p.add_argument("--per-class", action="store_true", help="also AP per class")
     common.add_inference(p)
-    p.add_argument("--results", help="score this COCO results file instead of running a model (gnrcnn eval's "
-                   "results.json, or gnrcnn predict's predictions.json: file names matched to the ground truth's)")
+    p.add_argument("--results", help="score this COCO results file instead of running a model (eval's results.json, "
+                   "or predict's predictions.json: file names matched to the ground truth's)")  # fmt: skip
     p.add_argument("--evaluator", choices=["auto", "faster-coco-eval", "pycocotools"], default=None,
                    help="COCOeval used (default: $GNRCNN_EVALUATOR, else faster-coco-eval if installed)")  # fmt: skip
     p.set_defaults(func=cmd_eval)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import distributed as dist
-from ..coco_results import read_results, write_results
+from ..coco_results import read_results
 from ..config.schema import METRICS, PredictConfig
 from ..data.image_io import read_image
 from ..data.records import ImageRecord
 from ..errors import GnrcnnError
-from ..fileio import write_json_atomic
+from ..fileio import write_json_atomic, write_json_list_atomic
 from ..predict.loop import LoopStats, make_runner, run_images
 from ..predict.outputs import records_and_picture
 from ..predict.runner import DetectorLike, Prepared, Runner
@@ -122,7 +122,7 @@ def evaluate(
         if out_dir is not None:
             out = Path(out_dir)
             out.mkdir(parents=True, exist_ok=True)
-            write_results(results, out / "results.json")  # streamed: no second copy as one string
+            write_json_list_atomic(results, out / "results.json")  # streamed: no second copy as one string
             write_json_atomic(metrics, out / "metrics.json", "metrics", indent=2)
     return metrics
 

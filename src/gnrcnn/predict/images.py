@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..coco_results import write_results
 from ..data.image_io import read_image
 from ..errors import GnrcnnError
-from ..fileio import JsonLines, read_json_lines
+from ..fileio import JsonLines, read_json_lines, write_json_list_atomic
 from ..progress import progress
 from ..structures import Instances
 from ..visualize.draw import save_png
@@ -121,7 +120,7 @@ def predict_stream(runner: Runner, paths: list[Path], out_dir: str | Path,
     return summary
 
 
-def write_predictions_json(jsonl: Path, path: Path, names: set[str]) -> int:
+def write_predictions_json(jsonl: Path, path: Path, names: set[str]) -> None:
     """``predictions.json`` (a COCO results list) of the images ``names``, streamed from the JSON lines."""
     lines = (line for line in read_json_lines(jsonl) if line["file_name"] in names)
-    return write_results((rec for line in lines for rec in line["detections"]), path)
+    write_json_list_atomic((rec for line in lines for rec in line["detections"]), path)
