@@ -205,11 +205,12 @@ class PredictConfig:
     tile: int = 0
     tile_overlap: float = 0.2
     tile_batch: int = 4
-    # Test-time augmentation (off by default): every image (or tile) also seen mirrored left-right and
-    # at each of ``tta_scales`` (factors of input.short / input.long); detections merged by the model's
-    # own NMS, masks averaged over the views (docs/inference.md). A PyTorch model only.
+    # Test-time augmentation (off by default): every image (or tile) seen at each of ``tta_scales``
+    # (factors of input.short / input.long) and mirrored left-right; detections merged by the model's
+    # own NMS, masks averaged over the views (docs/inference.md). A PyTorch model only. The default is
+    # the mirror alone: other scales help a model trained at several scales, and hurt one trained at one.
     tta: bool = False
-    tta_scales: list[float] = field(default_factory=lambda: [0.8, 1.0, 1.2])
+    tta_scales: list[float] = field(default_factory=lambda: [1.0])
 
 
 @dataclass

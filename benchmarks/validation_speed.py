@@ -1,0 +1,74 @@
+"""Validation during training, timed: what ``Trainer.evaluate`` runs (a ``Detector`` lent the model, then
+``evaluation.evaluate`` over the validation set), old code against new, in alternating processes.
+
+    python benchmarks/validation_speed.py --weights model_final.pth --ann val.json --data-root DATA \
+        --old OLD_SRC --new NEW_SRC [--rounds 3] [--evals 3]
+
+Each process (PYTHONPATH=OLD_SRC or NEW_SRC) loads the model, then times ``--evals`` evaluations; the
+processes alternate old, new, old, new, ... ``--rounds`` times. Where the code has ``GroundTruth`` (read
+once per training run), it is made once per process, as the trainer makes it, before the first evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CHILD = """
+import json, sys, time
+import torch
+from gnrcnn import load_model
+from gnrcnn.evaluation.evaluate import evaluate
+from gnrcnn.predict.detector import Detector
+weights, ann, root, evals = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+loaded = load_model(weights=weights)
+gt = ann
+try:
+    from gnrcnn.evaluation.ground_truth import GroundTruth
+    gt = GroundTruth(ann, root)  # the trainer's: made once per run, at its start (untimed, as before)
+except ImportError:
+    pass
+times = []
+for _ in range(evals):
+    det = Detector(loaded.cfg, loaded.model)  # as Trainer.evaluate lends its model
+    start = time.perf_counter()
+    evaluate(det, gt, root)
+    times.append(time.perf_counter() - start)
+print(json.dumps(times))
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for flag in ("--weights", "--ann", "--data-root", "--old", "--new"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--evals", type=int, default=3)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    for r in range(args.rounds):
+        for name in ("old", "new"):
+            env = dict(os.environ, PYTHONPATH=getattr(args, name))
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", CHILD, args.weights, args.ann, args.data_root, str(args.evals)],
+                                 env=env, capture_output=True, text=True, check=True)  # fmt: skip
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            times[name] += got
+            print(f"round {r} {name}: {', '.join(f'{t:.2f}' for t in got)} s ({time.perf_counter() - start:.0f} s "
+                  "with start-up)", flush=True)  # fmt: skip
+    res = {k: {"median_s": statistics.median(v), "runs_s": v} for k, v in times.items()}
+    res["new_over_old"] = res["new"]["median_s"] / res["old"]["median_s"]
+    print(json.dumps(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
