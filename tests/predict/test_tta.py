@@ -13,7 +13,7 @@ from gnrcnn import load_model
 from gnrcnn.config.schema import PredictConfig
 from gnrcnn.data.image_io import read_image
 from gnrcnn.errors import GnrcnnError
-from gnrcnn.evaluation.matching import compare_instances
+from gnrcnn.evaluation.matching import compare_instances, total
 from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.runner import DirectRunner
 from gnrcnn.predict.tta import TtaViews, flip_boxes, flip_instances
@@ -39,14 +39,17 @@ def test_mirroring_boxes_and_instances_twice_is_the_identity() -> None:
     assert bool(flip_instances(inst).masks[0, 3:8, 40:48].all())
 
 
-def test_one_unmirrored_view_is_plain_inference(quick_demo: QuickDemo) -> None:
-    """Scale 1 without the mirror: the merge (the model's NMS again) keeps every detection, and the mask head
-    on the same boxes gives the same masks (boxes go to original pixels and back: float rounding only)."""
+@pytest.mark.parametrize("scale", [1.0, 1.2])
+def test_one_unmirrored_view_is_plain_inference_at_its_scale(quick_demo: QuickDemo, scale: float) -> None:
+    """One scale without the mirror: the merge (the model's NMS again) keeps every detection, and the mask head
+    on the same boxes gives the same masks as plain inference at that test scale (boxes go to original pixels
+    and back: float rounding only)."""
     det = load_model(weights=quick_demo.model)
+    size = round(det.cfg.input.short * scale)
     images = [read_image(p) for p in _val_images(quick_demo)[:4]]
-    plain = det.predict(images, color="rgb")
-    runner = DirectRunner(det, views=TtaViews(det, [1.0], flip=False))
-    for image, want in zip(images, plain):
+    plain = load_model(weights=quick_demo.model, overrides=[f"input.short={size}", f"input.long={size}"])
+    runner = DirectRunner(det, views=TtaViews(det, [scale], flip=False))
+    for image, want in zip(images, plain.predict(images, color="rgb")):
         got = runner.run([runner.prepare(image, "x")])[0]
         assert len(got) == len(want) > 0
         assert torch.allclose(got.boxes, want.boxes, atol=1e-3) and torch.equal(got.labels, want.labels)
@@ -55,17 +58,19 @@ def test_one_unmirrored_view_is_plain_inference(quick_demo: QuickDemo) -> None:
 
 
 def test_tta_finds_the_plain_detections_with_their_masks(quick_demo: QuickDemo) -> None:
-    """Mirrored and at three scales, the trained model's confident detections are found again, with masks
-    that agree: boxes or masks mapped back the wrong way (unmirrored, unscaled) would not be."""
+    """With the mirror, the trained model's confident detections are found again and the merged ones are
+    where plain inference sees objects, with masks that agree: mirrored boxes not mapped back would land
+    where there is nothing. Matched by box IoU >= 0.5 whatever the class: the demo's NMS is class-agnostic,
+    so a mirrored view's better box of another class may stand for an object."""
     det = load_model(weights=quick_demo.model)
     images = [str(p) for p in _val_images(quick_demo)]
     plain = det.predict(images)
     tta = load_model(weights=quick_demo.model, overrides=["predict.tta=true"]).predict(images, batch_size=3)
-    agreement = [compare_instances(p, t, box_iou=0.7, score_diff=None, min_score=0.3) for p, t in zip(plain, tta)]
-    found = sum(a.matched for a in agreement) / max(1, sum(a.detections for a in agreement))
-    ious = [v for a in agreement for v in a.mask_ious]
-    assert sum(a.detections for a in agreement) >= 8 and found >= 0.9, agreement
-    assert sum(ious) / len(ious) > 0.8, ious
+    kept = total([compare_instances(p, t, 0.5, None, 0.3, same_label=False) for p, t in zip(plain, tta)])
+    real = total([compare_instances(t, p, 0.5, None, 0.3, same_label=False) for p, t in zip(plain, tta)])
+    assert kept.detections >= 8 and real.detections >= 8, (kept, real)  # measured 40 and 44
+    assert kept.found >= 0.85 and real.found >= 0.85, (kept, real)  # measured 0.95 and 1.0
+    assert kept.mean_mask_iou > 0.8, kept  # measured 0.87
     assert any(not torch.equal(p.scores, t.scores) for p, t in zip(plain, tta))  # not plain inference
 
 

@@ -98,13 +98,13 @@ class Agreement:
 
 
 def compare_instances(ref: Instances, other: Instances, box_iou: float = BOX_IOU, score_diff: float | None = SCORE_DIFF,
-                      min_score: float = 0.0) -> Agreement:  # fmt: skip
+                      min_score: float = 0.0, same_label: bool = True) -> Agreement:  # fmt: skip
     """How ``other`` agrees with ``ref`` (one image's results): ``ref``'s detections scoring >= ``min_score``
     matched one-to-one (``match``) to any of ``other``'s, and the mask IoU of each matched pair."""
     keep = torch.nonzero(ref.scores.cpu() >= min_score).squeeze(1)
     ref = ref.to("cpu")
     ref = Instances(ref.boxes[keep], ref.scores[keep], ref.labels[keep], ref.masks[keep], ref.image_shape)
-    pairs = torch.tensor(match(ref, other, box_iou, score_diff), dtype=torch.int64).reshape(-1, 2)
+    pairs = torch.tensor(match(ref, other, box_iou, score_diff, same_label), dtype=torch.int64).reshape(-1, 2)
     ia, ib = pairs[:, 0], pairs[:, 1]
     ious: list[float] = []
     masks = other.masks.cpu()
