@@ -3,6 +3,11 @@
 
     python benchmarks/validation_speed.py --weights model_final.pth --ann val.json --data-root DATA \
         --old OLD_SRC --new NEW_SRC [--rounds 3] [--evals 3]
+    python benchmarks/validation_speed.py --weights ... --ann ... --data-root ... --in-process [--rounds 3]
+
+``--in-process`` times, alternating in one process, the new ``evaluate`` (a ``GroundTruth`` made once, as
+the trainer does) against the loop it replaced (``OLD_LOOP``, copied from before the one loop: the
+dataset and the evaluator's COCO read on every evaluation, one image at a time, no prefetching).
 
 Each process (PYTHONPATH=OLD_SRC or NEW_SRC) loads the model, then times ``--evals`` evaluations; the
 processes alternate old, new, old, new, ... ``--rounds`` times. Where the code has ``GroundTruth`` (read
@@ -43,14 +48,69 @@ print(json.dumps(times))
 """
 
 
+def old_evaluate(detector, ann: str, root: str) -> dict:  # type: ignore[no-untyped-def]
+    """``evaluation.evaluate`` as it was before the one loop (single process)."""
+    from dataclasses import replace
+
+    import torch
+
+    from gnrcnn.data.coco import CocoDataset
+    from gnrcnn.data.image_io import read_image
+    from gnrcnn.evaluation.evaluate import coco_metrics
+
+    dataset = CocoDataset(ann, root, train=False)
+    dataset.raise_if_errors()
+    results = []
+    with torch.inference_mode():
+        for rec in dataset.records:
+            inst = detector.predict(read_image(rec.path), color="rgb")[0]
+            results += replace(inst, name="").to_coco(image_id=rec.image_id)
+    return coco_metrics(ann, results)
+
+
+def in_process(args: argparse.Namespace) -> dict:
+    from gnrcnn import load_model
+    from gnrcnn.evaluation.evaluate import evaluate
+    from gnrcnn.evaluation.ground_truth import GroundTruth
+    from gnrcnn.predict.detector import Detector
+
+    loaded = load_model(weights=args.weights)
+    gt = GroundTruth(args.ann, args.data_root)
+    ways = {"old": lambda d: old_evaluate(d, args.ann, args.data_root), "new": lambda d: evaluate(d, gt)}
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    aps = {}
+    for r in range(args.rounds + 1):
+        for name, run in ways.items():
+            det = Detector(loaded.cfg, loaded.model)
+            start = time.perf_counter()
+            m = run(det)
+            if r:  # round 0 warms up (and reads the GroundTruth's COCO once)
+                times[name].append(time.perf_counter() - start)
+            aps[name] = (m["bbox"]["AP"], m["segm"]["AP"])
+        print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v), flush=True)
+    res: dict = {k: {"median_s": statistics.median(v), "runs_s": v, "AP": aps[k]} for k, v in times.items()}
+    res["new_over_old"] = res["new"]["median_s"] / res["old"]["median_s"]
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for flag in ("--weights", "--ann", "--data-root", "--old", "--new"):
+    for flag in ("--weights", "--ann", "--data-root"):
         ap.add_argument(flag, required=True)
+    ap.add_argument("--old")
+    ap.add_argument("--new")
+    ap.add_argument("--in-process", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.in_process:
+        res = in_process(args)
+        print(json.dumps(res))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+        return
     times: dict[str, list[float]] = {"old": [], "new": []}
     for r in range(args.rounds):
         for name in ("old", "new"):
