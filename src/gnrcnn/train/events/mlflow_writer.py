@@ -15,6 +15,7 @@ and training goes on (``metrics.jsonl`` holds everything). ``runtime.mlflow_pati
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 import time
@@ -144,7 +145,10 @@ class MlflowWriter:
     def _fail(self, error: Exception | str) -> None:
         if not self.failed:
             self.failed = True
-            why = " ".join(str(error).split())[:300]
+            why = " ".join(str(error).split())
+            if cause := re.search(r"\[Errno -?\d+\] [^\"')]+", why):  # urllib3's long chain: its root cause
+                why = f"cannot reach the server ({cause.group(0)})"
+            why = why if len(why) <= 200 else why[:200] + "..."
             tqdm.write(f"warning: MLflow at {self.uri}: {why}; training goes on without it (metrics.jsonl keeps "
                        "every metric)", file=sys.stderr)  # fmt: skip
 
