@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import torch
 
 import gnrcnn
 from gnrcnn.config.schema import TrainConfig
+from gnrcnn.data.image_io import read_image
 from gnrcnn.fileio import read_json_lines
 from gnrcnn.train.events import EventStore
 from gnrcnn.train.events.jsonl import JsonWriter, read_metrics
@@ -71,11 +74,23 @@ def _train(shapes8: Path, work: Path, callbacks: list, **kw: Any) -> Any:
                               device="cpu", **{**RUN, **kw})  # fmt: skip
 
 
+def documented_hook() -> type:
+    """The worked example of docs/training.md ("Hooks"): its first code block, run as written."""
+    page = (Path(__file__).parent.parent / "docs" / "training.md").read_text()
+    section = page[page.index("### A worked example") :]
+    namespace: dict[str, Any] = {}
+    exec(re.search(r"```python\n(.*?)```", section, re.S).group(1), namespace)
+    return namespace["ValidationPictures"]
+
+
 @pytest.fixture(scope="module")
 def straight(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Recorder, Any]:
+    """One run with two user hooks: the recorder and the documented example (a picture every 2 iterations)."""
     work = tmp_path_factory.mktemp("hooks_straight")
     rec = Recorder()
-    return work, rec, _train(shapes8, work, [rec])
+    val = json.loads((shapes8 / "annotations" / "val.json").read_text())["images"][:3]
+    pictures = documented_hook()([str(shapes8 / im["file_name"]) for im in val], every=2, score_thr=0.0)
+    return work, rec, _train(shapes8, work, [rec, pictures])
 
 
 def test_train_model_returns_its_result_and_a_hook_sees_every_step_and_evaluation(straight) -> None:
@@ -100,6 +115,15 @@ def test_train_model_returns_its_result_and_a_hook_sees_every_step_and_evaluatio
     if importlib.util.find_spec("tensorboard"):
         events = b"".join(p.read_bytes() for p in (work / "tb").glob("events*"))
         assert b"custom/steps_seen" in events and b"stripes" in events
+
+
+def test_the_documented_hook_draws_a_row_of_validation_pictures_every_n_iterations(straight) -> None:
+    work = straight[0]
+    sheets = sorted((work / "images" / "val_predictions").glob("*.png"))
+    assert [p.name for p in sheets] == ["iter_00000002.png", "iter_00000004.png"]
+    first, last = (read_image(p) for p in sheets)
+    assert first.shape == (128, 3 * 128, 3) and last.shape == (2 * 128, 3 * 128, 3)  # a row per call
+    assert np.array_equal(last[:128], first)  # the first row stays as drawn
 
 
 def test_resume_with_a_stateful_hook_is_bit_exact(straight, shapes8: Path, tmp_path: Path) -> None:

@@ -55,8 +55,8 @@ def make_schedule(cfg: TrainConfig, iters_per_epoch: int, total_batch: int, max_
                      f"{total // 4}, a quarter of the run (train.warmup_iters)")  # fmt: skip
         warmup = total // 4
     if late := [s for s in steps if s >= total]:
-        notes.append(f"note: lr steps at iterations {late} fall at or after the run's end ({total} iterations) and "
-                     "would never apply: left out (train.lr_step_epochs / lr_step_iters)")  # fmt: skip
+        notes.append(f"note: lr steps at iterations {late} come at or after the end of the run (iteration {total}) "
+                     "and would never apply: left out (train.lr_step_epochs / lr_step_iters)")  # fmt: skip
         steps = [s for s in steps if s < total]
     lr = scaled_lr(cfg, total_batch)
     return Schedule(lr, total, warmup, cfg.warmup_factor, tuple(steps), iters_per_epoch, tuple(notes))
