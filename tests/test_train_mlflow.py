@@ -22,7 +22,7 @@ import torch
 
 import gnrcnn
 from gnrcnn.cli import main
-from gnrcnn.train.hooks import Hook
+from gnrcnn.train.hooks import Hook, HookError
 from gnrcnn.train.interrupt import TrainingInterruptedError
 from gnrcnn.weights import load_weights_file
 
@@ -162,6 +162,21 @@ def test_a_sigtermed_run_is_killed_and_resume_continues_it_bit_exactly(
     a = load_weights_file(finished[1].final).state_dict
     b = load_weights_file(resumed.final).state_dict
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_that_fails_is_failed(server: Server, shapes8: Path, tmp_path: Path) -> None:
+    class Boom(Hook):
+        def after_step(self, trainer, batches) -> None:
+            raise ValueError("boom")
+
+    with pytest.raises(HookError, match="hook 'Boom' failed in after_step at iteration 1: ValueError: boom"):
+        gnrcnn.train_model(TINY, data_root=shapes8, ann=shapes8 / "annotations" / "train.json", work_dir=tmp_path,
+                           callbacks=[Boom()], max_iters=2, device="cpu", mlflow=server.uri,
+                           overrides=["train.mlflow_experiment=failed"])  # fmt: skip
+    client = mlflow.MlflowClient(server.uri)
+    run = _the_run(client, "failed")
+    assert run.info.status == "FAILED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1]
 
 
 def test_a_server_that_goes_away_or_is_down_costs_one_warning_line(

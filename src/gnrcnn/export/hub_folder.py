@@ -15,9 +15,7 @@ from typing import Any
 
 from ..config.loader import dump_yaml
 from ..config.schema import Config
-from ..fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
-from ..train.events.jsonl import METRICS as METRICS_LOG
-from ..train.events.jsonl import read_metrics
+from ..fileio import read_json_lines, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..weights import gnrcnn_checkpoint
 from ..weights.safetensors_file import checkpoint_bytes
 
@@ -29,7 +27,10 @@ def run_records(weights: str | None) -> tuple[dict[str, Any] | None, dict[str, A
     folder = Path(weights).parent if weights and Path(weights).is_file() else None
     if folder is None:
         return None, None
-    data = read_metrics(folder / METRICS_LOG).data
+    data = None
+    if (folder / "metrics.jsonl").is_file():
+        data = next((r["data"] for r in read_json_lines(folder / "metrics.jsonl") if isinstance(r, dict)
+                     and "data" in r), None)  # fmt: skip
     metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else None
     return data, metrics
 

@@ -36,15 +36,7 @@ from .hooks import Hook, Hooks, default_hooks
 from .hooks.checkpointing import restore
 from .loss_guard import check_finite
 from .schedule import make_schedule
-from .setup import (
-    batch_groups,
-    load_dataset,
-    make_loader,
-    make_model,
-    make_optimizer,
-    seed_everything,
-    with_classes,  # fmt: skip
-)
+from .setup import batch_groups, load_dataset, make_loader, make_model, make_optimizer, seed_everything, with_classes
 from .step import Inputs, OptimizerStep, make_scaler
 
 
