@@ -83,7 +83,7 @@ def draw(
     options = {} if score_thr is None else {"score_thr": score_thr}
     out = results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()
     bgr = (color or ("bgr" if isinstance(image, np.ndarray) else "rgb")) == "bgr"
-    return np.ascontiguousarray(out[..., ::-1]) if bgr else out
+    return np.ascontiguousarray(out[..., ::-1] if bgr else out)  # contiguous: OpenCV draws on it as it is
 
 
 def train_model(
