@@ -88,9 +88,13 @@ def straight(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     """One run with two user hooks: the recorder and the documented example (a picture every 2 iterations)."""
     work = tmp_path_factory.mktemp("hooks_straight")
     rec = Recorder()
+    return work, rec, _train(shapes8, work, [rec, _pictures(shapes8)])
+
+
+def _pictures(shapes8: Path) -> Hook:
+    """The documented hook on 3 validation images, every 2 iterations, every detection drawn."""
     val = json.loads((shapes8 / "annotations" / "val.json").read_text())["images"][:3]
-    pictures = documented_hook()([str(shapes8 / im["file_name"]) for im in val], every=2, score_thr=0.0)
-    return work, rec, _train(shapes8, work, [rec, pictures])
+    return documented_hook()([str(shapes8 / im["file_name"]) for im in val], every=2, score_thr=0.0)
 
 
 def test_train_model_returns_its_result_and_a_hook_sees_every_step_and_evaluation(straight) -> None:
@@ -129,15 +133,18 @@ def test_the_documented_hook_draws_a_row_of_validation_pictures_every_n_iteratio
 def test_resume_with_a_stateful_hook_is_bit_exact(straight, shapes8: Path, tmp_path: Path) -> None:
     work, _, _ = straight
     first = Recorder()
-    paused = _train(shapes8, tmp_path, [first], stop_at=2)
+    paused = _train(shapes8, tmp_path, [first, _pictures(shapes8)], stop_at=2)
     assert (paused.outcome, paused.iteration, paused.final, paused.metrics) == ("paused", 2, None, {})
     assert first.points[-1] == ("after_train", "paused")
-    assert torch.load(tmp_path / "iter_00000002.pth", weights_only=True)["recorder"] == {"steps": 2}
+    state = torch.load(tmp_path / "iter_00000002.pth", weights_only=True)
+    assert state["recorder"] == {"steps": 2} and len(state["val_pictures"]["rows"]) == 1
     second = Recorder()
-    resumed = _train(shapes8, tmp_path, [second], resume=True)
+    resumed = _train(shapes8, tmp_path, [second, _pictures(shapes8)], resume=True)
     assert resumed.outcome == "finished" and second.steps == 4  # its count went on from the checkpoint
     a, b = load_weights_file(work / "model_final.pth").state_dict, load_weights_file(resumed.final).state_dict
     assert all(torch.equal(a[k], b[k]) for k in a)
+    sheet = "images/val_predictions/iter_00000004.png"  # its rows came back too: the same picture
+    assert np.array_equal(read_image(tmp_path / sheet), read_image(work / sheet))
     assert [r["loss"] for r in read_metrics(tmp_path).steps] == [r["loss"] for r in read_metrics(work).steps]
 
 

@@ -96,9 +96,10 @@ class Hooks:
     def __init__(self, hooks: Sequence[Hook | Callable[..., None]]) -> None:
         as_hooks = [h if isinstance(h, Hook) else CallbackHook(h) for h in hooks]
         self.hooks = sorted(as_hooks, key=lambda h: h.order)  # stable: ties keep the order given
-        names = [name_of(h) for h in self.hooks]
+        names = [name_of(h) for h in self.hooks if type(h).state_dict is not Hook.state_dict]  # the ones with state
         if dup := sorted({n for n in names if names.count(n) > 1}):
-            raise GnrcnnError(f"two hooks are named {dup[0]!r}: give each a distinct `name` (it keys its state)")
+            raise GnrcnnError(f"two hooks with state are named {dup[0]!r}: give each a distinct `name` (it keys "
+                              "its state in the checkpoint)")  # fmt: skip
 
     def __iter__(self):  # noqa: ANN204 - an iterator of Hook
         return iter(self.hooks)
