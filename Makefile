@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[test,plot,tensorboard,onnx,serve,browser,fasteval,hub,openvino]"
+	$(BIN)/python -m pip install -q -e ".[test,plot,tensorboard,onnx,serve,browser,fasteval,hub,openvino,mlflow]"
 	$(BIN)/python -c "import torch, torchvision, gnrcnn; print('gnrcnn', gnrcnn.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 

@@ -6,12 +6,13 @@ python benchmarks/loss_curves.py RUN_A/metrics.jsonl RUN_B/metrics.jsonl --label
 from __future__ import annotations
 
 import argparse
-import json
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from gnrcnn.train.events.jsonl import read_metrics
 
 
 def main() -> None:
@@ -22,8 +23,7 @@ def main() -> None:
     args = ap.parse_args()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for path, label in zip(args.runs, args.labels or args.runs):
-        with open(path) as f:
-            rows = [r for r in (json.loads(line) for line in f if line.strip()) if "loss" in r]
+        rows = read_metrics(path).steps
         ax.plot([r["iter"] for r in rows], [r["loss"] for r in rows], label=label, linewidth=1.5)
         last = rows[-5:]
         print(f"{label}: first {rows[0]['loss']:.3f}, mean of the last 5 logged {sum(r['loss'] for r in last) / 5:.3f}")

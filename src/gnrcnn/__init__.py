@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .api import build_model, draw, load_model
+    from .api import build_model, draw, load_model, train_model
     from .config.loader import load_config
     from .config.schema import Config
     from .errors import GnrcnnError
     from .runtime import keep_freed_memory
     from .structures import Instances
 
-_WHERE = {"build_model": "api", "draw": "api", "load_model": "api", "load_config": "config.loader",
-          "Config": "config.schema", "GnrcnnError": "errors", "keep_freed_memory": "runtime",
-          "Instances": "structures"}  # fmt: skip
+_WHERE = {"build_model": "api", "draw": "api", "load_model": "api", "train_model": "api",
+          "load_config": "config.loader", "Config": "config.schema", "GnrcnnError": "errors",
+          "keep_freed_memory": "runtime", "Instances": "structures"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -46,4 +46,5 @@ __all__ = [
     "keep_freed_memory",
     "load_config",
     "load_model",
+    "train_model",
 ]

@@ -1,8 +1,11 @@
-"""The Python entry points: models by config name, config file or checkpoint, and the pictures of their results."""
+"""The Python entry points: models by config name, config file or checkpoint, the pictures of their results,
+and training (``train_model``, what ``gnrcnn train`` runs)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,9 +19,13 @@ from .predict.model_files import is_onnx_path, is_openvino_path
 from .predict.onnx_detector import OnnxDetector, load_onnx
 from .predict.openvino_detector import OpenVinoDetector, load_openvino
 from .structures import Instances
+from .train.args import TrainArgs, TrainResult
+from .train.hooks import Hook
+from .train.options import training_config
+from .train.trainer import Trainer
 from .visualize import draw as results
 
-__all__ = ["build_model", "draw", "load_model"]
+__all__ = ["build_model", "draw", "load_model", "train_model"]
 
 
 def load_model(
@@ -76,4 +83,38 @@ def draw(
     options = {} if score_thr is None else {"score_thr": score_thr}
     out = results.draw(rgb, instances.to("cpu"), **options).permute(1, 2, 0).numpy()
     bgr = (color or ("bgr" if isinstance(image, np.ndarray) else "rgb")) == "bgr"
-    return np.ascontiguousarray(out[..., ::-1]) if bgr else out
+    return np.ascontiguousarray(out[..., ::-1] if bgr else out)  # contiguous: OpenCV draws on it as it is
+
+
+def train_model(
+    config: str | Path | Config, *, data_root: str | Path, ann: str | Path, work_dir: str | Path,
+    val_ann: str | Path | None = None, val_data_root: str | Path | None = None, weights: str | None = None,
+    backbone_weights: str | None = None, callbacks: Sequence[Hook | Callable[..., None]] = (),
+    overrides: list[str] | None = None, resume: bool | str = False, max_iters: int | None = None,
+    stop_at: int | None = None, device: str | None = None, amp: str | None = None, **options: Any,
+) -> TrainResult:  # fmt: skip
+    """Train as ``gnrcnn train`` does, from Python: the same options, by the flags' names
+    (``batch_size=2``, ``eval_every="500it"`` or ``1``, ``early_stop=3``, ``ema=0.999``, ``clip_grad=10``,
+    ``keep_empty=True``, ``scale=(640, 1066)``, ``seed``, ``num_workers``, ``accumulate``, ``best_metric``,
+    ``mlflow="http://host:5000"``), any config value in ``overrides`` (``["train.base_lr=0.01"]``).
+
+    ``callbacks``: ``Hook`` objects (``gnrcnn.train.hooks.Hook``: called before and after training, each
+    step and each evaluation, among the loop's own hooks) or plain functions ``f(trainer, batches)``
+    called after every step. Returns a ``TrainResult``: how the run ended, the iteration it stopped at,
+    the final metrics, the paths of ``model_final.pth`` and ``best.pth``. Under torchrun every process
+    calls it (``torchrun --nproc-per-node 2 my_script.py``); the trainer joins and leaves the group.
+    A signal (SIGTERM, Ctrl-C) raises ``TrainingInterruptedError`` after a checkpoint; ``resume=True``
+    continues. ``device``: default ``cuda`` when available.
+    """
+    import torch
+
+    cfg = training_config(config, overrides, **options)
+    args = TrainArgs(data_root=str(data_root), ann=str(ann), work_dir=str(work_dir), val_ann=_str(val_ann),
+                     val_data_root=_str(val_data_root), weights=weights, backbone_weights=backbone_weights,
+                     resume=resume, max_iters=max_iters, stop_at=stop_at, amp=amp,
+                     device=device or ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
+    return Trainer(cfg, args, callbacks).fit()
+
+
+def _str(path: str | Path | None) -> str | None:
+    return None if path is None else str(path)

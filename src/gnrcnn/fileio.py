@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,3 +187,12 @@ def read_json_lines(path: str | Path) -> Iterator[Any]:
                 yield json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise GnrcnnError(f"{path}: line {number} is not JSON; remove it or start afresh") from None
+
+
+def keep_json_lines(path: str | Path, keep: Callable[[Any], bool], kind: str = "log") -> list[Any]:
+    """Rewrite a JSON-lines file atomically with only the records ``keep`` accepts (a torn last line goes
+    too) and return them: a resumed job drops what it logged after its last checkpoint."""
+    kept = [r for r in read_json_lines(path) if keep(r)]
+    if Path(path).exists():
+        write_bytes_atomic(b"".join(json.dumps(r).encode("utf-8") + b"\n" for r in kept), path, kind)
+    return kept

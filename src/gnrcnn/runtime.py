@@ -1,5 +1,6 @@
 """Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
-cast, torch.compile, the RoIAlign thread pool, the video decoder's log level and peak-memory readings.
+cast, torch.compile, the RoIAlign thread pool, the video decoder's log level, the MLflow client's
+patience and peak-memory readings.
 
 A function that changes the model it is handed says so in its name (``..._in_place``); the caller
 owns that model.
@@ -191,6 +192,20 @@ def quiet_video_decoder() -> None:
     as one line itself. OpenCV reads the level once, when the process first opens a video (so every
     video function of gnrcnn calls this first); ``OPENCV_FFMPEG_LOGLEVEL`` set by the user wins."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+def mlflow_patience() -> None:
+    """MLflow's client retries a failed call 7 times over about 4 minutes and waits 120 s for an answer;
+    a training run that logs to it must not stall that long on a server that is down. Each call here
+    gets 2 retries (1 s, 2 s apart) and 30 s, and MLflow prints no run links of its own (the trainer
+    names the run once). The user's own ``MLFLOW_HTTP_REQUEST_*`` settings win."""
+    for name, value in (
+        ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+        ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+        ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
+    ):
+        os.environ.setdefault(name, value)
 
 
 def peak_rss_gb() -> float:

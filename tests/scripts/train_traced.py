@@ -1,5 +1,6 @@
 """``torchrun ... train_traced.py CONFIG DATA_ROOT WORK_DIR [OVERRIDE ...]``: training through the public
-Trainer with a hook that writes, per rank, the image ids of every step (what the torchrun tests check).
+``gnrcnn.train_model`` with a callback that writes, per rank, the image ids of every step (what the torchrun
+tests check).
 
 Environment: ``TRACE_DIR`` (default WORK_DIR) receives the traces; ``MAX_ITERS`` (default 4);
 ``KILL_AT=RANK:ITER`` SIGKILLs that rank after that iteration, once (it leaves the file
@@ -15,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from gnrcnn import load_config
-from gnrcnn.train.trainer import TrainArgs, Trainer
+import gnrcnn
+from gnrcnn.train.trainer import Trainer
 
 
 def _planned(name: str, once: bool = False) -> tuple[int, int] | None:
@@ -30,9 +31,6 @@ def _planned(name: str, once: bool = False) -> tuple[int, int] | None:
 def main() -> None:
     config, root, work, *overrides = sys.argv[1:]
     trace_dir = Path(os.environ.get("TRACE_DIR", work))
-    args = TrainArgs(data_root=root, ann=str(Path(root) / "annotations" / "train.json"), work_dir=work,
-                     max_iters=int(os.environ.get("MAX_ITERS", "4")), device="cpu")  # fmt: skip
-    cfg = load_config(config, ["train.images_per_gpu=1", *overrides])
     kill, hang = _planned("KILL_AT", once=True), _planned("HANG_AT")
     marker = Path(os.environ.get("KILL_MARKER", trace_dir / "killed"))
 
@@ -46,7 +44,10 @@ def main() -> None:
         if hang == (trainer.rank, trainer.iteration):
             time.sleep(3600)
 
-    Trainer(cfg, args, hooks=[trace]).train()  # the trainer leaves the process group it joined
+    # every process calls it; the trainer joins the process group and leaves it at the end
+    gnrcnn.train_model(config, data_root=root, ann=Path(root) / "annotations" / "train.json", work_dir=work,
+                       overrides=["train.images_per_gpu=1", *overrides], callbacks=[trace],
+                       max_iters=int(os.environ.get("MAX_ITERS", "4")), device="cpu")  # fmt: skip
 
 
 if __name__ == "__main__":

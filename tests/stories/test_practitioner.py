@@ -33,8 +33,10 @@ def test_the_documented_recipe_schedules_by_epochs_on_the_demo_config(shapes8: P
         args += ["--set", flag]
     assert main(args) == 0
     out = capsys.readouterr().out
-    # 8 images at 2 per iteration: 4 per epoch, 12 epochs, lr x0.1 after epochs 8 and 11
-    assert "48 iterations (4/epoch)" in out and "(warm-up 100, steps at [32, 44])" in out, out
+    # 8 images at 2 per iteration: 4 per epoch, 12 epochs, lr x0.1 after epochs 8 and 11; the page's warm-up of
+    # 100 is longer than these 48 iterations: capped at a quarter of the run, with one line
+    assert "48 iterations (4/epoch)" in out and "(warm-up 12, steps at [32, 44])" in out, out
+    assert "note: a warm-up of 100 iterations is not shorter than the run's 48: capped at 12" in out, out
 
 
 def test_half_an_epoch_schedule_over_an_iteration_schedule_is_refused() -> None:

@@ -3,65 +3,32 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from ..config.schema import BEST_METRICS
-from ..errors import GnrcnnError
+from ..train.options import eval_every_overrides
 from . import common
 
-if TYPE_CHECKING:
-    from ..config.schema import Config
-
-# command-line flag -> config key it sets
-_FLAG_KEYS = (("batch_size", "train.images_per_gpu"), ("seed", "train.seed"), ("num_workers", "train.num_workers"),
-              ("accumulate", "train.accumulate"), ("best_metric", "train.best_metric"),
-              ("early_stop", "train.early_stop"), ("clip_grad", "train.clip_grad_norm"),
-              ("ema", "train.ema_decay"))  # fmt: skip
-
-
-def eval_every_overrides(text: str) -> list[str]:
-    """``"2"`` -> every 2 epochs, ``"500it"`` -> every 500 iterations, ``"0"`` -> only at the end."""
-    digits = text[:-2] if text.endswith("it") else text
-    if not digits.isdigit():
-        raise GnrcnnError(f"--eval-every expects N (epochs) or Nit (iterations), e.g. 1 or 500it; got '{text}'")
-    n = int(digits)
-    iters = text.endswith("it")
-    return [f"train.eval_every_epochs={0 if iters else n}", f"train.eval_every_iters={n if iters else 0}"]
-
-
-def train_config(args: argparse.Namespace) -> Config:
-    from ..config.loader import load_config
-
-    overrides = list(args.overrides)
-    if args.scale:
-        overrides += [f"input.short={args.scale[0]}", f"input.long={args.scale[1]}"]
-    overrides += [f"{key}={getattr(args, flag)}" for flag, key in _FLAG_KEYS if getattr(args, flag) is not None]
-    if args.eval_every is not None:
-        overrides += eval_every_overrides(args.eval_every)
-    if args.keep_empty:
-        overrides.append("data.keep_empty_images=true")
-    return load_config(args.config, overrides)
+__all__ = ["eval_every_overrides", "register"]  # eval_every_overrides: where the flag's meaning lives
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """A thin caller of ``gnrcnn.train_model``: the flags by name, then the final table and which file to ship."""
+    from ..api import train_model
     from ..evaluation.evaluate import format_table
-    from ..train.trainer import TrainArgs, Trainer
+    from ..train.options import CONFIG_OPTIONS
+    from ..train.summary import ship_note
 
-    cfg = train_config(args)
-    dev = common.device(args.device)
-    targs = TrainArgs(
-        data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_data_root=args.val_data_root,
-        val_ann=args.val_ann, weights=args.weights, backbone_weights=args.backbone_weights, resume=args.resume,
-        max_iters=args.max_iters, stop_at=args.stop_at, device=dev, amp=args.amp,
+    options = {name: getattr(args, name) for name in CONFIG_OPTIONS}
+    result = train_model(
+        args.config, data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_ann=args.val_ann,
+        val_data_root=args.val_data_root, weights=args.weights, backbone_weights=args.backbone_weights,
+        overrides=args.overrides, resume=args.resume, max_iters=args.max_iters, stop_at=args.stop_at,
+        device=common.device(args.device), amp=args.amp, eval_every=args.eval_every, scale=args.scale, **options,
     )  # fmt: skip
-    trainer = Trainer(cfg, targs)  # joins the process group under torchrun; train() leaves it
-    metrics = trainer.train()
-    if metrics and trainer.main:
-        print(format_table(metrics))
-    if trainer.main and (trainer.iteration >= trainer.schedule.total_iters or trainer.tracker.should_stop):
-        from ..train.summary import ship_note
-
-        print(ship_note(trainer.work, trainer.cfg, metrics, trainer.iteration, trainer.ipe))
+    if result.main and result.metrics:
+        print(format_table(result.metrics))
+    if result.main and result.outcome == "finished":
+        print(ship_note(result.work_dir, result.config, result.metrics, result.iteration, result.iters_per_epoch))
     return 0
 
 
@@ -72,23 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", required=True, help="COCO instances JSON of the training set")
     p.add_argument("--val-data-root", help="image folder of the validation set (default: --data-root)")
     p.add_argument("--val-ann", help="COCO instances JSON of the validation set (evaluated at the end)")
-    p.add_argument(
-        "--keep-empty",
-        action="store_true",
-        help="train on images without annotations as negatives (default: they are left out)",
-    )
-    p.add_argument(
-        "--eval-every",
-        metavar="N|Nit",
-        help="evaluate on --val-ann every N epochs (or N iterations: 500it), keeping best.pth",
-    )
+    p.add_argument("--keep-empty", action="store_true",
+                   help="train on images without annotations as negatives (default: they are left out)")  # fmt: skip
+    p.add_argument("--eval-every", metavar="N|Nit",
+                   help="evaluate on --val-ann every N epochs (or N iterations: 500it), keeping best.pth")  # fmt: skip
     p.add_argument("--best-metric", choices=BEST_METRICS, help="what best.pth maximises (default segm.AP)")
-    p.add_argument(
-        "--early-stop",
-        type=int,
-        metavar="PATIENCE",
-        help="stop after PATIENCE evaluations without improvement of --best-metric",
-    )
+    p.add_argument("--early-stop", type=int, metavar="PATIENCE",
+                   help="stop after PATIENCE evaluations without improvement of --best-metric")  # fmt: skip
     p.add_argument("--clip-grad", type=float, metavar="NORM", help="clip gradients to this total L2 norm")
     p.add_argument("--ema", type=float, metavar="DECAY",
                    help="keep an EMA of the weights (e.g. 0.999), evaluated and saved as the result")  # fmt: skip
@@ -101,16 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
     p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
-    p.add_argument(
-        "--stop-at",
-        type=int,
-        metavar="ITER",
-        help="leave with a checkpoint at this iteration (e.g. a time-limited job); --resume continues",
-    )
+    p.add_argument("--stop-at", type=int, metavar="ITER", help="leave with a checkpoint at this iteration "
+                   "(e.g. a time-limited job); --resume continues")  # fmt: skip
     p.add_argument("--scale", type=int, nargs=2, metavar=("SHORT", "LONG"), help="resize for training and eval")
     p.add_argument("--batch-size", type=int, help="images per process (default: the config's, 2)")
     p.add_argument("--accumulate", type=int, help="batches per optimizer step (emulates a larger batch)")
     p.add_argument("--seed", type=int)
     p.add_argument("--num-workers", type=int)
+    p.add_argument("--mlflow", metavar="URI", help="track the run in MLflow at this tracking URI, e.g. "
+                   "http://127.0.0.1:5000 (pip install gnrcnn[mlflow]; train.mlflow_uri)")  # fmt: skip
     common.add_device(p, "training")
     p.set_defaults(func=cmd_train)

@@ -161,6 +161,10 @@ class TrainConfig:
     channels_last: str = _choice("all", *LAYOUTS)
     recompute_backbone: str = _choice("auto", "auto", "always", "never")
     memory_budget_gb: float = 0.0
+    # Runs tracked in MLflow (``pip install gnrcnn[mlflow]``): the tracking server's URI (http://host:5000,
+    # or a local ``file:`` / ``sqlite:`` store), "" for off; the experiment the run goes to.
+    mlflow_uri: str = ""
+    mlflow_experiment: str = "gnrcnn"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from torch import nn
 from .. import distributed as dist
 from ..config.schema import Config
 from ..fileio import save_torch_atomic, write_json_atomic
-from ..weights import gnrcnn_checkpoint
+from . import checkpoint
 
 BEST = "best.pth"
 
@@ -67,18 +67,22 @@ def is_due(cfg: Config, iteration: int, iters_per_epoch: int, total: int) -> boo
     return False
 
 
-def record(metrics: dict[str, Any], tracker: BestTracker, iteration: int, epoch: float) -> dict[str, Any]:
-    """The ``metrics.jsonl`` line of one evaluation."""
-    flat = {f"{t}.{m}": round(v, 5) for t in ("bbox", "segm") for m, v in metrics.get(t, {}).items()
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """An evaluation's COCO metrics by one name each: ``{"bbox.AP": ..., "segm.AP50": ...}``."""
+    return {f"{t}.{m}": round(v, 5) for t in ("bbox", "segm") for m, v in metrics.get(t, {}).items()
             if isinstance(v, float)}  # fmt: skip
-    return {"iter": iteration, "epoch": round(epoch, 3), "eval": flat, "best_metric": tracker.metric,
-            "best": tracker.best, "best_iter": tracker.best_iter, "evals_since_best": tracker.since_best}  # fmt: skip
+
+
+def record_extra(tracker: BestTracker, epoch: float) -> dict[str, Any]:
+    """What the ``metrics.jsonl`` line of an evaluation holds beside its metrics: the best so far."""
+    return {"epoch": round(epoch, 3), "best_metric": tracker.metric, "best": tracker.best,
+            "best_iter": tracker.best_iter, "evals_since_best": tracker.since_best}  # fmt: skip
 
 
 def write_best(work: Path, model: nn.Module, cfg: Config, tracker: BestTracker, metrics: dict[str, Any]) -> None:
     """``best.pth`` (a gnrcnn checkpoint of the evaluated weights) and ``best.json``, atomically."""
     meta = {"iteration": tracker.best_iter, "best_metric": tracker.metric, "best": tracker.best}
-    save_torch_atomic(gnrcnn_checkpoint(model, cfg.to_dict(), meta), work / BEST)
+    save_torch_atomic(checkpoint.build(model, cfg, meta), work / BEST)
     write_json_atomic({**meta, "metrics": metrics}, work / "best.json", "metrics", indent=2)
 
 

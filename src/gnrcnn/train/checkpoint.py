@@ -1,8 +1,11 @@
-"""Training checkpoints: atomic writes, the last K kept, a ``latest`` pointer, safe resume.
+"""Training checkpoints: the one builder of checkpoint dicts, atomic writes, the last K kept, a ``latest``
+pointer, safe resume.
 
-A training checkpoint is a gnrcnn checkpoint (usable with ``--weights``) plus the training state:
-optimizer, gradient scaler, random-number generators, the iteration counter, the EMA of the weights
-(or None) and the validation state (best value, its iteration, evaluations since).
+Every checkpoint dict gnrcnn writes comes from ``build``: a gnrcnn checkpoint (weights, config, meta;
+usable with ``--weights``), and for a training checkpoint the training state beside it: optimizer,
+gradient scaler, random-number generators, the iteration counter, the event writers' state (``events``:
+the MLflow run to continue) and each hook's state under the hook's name (``ema``: the EMA of the
+weights; ``validation``: best value, its iteration, evaluations since).
 """
 
 from __future__ import annotations
@@ -16,14 +19,28 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config.schema import Config
 from ..errors import GnrcnnError
 from ..fileio import save_torch_atomic, write_text_atomic
+from ..weights import gnrcnn_checkpoint
 from ..weights.safe_load import read_weights
-from .best import BestTracker
-from .ema import EMA
 
 LATEST = "latest"
 _NAME = re.compile(r"^iter_(\d+)\.pth$")
+
+
+def build(
+    model: torch.nn.Module, cfg: Config, meta: dict[str, Any], training: dict[str, Any] | None = None,
+    hooks: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A checkpoint dict: ``model``'s weights with ``cfg`` and ``meta`` (``best.pth``, ``model_final.pth``), plus
+    for a training checkpoint the loop's own state (``training``) and each hook's under its name."""
+    state = gnrcnn_checkpoint(model, cfg.to_dict(), meta)
+    state.update(training or {})
+    if clash := sorted(set(state) & set(hooks or {})):
+        raise GnrcnnError(f"a hook named {clash[0]!r} would overwrite that entry of the checkpoint: rename the hook")
+    state.update(hooks or {})
+    return state
 
 
 def rng_state() -> dict[str, Any]:
@@ -108,20 +125,14 @@ def load_for_resume(work_dir: Path, explicit: str | None = None) -> tuple[Path, 
     return None
 
 
-def restore(
-    state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any,
-    ema: EMA | None, tracker: BestTracker, rank: int,
-) -> int:  # fmt: skip
-    """Put a training checkpoint's state back in place; returns its iteration. A checkpoint written
-    without EMA leaves ``ema`` to start from the current weights."""
+def restore(state: dict[str, Any], *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any,
+            rank: int) -> int:  # fmt: skip
+    """Put a training checkpoint's own state back in place (the hooks' and writers' states are theirs to
+    restore); returns its iteration."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     rngs = state["rng"]
     set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
-    if ema is not None and state.get("ema"):
-        ema.load_state_dict(state["ema"])
-    if state.get("validation"):
-        tracker.load_state_dict(state["validation"])
     return int(state["iteration"])

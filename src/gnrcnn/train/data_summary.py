@@ -11,7 +11,6 @@ from collections import Counter
 from typing import Any
 
 from ..data.coco import CocoDataset
-from ..fileio import read_json_lines
 
 # Problem kinds that leave out an image (the rest, from check_annotation, leave out an annotation).
 IMAGE_KINDS = ("missing-file", "unreadable-image", "size-mismatch", "bad-image-entry", "duplicate-image-id")
@@ -55,13 +54,3 @@ def describe(s: dict[str, Any]) -> str:
             f"{v['annotations']} annotations"
         )
     return text
-
-
-def announce(logger: Any, run: str, dataset: CocoDataset, val: CocoDataset | None, start: int) -> None:
-    """Print the run's paragraph and the data line, and log the data record (``logger``: a MetricsLogger) unless
-    the log already holds one: a resumed run keeps its first, so its log reads as one uninterrupted run's."""
-    record = summary(dataset, val)
-    logger.write(run)
-    logger.write(describe(record))
-    if not any(isinstance(r, dict) and "data" in r for r in read_json_lines(logger.path)):
-        logger.log_record({"iter": start, "data": record})

@@ -18,6 +18,7 @@ class Schedule:
     warmup_factor: float
     steps: tuple[int, ...]  # iterations at which the lr is multiplied by 0.1
     iters_per_epoch: int
+    notes: tuple[str, ...] = ()  # what was changed to fit the run (a warm-up as long as it, steps past its end)
 
     def lr(self, it: int) -> float:
         """lr of iteration ``it`` (0-based)."""
@@ -35,7 +36,10 @@ def scaled_lr(cfg: TrainConfig, total_batch: int) -> float:
 def make_schedule(cfg: TrainConfig, iters_per_epoch: int, total_batch: int, max_iters: int | None = None) -> Schedule:
     """Epoch steps become iteration steps. With ``max_iters`` the run is shortened to that many
     iterations, the steps kept at the same fractions of the run and the warm-up at the same fraction
-    of the run as of the full schedule (never longer than configured)."""
+    of the run as of the full schedule (never longer than configured). Then the schedule is fitted to
+    the run, each change said in one line (``notes``): a warm-up as long as the run or longer (the lr would
+    never reach its value) is capped at a quarter of the run, and steps at or past its last iteration
+    (which would never apply) are left out."""
     if cfg.iters > 0:
         total, steps = cfg.iters, list(cfg.lr_step_iters)
     else:
@@ -45,4 +49,14 @@ def make_schedule(cfg: TrainConfig, iters_per_epoch: int, total_batch: int, max_
         steps = [round(s * max_iters / total) for s in steps]
         warmup = min(warmup, round(warmup * max_iters / total))
         total = max_iters
-    return Schedule(scaled_lr(cfg, total_batch), total, warmup, cfg.warmup_factor, tuple(steps), iters_per_epoch)
+    notes = []
+    if warmup >= total > 0:
+        notes.append(f"note: a warm-up of {warmup} iterations is not shorter than the run's {total}: capped at "
+                     f"{total // 4}, a quarter of the run (train.warmup_iters)")  # fmt: skip
+        warmup = total // 4
+    if late := [s for s in steps if s >= total]:
+        notes.append(f"note: lr steps at iterations {late} come at or after the end of the run (iteration {total}) "
+                     "and would never apply: left out (train.lr_step_epochs / lr_step_iters)")  # fmt: skip
+        steps = [s for s in steps if s < total]
+    lr = scaled_lr(cfg, total_batch)
+    return Schedule(lr, total, warmup, cfg.warmup_factor, tuple(steps), iters_per_epoch, tuple(notes))

@@ -6,18 +6,22 @@ import dataclasses
 import functools
 import random
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import distributed as dist
+from ..build import build_for_training
 from ..config.schema import Config
 from ..data.coco import CocoDataset
 from ..data.problems import summarize
 from ..data.sampler import GroupedBatchSampler
 from ..data.shared_index import read_shared
-from ..data.train_data import TrainDataset, collate
+from ..data.train_data import Batch, TrainDataset, collate
+from .args import TrainArgs
+from .memory_plan import plan as plan_memory
 from .schedule import Schedule
 
 
@@ -49,6 +53,18 @@ def with_classes(cfg: Config, dataset: CocoDataset) -> Config:
     data = dataclasses.replace(cfg.data, class_names=list(dataset.class_names),
                                category_ids=list(dataset.category_ids))  # fmt: skip
     return dataclasses.replace(cfg, data=data)
+
+
+def make_model(cfg: Config, args: TrainArgs, resuming: bool, device: torch.device, main: bool) -> nn.Module:
+    """The model on ``device`` in training mode, with its starting weights (none when resuming: the checkpoint
+    holds them, so nothing is loaded or downloaded) and its memory plan (backbone recomputation or not)."""
+    start = ("none", "none") if resuming else (args.weights, args.backbone_weights)
+    model = build_for_training(cfg, *start, main and not resuming).to(device).train()
+    memory = plan_memory(model, cfg, device, args.amp)
+    model.configure_training(cfg.train.channels_last, memory.recompute)
+    if main:
+        print(f"backbone recomputation {'on' if memory.recompute else 'off'}: {memory.reason}")
+    return model
 
 
 def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
@@ -86,6 +102,23 @@ def make_loader(
         generator=torch.Generator().manual_seed(cfg.train.seed),
     )  # fmt: skip
     return loader, sampler
+
+
+def batch_groups(loader: torch.utils.data.DataLoader, sampler: GroupedBatchSampler, iters_per_epoch: int,
+                 accumulate: int, start: int) -> Iterator[list[Batch]]:  # fmt: skip
+    """Lists of ``accumulate`` batches, one per iteration, epoch after epoch, from iteration ``start`` on."""
+    it = start
+    while True:
+        epoch, done = divmod(it, iters_per_epoch)
+        sampler.set_epoch(epoch, done * accumulate)
+        group: list[Batch] = []
+        for batch in loader:
+            group.append(batch)
+            if len(group) == accumulate:
+                yield group
+                group, it = [], it + 1
+                if it % iters_per_epoch == 0:  # epoch boundary: restart the sampler
+                    break
 
 
 def describe(cfg: Config, dataset: CocoDataset, s: Schedule, world: int, device: torch.device) -> str:

@@ -1,6 +1,6 @@
 """One optimizer step, the same for ``Trainer`` and for ``gnrcnn bench``'s training speed: forward under
 autocast, the losses checked, backward (scaled for fp16), gradient accumulation without DDP syncs but the
-last, clipping, the optimizer step and the EMA of the weights."""
+last, clipping and the optimizer step (the EMA of the weights follows it as a hook: ``hooks/ema.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .. import runtime
 from ..structures import Targets
-from .ema import EMA
 
 Inputs = tuple[torch.Tensor, torch.Tensor, Targets]  # normalised images, their sizes, targets: on the device
 
@@ -34,10 +33,10 @@ class OptimizerStep:
 
     def __init__(
         self, net: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device, *, amp: str | None = None,
-        scaler: torch.amp.GradScaler | None = None, clip_norm: float = 0.0, ema: EMA | None = None,
+        scaler: torch.amp.GradScaler | None = None, clip_norm: float = 0.0,
     ) -> None:  # fmt: skip
         self.net, self.optimizer, self.device, self.amp = net, optimizer, device, amp
-        self.scaler, self.clip_norm, self.ema = scaler, clip_norm, ema
+        self.scaler, self.clip_norm = scaler, clip_norm
         self.model = net.module if isinstance(net, DistributedDataParallel) else net
         self.clip_params = [p for p in self.model.parameters() if p.requires_grad] if clip_norm > 0 else []
 
@@ -66,7 +65,7 @@ class OptimizerStep:
         return sums
 
     def _apply(self, sums: dict[str, float]) -> None:
-        """Clip (the norm before clipping goes into ``sums``), step, zero the gradients, update the EMA."""
+        """Clip (the norm before clipping goes into ``sums``), step, zero the gradients."""
         if self.clip_params:
             if self.scaler:
                 self.scaler.unscale_(self.optimizer)
@@ -77,5 +76,3 @@ class OptimizerStep:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.update(self.model)
