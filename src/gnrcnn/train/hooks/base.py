@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ...elastic import is_collective_failure
+from ...distributed.elastic import is_collective_failure
 from ...errors import GnrcnnError
 
 if TYPE_CHECKING:
