@@ -28,10 +28,7 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
-	# OpenVINO's tests run in a process of their own: after its INT8 export and throughput-mode runs, a signal
-	# raised in the same process crashed it (SIGSEGV in tests/stories/test_practitioner.py's SIGTERM test).
-	$(BIN)/python -m pytest -q -x --durations=15 --ignore=tests/export/test_openvino.py
-	$(BIN)/python -m pytest -q -x --durations=5 tests/export/test_openvino.py
+	$(BIN)/python -m pytest -q -x --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

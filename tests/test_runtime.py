@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 import gnrcnn
@@ -65,3 +66,36 @@ def test_bf16_inference_runs_nhwc_on_its_own_copy() -> None:
     assert len(det.predict(torch.zeros(3, 96, 128, dtype=torch.uint8))) == 1
     none = Detector(load_config(str(TINY), ["model.channels_last=none"]), model, device="cpu", amp="bf16")
     assert none.model.memory_format == torch.contiguous_format  # an explicit "none" is kept
+
+
+_CORES_GO_IN_THE_WRONG_ORDER = """
+import gc, os, signal, sys, time
+import numpy as np
+import openvino as ov
+import openvino.opset13 as ops
+from gnrcnn import runtime
+
+x = ops.parameter([1, 3, 8, 8], np.float32)
+model = ov.Model([ops.relu(x)], [x])
+runtime.openvino_core().compile_model(model, "CPU")
+with (runtime.signal_stack_kept() if sys.argv[1] == "kept" else runtime.contextlib.nullcontext()):
+    a = ov.Core(); ca = a.compile_model(model, "CPU")  # as NNCF does: Cores of its own ...
+    b = ov.Core(); cb = b.compile_model(model, "CPU")
+    del ca, a; gc.collect(); del cb, b; gc.collect()  # ... going in the order they came
+signal.signal(signal.SIGTERM, lambda *_: print("handled", flush=True))
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(0.1)
+"""
+
+
+def test_openvino_cores_going_in_the_order_they_came_crash_the_next_signal_unless_the_stack_is_kept() -> None:
+    """The cause of the OpenVINO-then-signal SIGSEGV, in small: each Core's CPU plugin puts back the signal
+    stack it found when it goes; two going first-in first-out leave the thread on an unmapped stack."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("openvino")
+    run = [subprocess.run([sys.executable, "-c", _CORES_GO_IN_THE_WRONG_ORDER, how], capture_output=True, text=True,
+                          timeout=120) for how in ("bare", "kept")]  # fmt: skip
+    assert run[0].returncode == -11, run[0]  # SIGSEGV in the signal handler's frame
+    assert run[1].returncode == 0 and "handled" in run[1].stdout, run[1].stderr[-2000:]

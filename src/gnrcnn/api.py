@@ -90,7 +90,8 @@ def train_model(
     config: str | Path | Config, *, data_root: str | Path, ann: str | Path, work_dir: str | Path,
     val_ann: str | Path | None = None, val_data_root: str | Path | None = None, weights: str | None = None,
     backbone_weights: str | None = None, callbacks: Sequence[Hook | Callable[..., None]] = (),
-    overrides: list[str] | None = None, resume: bool | str = False, max_iters: int | None = None,
+    overrides: list[str] | None = None, resume: bool | str = False, overwrite: bool = False,
+    max_iters: int | None = None,
     stop_at: int | None = None, device: str | None = None, amp: str | None = None, **options: Any,
 ) -> TrainResult:  # fmt: skip
     """Train as ``gnrcnn train`` does, from Python: the same options, by the flags' names
@@ -104,14 +105,15 @@ def train_model(
     the final metrics, the paths of ``model_final.pth`` and ``best.pth``. Under torchrun every process
     calls it (``torchrun --nproc-per-node 2 my_script.py``); the trainer joins and leaves the group.
     A signal (SIGTERM, Ctrl-C) raises ``TrainingInterruptedError`` after a checkpoint; ``resume=True``
-    continues. ``device``: default ``cuda`` when available.
+    continues. A ``work_dir`` holding another run's files is refused unless ``resume`` or ``overwrite``
+    (which clears them first). ``device``: default ``cuda`` when available.
     """
     import torch
 
     cfg = training_config(config, overrides, **options)
     args = TrainArgs(data_root=str(data_root), ann=str(ann), work_dir=str(work_dir), val_ann=_str(val_ann),
                      val_data_root=_str(val_data_root), weights=weights, backbone_weights=backbone_weights,
-                     resume=resume, max_iters=max_iters, stop_at=stop_at, amp=amp,
+                     resume=resume, overwrite=overwrite, max_iters=max_iters, stop_at=stop_at, amp=amp,
                      device=device or ("cuda" if torch.cuda.is_available() else "cpu"))  # fmt: skip
     return Trainer(cfg, args, callbacks).fit()
 

@@ -104,7 +104,32 @@ def save_torch_atomic(obj: Any, path: str | Path, kind: str = "checkpoint") -> N
     import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
 
     with atomic_open(path, kind) as f:
-        torch.save(obj, f)
+        sink = _KeepsWriteError(f)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError:
+            # torch's zip writer turns the OSError of a failed write (a full disk) into "unexpected pos ...":
+            # the OSError it swallowed is what the user needs to read
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+
+
+class _KeepsWriteError:
+    """A file's write and flush, remembering the first OSError they raised."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
 cast, torch.compile, the RoIAlign thread pool, the video decoder's log level, the MLflow client's
-patience and peak-memory readings.
+patience, the one OpenVINO Core and peak-memory readings.
 
 A function that changes the model it is handed says so in its name (``..._in_place``); the caller
 owns that model.
@@ -185,6 +185,53 @@ def thread_pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(2, torch.get_num_threads()), thread_name_prefix="gnrcnn")
     return _pool
+
+
+_openvino_core: Any = None
+
+
+def openvino_core() -> Any:
+    """The process's one ``openvino.Core``, which lives as long as the process: every read, compile and
+    property query of gnrcnn goes through it.
+
+    Why one. The Core's CPU plugin, when it loads, gives the thread that loads it an alternate signal stack
+    of its own (``mmap``, OpenVINO's ``SigAltStackSetup``), remembering the stack it found; when the plugin
+    goes, it puts the remembered stack back and unmaps its own. That is right only if plugins go in the
+    reverse order of their coming. A Core per call, freed whenever garbage collection gets to it, breaks
+    that order: the second plugin to go puts back the first one's stack, already unmapped, and the next
+    signal handled on that thread runs its handler there (CPython installs its handlers with SA_ONSTACK):
+    SIGTERM during training after an INT8 export ended the process in SIGSEGV
+    (tests/scripts/openvino_then_sigterm.py). One Core, whose plugin is loaded here and never unloaded,
+    leaves no stack to dangle."""
+    global _openvino_core
+    if _openvino_core is None:
+        import openvino as ov
+
+        core = ov.Core()
+        core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")  # loads the CPU plugin now, once
+        _openvino_core = core
+    return _openvino_core
+
+
+class _SignalStack(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextlib.contextmanager
+def signal_stack_kept() -> Iterator[None]:
+    """The calling thread's alternate signal stack as it was before the block, whatever the block's
+    libraries did to it: NNCF makes OpenVINO Cores of its own while it quantizes, and the order they go in
+    is not ours to choose (see ``openvino_core``)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = _SignalStack()
+    libc.sigaltstack(None, ctypes.byref(before))
+    try:
+        yield
+    finally:
+        import gc
+
+        gc.collect()  # the block's Cores go now, while the stack they may put back is replaced below
+        libc.sigaltstack(ctypes.byref(before), None)
 
 
 def quiet_video_decoder() -> None:

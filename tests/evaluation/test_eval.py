@@ -210,9 +210,12 @@ def test_eval_under_torchrun_shards_and_gathers(quick_demo: QuickDemo, tmp_path:
             "--data-root", str(data), "--device", "cpu"]  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "--master_addr=127.0.0.1", "-m", "gnrcnn", *args, "--out", str(tmp_path / "two")]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    # Both runs on one thread per process: oneDNN's kernels sum in another order on another thread count, and a
+    # score's fifth decimal then differs (seen in CI: 0.50919 against 0.5092), which is no fault of the gather.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    for c in (cmd, [sys.executable, "-m", "gnrcnn", *args, "--out", str(tmp_path / "one")]):
+        res = subprocess.run(c, capture_output=True, text=True, timeout=600, env=env)
+        assert res.returncode == 0, res.stderr[-3000:]
     one, two = (json.loads((tmp_path / n / "results.json").read_text()) for n in ("one", "two"))
     assert len(one) > 8 and sorted(map(json.dumps, one)) == sorted(map(json.dumps, two))
     m1, m2 = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("one", "two"))

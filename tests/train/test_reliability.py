@@ -147,7 +147,9 @@ def test_corrupt_latest_checkpoint_falls_back_with_a_warning(shapes8: Path, tmp_
     assert names[-1] == "iter_00000006.pth" and (tmp_path / "latest").read_text().strip() == names[-1]
     latest = tmp_path / names[-1]
     latest.write_bytes(latest.read_bytes()[:5000])  # truncated, as by a crash of the disk or a copy
-    with pytest.warns(UserWarning, match="iter_00000006.pth: corrupt or truncated checkpoint.*falling back"):
+    with pytest.warns(
+        UserWarning, match=r"iter_00000006.pth \(corrupt or truncated checkpoint.*resuming from .*iter_00000004.pth"
+    ):
         path, state = ckpt.load_for_resume(tmp_path)
     assert path.name == "iter_00000004.pth" and state["iteration"] == 4
 

@@ -27,13 +27,29 @@ def main(argv: list[str] | None = None) -> int:
 
         keep_freed_memory()
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit where Python reports it
+        return code
     except GnrcnnError as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)  # a training stopped by a signal: 128 + its number, as a shell reports it
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """The reader of our output went away (``gnrcnn zoo | head -3``): stop quietly, as ``cat`` does. Python
+    would otherwise print a traceback, and a second one when it flushes stdout at exit: so stdout now writes
+    to /dev/null. 141 is what a shell reports for a process that SIGPIPE ended."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 __all__ = ["build_parser", "main"]

@@ -22,8 +22,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_model(
         args.config, data_root=args.data_root, ann=args.ann, work_dir=args.work_dir, val_ann=args.val_ann,
         val_data_root=args.val_data_root, weights=args.weights, backbone_weights=args.backbone_weights,
-        overrides=args.overrides, resume=args.resume, max_iters=args.max_iters, stop_at=args.stop_at,
-        device=common.device(args.device), amp=args.amp, eval_every=args.eval_every, scale=args.scale, **options,
+        overrides=args.overrides, resume=args.resume, overwrite=args.overwrite, max_iters=args.max_iters,
+        stop_at=args.stop_at, device=common.device(args.device), amp=args.amp, eval_every=args.eval_every,
+        scale=args.scale, **options,
     )  # fmt: skip
     if result.main and result.metrics:
         print(format_table(result.metrics))
@@ -57,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--work-dir", required=True, help="checkpoints, logs, loss curve, metrics")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from the latest good checkpoint in --work-dir (or the one given)")  # fmt: skip
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="clear an earlier run's files from --work-dir first (without it, such a folder is refused)",
+    )
     p.add_argument("--max-iters", type=int, help="stop after N iterations (lr steps kept as fractions)")
     p.add_argument("--stop-at", type=int, metavar="ITER", help="leave with a checkpoint at this iteration "
                    "(e.g. a time-limited job); --resume continues")  # fmt: skip

@@ -24,6 +24,7 @@ from ..data.coco import CocoDataset
 from ..data.image_io import list_images, read_image
 from ..data.preprocess import RawPreprocessor
 from ..errors import GnrcnnError
+from ..runtime import openvino_core, signal_stack_kept
 
 QUANTIZED_TYPES = {"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"}
 
@@ -93,7 +94,9 @@ def quantize(model: Any, items: list[dict[str, np.ndarray]]) -> Any:
 
     nncf.set_log_level(logging.WARNING)
     others = sorted({op.get_type_name() for op in model.get_ops()} - QUANTIZED_TYPES)
-    return nncf.quantize(
-        model, nncf.Dataset(items), subset_size=len(items),
-        ignored_scope=nncf.IgnoredScope(types=others, validate=False),
-    )  # fmt: skip
+    openvino_core()  # our plugin first, so NNCF's Cores stack their signal stacks on one that never goes
+    with signal_stack_kept():
+        return nncf.quantize(
+            model, nncf.Dataset(items), subset_size=len(items),
+            ignored_scope=nncf.IgnoredScope(types=others, validate=False),
+        )  # fmt: skip

@@ -46,6 +46,7 @@ import torch
 
 from ..data.preprocess import RawPreprocessor
 from ..errors import GnrcnnError
+from ..runtime import openvino_core
 from ..structures import Detections
 from .model_files import is_openvino_path
 from .onnx_detector import OnnxDetector
@@ -58,11 +59,9 @@ STATIC_KEEP = 4  # such models kept at once
 
 def inference_precision(amp: str | None) -> str:
     """OpenVINO's ``INFERENCE_PRECISION_HINT`` for ``--amp``: f32, or bf16 where this CPU has it."""
-    import openvino as ov
-
     if amp not in PRECISIONS:
         raise GnrcnnError(f"--amp {amp}: an OpenVINO model runs in fp32 or bf16 (--amp bf16) on the CPU")
-    if amp == "bf16" and "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if amp == "bf16" and "BF16" not in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         print("warning: this CPU has no bf16 support in OpenVINO: running in fp32", file=sys.stderr)
         return "f32"
     return PRECISIONS[amp]

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import GnrcnnError
+from ..runtime import openvino_core
 from .model_files import META_PREFIX
 
 CHANNELS_LAST_COPY = "gnrcnn/channels_last_copy_"  # friendly-name prefix of the copies made for RoIAlign
@@ -61,8 +62,6 @@ def roi_align_reads_channels_last_in_place(model: Any) -> int:
 
 def read_model(path: str | Path) -> Any:
     """``model.xml`` (with its ``model.bin``) as an ``ov.Model``; a missing or broken file is one line."""
-    import openvino as ov
-
     path = Path(path)
     if not path.is_file():
         raise GnrcnnError(f"{path}: OpenVINO model file not found")
@@ -70,17 +69,15 @@ def read_model(path: str | Path) -> Any:
     if not path.with_suffix(".bin").is_file():
         raise GnrcnnError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing beside it")
     try:
-        return ov.Core().read_model(str(path))
+        return openvino_core().read_model(str(path))
     except RuntimeError as e:
         raise GnrcnnError(f"{path}: not a loadable OpenVINO model ({str(e).splitlines()[0][:200]})") from None
 
 
 def compile_model(model: Any, config: dict[str, Any]) -> Any:
     """``model`` compiled for the CPU with ``config`` (OpenVINO properties)."""
-    import openvino as ov
-
     try:
-        return ov.Core().compile_model(model, "CPU", config)
+        return openvino_core().compile_model(model, "CPU", config)
     except RuntimeError as e:
         lines = [line for line in str(e).splitlines() if line.strip()]
         raise GnrcnnError(f"OpenVINO cannot compile this model: {lines[-1][:300] if lines else e}") from None

@@ -24,6 +24,14 @@ class TrainArgs:
     stop_at: int | None = None  # leave (with a checkpoint) at this iteration; --resume continues the schedule
     device: str = "cpu"
     amp: str | None = None
+    overwrite: bool = False  # clear an earlier run's files (RUN_FILES) from work_dir instead of refusing it
+
+
+# What a run leaves in its work dir: a new run (no --resume) refuses a folder holding any of them, or with
+# --overwrite clears them (output_dir.claim); the user's other files there are left alone.
+RUN_FILES = ("iter_*.pth", "latest", "model_final.pth", "model_final.safetensors", "best.pth", "best.json",
+             "metrics.jsonl", "metrics.json", "config.yaml", "data_summary.json", "loss_curve.png",
+             "eval", "tb")  # fmt: skip
 
 
 @dataclass(frozen=True)

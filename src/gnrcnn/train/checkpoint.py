@@ -87,41 +87,52 @@ def save(work_dir: Path, iteration: int, state: dict[str, Any], keep: int) -> Pa
     save_torch_atomic(state, path)
     write_text_atomic(path.name + "\n", work_dir / LATEST, "checkpoint pointer")
     for old in list_checkpoints(work_dir)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
+        if old != path:  # never the one ``latest`` names, whatever else the folder holds
+            old.unlink(missing_ok=True)
     # A write killed mid-way (SIGKILL, power) leaves its temporary file; one run writes here at a time.
     for stale in work_dir.glob(".iter_*.pth*.tmp"):
         stale.unlink(missing_ok=True)
     return path
 
 
-def _readable(path: Path) -> dict[str, Any] | None:
+def _readable(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """The checkpoint at ``path``, or None and why not."""
+    if not path.exists():
+        return None, "missing"
     try:
         obj = read_weights(path)
     except GnrcnnError as e:
-        warnings.warn(f"{e}; falling back to the previous checkpoint", stacklevel=3)
-        return None
+        return None, str(e).removeprefix(f"{path}: ")
     needed = ("model", "optimizer", "iteration", "rng")
     if not isinstance(obj, dict) or any(k not in obj for k in needed):
-        warnings.warn(f"{path}: not a complete training checkpoint; falling back to the previous one", stacklevel=3)
-        return None
-    return obj
+        return None, "not a complete training checkpoint"
+    return obj, ""
 
 
 def load_for_resume(work_dir: Path, explicit: str | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that loads: ``explicit`` if given, else ``latest``, else older ones in turn."""
+    """The newest checkpoint that loads: ``explicit`` if given, else the one ``latest`` names, else older
+    ones in turn. One warning line per checkpoint passed over (missing, torn, zero bytes), naming the one
+    it falls back to."""
     if explicit:
-        obj = _readable(Path(explicit))
+        obj, why = _readable(Path(explicit))
         if obj is None:
-            raise GnrcnnError(f"{explicit}: cannot resume from this checkpoint (corrupt or incomplete)")
+            raise GnrcnnError(f"{explicit}: cannot resume from this checkpoint ({why})")
         return Path(explicit), obj
     candidates = list(reversed(list_checkpoints(work_dir)))
-    pointer = work_dir / LATEST
+    pointer, passed = work_dir / LATEST, []
     if pointer.exists():
         named = work_dir / pointer.read_text().strip()
         candidates = [named] + [c for c in candidates if c != named]
     for path in candidates:
-        if path.exists() and (obj := _readable(path)) is not None:
-            return path, obj
+        obj, why = _readable(path)
+        if obj is None:
+            passed.append(f"{path} ({why})")
+            continue
+        if passed:
+            warnings.warn(f"cannot resume from {'; nor '.join(passed)}: resuming from {path}", stacklevel=2)
+        return path, obj
+    if passed:
+        raise GnrcnnError(f"--resume: no checkpoint in {work_dir} loads: {'; '.join(passed)}")
     return None
 
 

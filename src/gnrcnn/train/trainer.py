@@ -28,9 +28,10 @@ from ..data.train_data import Batch
 from ..distributed import elastic
 from ..errors import GnrcnnError
 from ..evaluation.ground_truth import GroundTruth
+from ..output_dir import claim
 from ..predict.detector import Detector
 from . import checkpoint as ckpt
-from .args import TrainArgs, TrainResult
+from .args import RUN_FILES, TrainArgs, TrainResult
 from .best import BEST
 from .ema import EMA
 from .events import EventStore, make_writers
@@ -65,8 +66,9 @@ class Trainer:
     def _build(self, cfg: Config, args: TrainArgs, hooks: Sequence[Hook | Callable[..., None]]) -> None:
         self.rank, self.world, _ = dist.world()
         self.main, self.work = dist.is_main(), Path(args.work_dir)
+        resume = elastic.resume_request(args.resume, self.main)  # a restarted torchrun group resumes by itself
         if self.main:
-            self.work.mkdir(parents=True, exist_ok=True)
+            claim(self.work, RUN_FILES, resume=bool(resume), overwrite=args.overwrite, flag="--work-dir")
         seed_everything(cfg.train.seed + self.rank)
         self.dataset = load_dataset(args.ann, args.data_root, self.main, cfg.data.keep_empty_images)
         self.cfg = cfg = with_classes(cfg, self.dataset)
@@ -74,7 +76,6 @@ class Trainer:
         if (t.eval_every_epochs or t.eval_every_iters) and not args.val_ann:
             raise GnrcnnError("evaluations during training (--eval-every, --early-stop) need --val-ann")
         self.val = GroundTruth(args.val_ann, args.val_data_root or args.data_root) if args.val_ann else None
-        resume = elastic.resume_request(args.resume, self.main)  # a restarted torchrun group resumes by itself
         found = ckpt.load_for_resume(self.work, resume if isinstance(resume, str) else None) if resume else None
         self.model = make_model(cfg, args, found is not None, self.device, self.main)
         self.optimizer = make_optimizer(self.model, cfg)
