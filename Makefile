@@ -28,7 +28,9 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -x --durations=15
+	# One pytest process with two workers of one thread each (pytest-xdist; trained fixtures built once and
+	# shared, tests/conftest.py): 2 cores busy instead of one (docs/testing.md).
+	$(BIN)/python -m pytest -q -x -n 2 --dist worksteal --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -30,7 +34,27 @@ SEED_CONFIGS = [
     "mask-rcnn_r50-contrib_fpn_gn-all_3x_coco",
 ]
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# Under pytest-xdist (`make test` runs two workers) each worker has one thread: two workers on two cores.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+torch.set_num_threads(1 if XDIST_WORKER else max(1, min(2, torch.get_num_threads())))
+
+
+def shared(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict | None]
+) -> tuple[Path, dict]:
+    """A folder ``build`` fills once for the whole run: under pytest-xdist the workers share it (the first
+    builds it under a lock, the others wait and reuse it), so a trained model is trained once, not per
+    worker. Returns the folder and what ``build`` returned (JSON)."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if XDIST_WORKER else root  # the workers' temporary folders share this parent
+    folder = root / f"shared-{name}"
+    with FileLock(str(folder) + ".lock", timeout=1800):
+        done = folder / ".built.json"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            done.write_text(json.dumps(build(folder) or {}, default=str))
+        return folder, json.loads(done.read_text())
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -47,19 +71,22 @@ def no_weights_downloads(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ckpts")
+    return tmp_path_factory.mktemp("ckpts")  # per worker: tests write their own files here
 
 
 @pytest.fixture(scope="session")
-def r50_sample(ckpt_dir: Path) -> Path:
+def r50_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference sample's weights: seed 2026, background bias 6."""
-    return refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", ckpt_dir / "r50_sample.pth")
+    write = lambda d: refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", d / "w.pth")  # noqa: E731
+    return shared(tmp_path_factory, "r50_sample", write)[0] / "w.pth"
 
 
 @pytest.fixture(scope="session")
-def r50_silent(ckpt_dir: Path) -> Path:
+def r50_silent(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Weights whose background logit dominates: no detection scores above 0.05."""
-    return refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", ckpt_dir / "r50_silent.pth", bg_bias=60.0)
+    config = "mask-rcnn_r50_fpn_gn-all_2x_coco"
+    write = lambda d: refweights.write_checkpoint(config, d / "w.pth", bg_bias=60.0)  # noqa: E731
+    return shared(tmp_path_factory, "r50_silent", write)[0] / "w.pth"
 
 
 TINY = DATA / "tiny.yaml"
@@ -70,9 +97,7 @@ def shapes8(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 8-image training set (and 4 validation images) of 128 x 128 shapes."""
     from gnrcnn.data.shapes import make_shapes
 
-    root = tmp_path_factory.mktemp("shapes8")
-    make_shapes(root, train=8, val=4, size=128, seed=0)
-    return root
+    return shared(tmp_path_factory, "shapes8", lambda root: make_shapes(root, train=8, val=4, size=128, seed=0))[0]
 
 
 @pytest.fixture(scope="session")
@@ -82,11 +107,12 @@ def tiny_trained(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from gnrcnn import load_config
     from gnrcnn.train.trainer import TrainArgs, Trainer
 
-    work = tmp_path_factory.mktemp("tiny_trained")
-    cfg = load_config(str(TINY), ["train.iters=30", "train.lr_step_iters=[30]", "train.base_lr=0.16"])
-    args = TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations" / "train.json"), work_dir=str(work))
-    Trainer(cfg, args).train()
-    return work / "model_final.pth"
+    def train(work: Path) -> None:
+        cfg = load_config(str(TINY), ["train.iters=30", "train.lr_step_iters=[30]", "train.base_lr=0.16"])
+        args = TrainArgs(data_root=str(shapes8), ann=str(shapes8 / "annotations" / "train.json"), work_dir=str(work))
+        Trainer(cfg, args).train()
+
+    return shared(tmp_path_factory, "tiny_trained", train)[0] / "model_final.pth"
 
 
 @dataclass(frozen=True)
@@ -106,8 +132,11 @@ def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> QuickDemo:
     iterations), with its 8 validation images. The trained model several tests share."""
     from gnrcnn.cli import main
 
-    out = tmp_path_factory.mktemp("quick_demo") / "demo"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = main(["demo", "--out", str(out), "--quick", "--device", "cpu"])
-    return QuickDemo(out, printed.getvalue(), code)
+    def demo(folder: Path) -> dict:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(["demo", "--out", str(folder / "demo"), "--quick", "--device", "cpu"])
+        return {"printed": printed.getvalue(), "code": code}
+
+    folder, info = shared(tmp_path_factory, "quick_demo", demo)
+    return QuickDemo(folder / "demo", info["printed"], info["code"])

@@ -13,8 +13,8 @@ PACKAGE = SRC / "gnrcnn"
 # Bottom to top; a module may import from its own layer and the ones below, never from above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("records", ("gnrcnn.structures", "gnrcnn.errors", "gnrcnn.fileio", "gnrcnn.progress", "gnrcnn.coco_results",
-                 "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.distributed", "gnrcnn.version", "gnrcnn.config.schema",
-                 "gnrcnn.config.coco_classes", "gnrcnn.config")),
+                 "gnrcnn.zoo", "gnrcnn.runtime", "gnrcnn.output_dir", "gnrcnn.distributed", "gnrcnn.version",
+                 "gnrcnn.config.schema", "gnrcnn.config.coco_classes", "gnrcnn.config")),
     ("data, weights and pictures", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights", "gnrcnn.visualize")),
     ("modeling", ("gnrcnn.modeling",)),
     ("build", ("gnrcnn.build",)),

@@ -156,7 +156,7 @@ class JsonLines:
     lines and cuts off a torn last one before appending."""
 
     def __init__(self, path: str | Path, fresh: bool, kind: str = "results") -> None:
-        self.path, self.kind = Path(path), kind
+        self.path, self.kind, self.failed = Path(path), kind, False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # held open across appends, closed by close()
@@ -171,12 +171,21 @@ class JsonLines:
             self.file.write(json.dumps(obj).encode("utf-8") + b"\n")
             self.file.flush()
         except OSError as e:
+            self.failed = True
             raise GnrcnnError(f"{self.path}: cannot write {self.kind} ({e.strerror or e})") from None
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.fsync(self.file.fileno())
-        self.file.close()
+        """Flush, fsync and close. After a failed append (a full disk) the file's buffer still holds what
+        could not be written, and closing tries once more: that second failure is the same fault, already
+        reported, and must not hide the first one's message (the lines written before stay whole; a torn
+        last one is cut off by the next ``fresh=False`` open)."""
+        try:
+            with contextlib.suppress(OSError):
+                os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as e:
+            if not self.failed:
+                raise GnrcnnError(f"{self.path}: cannot write {self.kind} ({e.strerror or e})") from None
 
     def __enter__(self) -> JsonLines:
         return self

@@ -35,3 +35,15 @@ def test_zoo_prints_its_table_without_importing_torch() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "mask-rcnn_r50_fpn_gn-all_2x_coco" in run.stdout
+
+
+def test_a_closed_output_pipe_ends_the_command_quietly() -> None:
+    """`gnrcnn zoo | head -1`: the reader goes away; no BrokenPipeError traceback, the status a shell gives."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "gnrcnn", "zoo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes: every write of it meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == "", err

@@ -44,7 +44,9 @@ def test_bf16_inference_finds_the_fp32_detections(quick_demo: QuickDemo) -> None
     # measured 95 of 101 matched (0.94); the 6 misses are 3 objects seen from both sides, scores
     # 0.30-0.38, best same-class IoU 0.75-0.79. 0.85 allows twice that miss rate for other CPUs' bf16
     # kernels; matched scores may move by 0.05, eight times the measured change.
-    assert total >= 50, total  # enough detections for the share to mean something (measured: 101)
+    # enough detections for the share to mean something (measured: 101 when the quick demo trained on two
+    # threads, 45 on one, as make test's workers train it: another summation order, another briefly trained model)
+    assert total >= 30, total
     assert share >= 0.85, (share, total, worst)
     assert worst < 0.05, worst
 

@@ -356,3 +356,41 @@ def test_address_checks_and_options(capsys: pytest.CaptureFixture) -> None:
                          (["--max-pixels", "-1"], "--max-pixels"), (["--port", "70000"], "not a port")]:  # fmt: skip
         assert main(["serve", "--config", "tiny", *flags]) == 2  # refused before any model is built
         assert words in capsys.readouterr().err
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_dropped_client_a_100_mb_upload_and_a_50k_png_leave_the_server_well(server: ServerProcess,
+                                                                              picture: np.ndarray) -> None:  # fmt: skip
+    """Each gets its 4xx (or the connection closed on it), the server's peak memory stays where it was, and
+    the next normal request is answered right (the peak is printed: docs/reliability.md)."""
+    before = _peak_rss_mb(server.proc.pid)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:  # gone mid-upload
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 900000\r\n"
+                  + f"X-API-Key: {server.key}\r\n\r\n".encode() + bytes(200_000))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while server.client.get("/health").json()["admitted"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.client.get("/health").json()["admitted"] == 0  # its slot came back
+    assert "the client disconnected after" in server.log()
+
+    def hundred_mb():
+        for _ in range(100):
+            yield bytes(1 << 20)
+
+    try:  # no Content-Length (chunked): refused once 1 MB has come, the rest never read
+        big = server.client.post("/predict", content=hundred_mb(), headers={"Content-Type": "image/png"})
+        assert big.status_code == 413 and "over the limit of 1.0 MB" in big.json()["error"], big.text
+    except httpx.TransportError:
+        pass  # the server answered and closed while the client was still sending: also a refusal
+    giant = post(server, bomb(50_000))
+    assert giant.status_code == 413 and "declares 2500.0 Mpx" in giant.json()["error"], giant.text
+    assert post(server, png_bytes(picture)).status_code == 200
+    after = _peak_rss_mb(server.proc.pid)
+    print(f"server peak RSS {before:.0f} MB before, {after:.0f} MB after")
+    assert after - before < 64, (before, after)

@@ -6,7 +6,11 @@ import argparse
 from typing import Any
 
 from ..errors import GnrcnnError
+from ..output_dir import claim
 from . import common
+
+PREDICT_RUN_FILES = ("predictions.jsonl", "predictions.json")
+EVAL_RUN_FILES = ("results.json", "metrics.json")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -14,6 +18,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise GnrcnnError("--every must be at least 1")
+    claim(args.out, PREDICT_RUN_FILES, resume=args.resume, overwrite=args.overwrite, flag="--out")
     detector = common.load_detector(args)  # --tile, --overlap, --tta: the config's predict keys
     opts = predict.PredictOptions(args.score_thr, args.batch_size, args.workers, args.resume, args.every,
                                   not args.no_pictures)  # fmt: skip
@@ -27,6 +32,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.results:
         metrics: dict[str, Any] = score_results_file(args.results, args.ann, args.per_class, args.evaluator)
     else:
+        if args.out:
+            claim(args.out, EVAL_RUN_FILES, resume=False, overwrite=args.overwrite, flag="--out")
         args.device = str(distributed.setup(common.device(args.device)))
         try:
             metrics = evaluate(common.load_detector(args), args.ann, args.data_root, args.out, args.per_class,
@@ -50,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=1, metavar="N", help="videos: every Nth frame")
     p.add_argument("--resume", action="store_true", help="skip the images OUT/predictions.jsonl already holds")
     p.add_argument("--no-pictures", action="store_true", help="no PNG per image (the JSON only)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in an --out holding an earlier run's "
+                   "predictions (without it, or --resume, such a folder is refused)")  # fmt: skip
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="COCO box and mask AP of a model on a COCO-format dataset")
@@ -58,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", required=True, help="COCO instances JSON (the ground truth)")
     p.add_argument("--out", help="folder for results.json and metrics.json")
     p.add_argument("--per-class", action="store_true", help="also AP per class")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run's results in --out (without "
+                   "it, such a folder is refused)")  # fmt: skip
     common.add_inference(p)
     p.add_argument("--results", help="score this COCO results file instead of running a model (eval's results.json, "
                    "or predict's predictions.json: file names matched to the ground truth's)")  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 ACCEPTED = "send multipart/form-data (curl -F image=@photo.jpg) or the raw file with Content-Type image/* or "
 ACCEPTED += "application/octet-stream"
@@ -47,11 +47,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise RequestError(413, _too_large(int(declared), limit))
     chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise RequestError(413, _too_large(total, limit, "over"))
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise RequestError(413, _too_large(total, limit, "over"))
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client went away mid-upload: its slot is freed, no traceback in the log
+        raise RequestError(400, f"the client disconnected after {total} bytes of the upload") from None
     return b"".join(chunks)
 
 

@@ -58,7 +58,7 @@ def run(out: str | Path, quick: bool = False, device: str = "cpu", seed: int = 0
     print(f"demo: generated {recipe.train_images} + {recipe.val_images} shape images ({recipe.size} px) in {data}/")
     cfg = load_config(CONFIG, list(recipe.overrides))
     work = out / "train"
-    args = train_args(data, paths, work, device)
+    args = train_args(data, paths, work, device, overwrite=True)  # the demo starts afresh, as its data does
     trainer = Trainer(cfg, args)
     metrics = trainer.train()
     detector = Detector(trainer.cfg, trainer.model, device=device)
