@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["labelme", "cvat", "yolo", "voc", "labelstudio"],
                    help="default: told by the layout (a .json file: labelstudio)")  # fmt: skip
     p.add_argument("--images", metavar="DIR",
-                   help="Label Studio: the folder holding the project's images (default: the export's folder)")  # fmt: skip
+                   help="Label Studio: the folder holding the project's images (default: the export's)")  # fmt: skip
     p.add_argument("--out", required=True, help="folder for annotations.json (train.json + val.json with --split)")
     p.add_argument(
         "--split",

@@ -1,0 +1,186 @@
+"""``gnrcnn serve --label-studio``: the model as a Label Studio ML backend (its HTTP protocol, as the
+label-studio-ml package serves it).
+
+- ``GET /health`` (and ``/``): ``{"status": "UP", ...}``: Label Studio checks it when the backend is connected.
+- ``POST /setup`` ``{"project": "ID.TIME", "schema": XML, "hostname", "access_token"}`` -> ``{"model_version"}``;
+  the project's labelling config is checked (``ls_project.py``) and its address and token kept for images.
+- ``POST /predict`` ``{"tasks": [...], "project", "label_config"}`` -> ``{"results": [{"result": [...],
+  "score", "model_version"}, ...]}``, one entry per task in order. A task whose image cannot be had gets
+  ``[]`` (no prediction, one warning line), so Label Studio stores nothing wrong for it.
+- ``POST /webhook``: answered, training from Label Studio is not offered.
+
+Each task's image goes through the same bounded queue and inference thread as ``gnrcnn serve``'s own
+/predict (``jobs.py``, the shared runner of ``predict/loop.py``); a task waits for a free slot up to the
+request's time limit rather than being refused, since Label Studio sends all its tasks in one request.
+A prediction's score is the mean of its regions' scores (``labels/labelstudio.prediction``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..labels.labelstudio import prediction
+from ..labels.objects import from_instances
+from ..predict.detector import Detector
+from ..predict.loop import make_runner
+from ..version import __version__
+from .access import ApiKeyGuard
+from .app import decode_and_prepare
+from .jobs import InferenceQueue
+from .ls_images import ImageFetchError, ImageSource, image_bytes
+from .ls_project import LabelConfigError, ProjectLabels, parse_config, task_results, warn_unmatched
+from .options import ServeOptions
+from .upload import RequestError, read_body
+
+
+@dataclass(frozen=True)
+class LabelStudioOptions:
+    url: str | None = None  # Label Studio's address when /setup has not given it (--label-studio-url)
+    token: str | None = None  # its API token when /setup has not given it ($LABEL_STUDIO_API_KEY)
+    images: Path | None = None  # read task images from this folder when they are there (--images)
+    score_thr: float = 0.5  # detections below it are not pre-labels
+    tolerance: float = 0.5  # polygon simplification, pixels
+
+
+@dataclass
+class Projects:
+    """What /setup and /predict told us, per Label Studio project id."""
+
+    sources: dict[str, ImageSource] = field(default_factory=dict)
+    configs: dict[tuple[str, str], ProjectLabels] = field(default_factory=dict)
+
+    def labels(self, project: str, xml: str, class_names: list[str]) -> ProjectLabels:
+        key = (project, xml)
+        if key not in self.configs:
+            self.configs[key] = parse_config(xml, class_names)
+            warn_unmatched(project, self.configs[key])
+        return self.configs[key]
+
+
+def model_version(detector: Detector, options: ServeOptions) -> str:
+    digest = (options.weights_sha256 or "")[:12]
+    return f"gnrcnn-{detector.cfg.name or 'model'}" + (f"-{digest}" if digest else "")
+
+
+def _project_id(value: Any) -> str:
+    return str(value or "").split(".", 1)[0] or "?"
+
+
+def _warn(message: str) -> None:
+    print(f"warning: label-studio: {message}", file=sys.stderr, flush=True)
+
+
+def create_label_studio_app(detector: Detector, options: ServeOptions, ls: LabelStudioOptions) -> Starlette:
+    queue = InferenceQueue(make_runner(detector), capacity=options.queue, max_batch=options.max_batch)
+    projects = Projects()
+    version = model_version(detector, options)
+    fallback = ImageSource(ls.url, ls.token, ls.images)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        queue.start()
+        yield
+        await queue.stop()
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "UP", "model_class": "gnrcnn", "model_version": version,
+                             "classes": detector.class_names, "gnrcnn": __version__})  # fmt: skip
+
+    async def setup(request: Request) -> Response:
+        body = await _json(request, options.max_upload_bytes)
+        project = _project_id(body.get("project"))
+        try:
+            projects.labels(project, str(body.get("schema") or ""), detector.class_names)
+        except LabelConfigError as e:
+            raise RequestError(422, f"project {project}: {e}") from None
+        projects.sources[project] = ImageSource(body.get("hostname") or ls.url, body.get("access_token") or ls.token,
+                                                ls.images)  # fmt: skip
+        return JSONResponse({"model_version": version})
+
+    async def predict(request: Request) -> Response:
+        body = await _json(request, options.max_upload_bytes)
+        project = _project_id(body.get("project"))
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            raise RequestError(400, "the body has no 'tasks' list")
+        try:
+            labels = projects.labels(project, str(body.get("label_config") or ""), detector.class_names)
+        except LabelConfigError as e:
+            raise RequestError(422, f"project {project}: {e}") from None
+        source = projects.sources.get(project, fallback)
+        deadline = time.monotonic() + options.timeout_s
+        results = await asyncio.gather(*(_predict_task(t, labels, source, deadline) for t in tasks))
+        return JSONResponse({"results": results, "model_version": version})
+
+    async def _predict_task(task: Any, labels: ProjectLabels, source: ImageSource, deadline: float) -> Any:
+        task_id = task.get("id", "?") if isinstance(task, dict) else "?"
+        data = task.get("data") if isinstance(task, dict) else None
+        ref = data.get(labels.data_key) if isinstance(data, dict) else None
+        if not isinstance(ref, str):
+            _warn(f"task {task_id}: no data.{labels.data_key} (the Image tag's value); no prediction")
+            return []
+        try:
+            encoded = await run_in_threadpool(image_bytes, ref, source, options.max_upload_bytes)
+            image, prepared = await run_in_threadpool(decode_and_prepare, queue.runner, encoded, ref,
+                                                      options.max_pixels)  # fmt: skip
+            instances = await _infer(prepared, deadline)
+        except (ImageFetchError, RequestError) as e:
+            _warn(f"task {task_id}: {getattr(e, 'message', e)}; no prediction")
+            return []
+        h, w = image.shape[:2]
+        objects = await run_in_threadpool(from_instances, instances, ls.score_thr)
+        result = await run_in_threadpool(task_results, objects, labels, w, h, ls.tolerance)
+        return prediction(result, version)
+
+    async def _infer(prepared: Any, deadline: float) -> Any:
+        while not queue.admit():  # Label Studio sends every task at once: each waits its turn
+            if time.monotonic() > deadline:
+                raise RequestError(504, f"no free slot within the time limit of {options.timeout_s:g} s")
+            await asyncio.sleep(0.05)
+        job = None
+        try:
+            job = queue.job(prepared, deadline)
+            return await queue.infer(job)
+        except asyncio.TimeoutError:
+            raise RequestError(504, f"no result within the time limit of {options.timeout_s:g} s") from None
+        finally:
+            queue.finish(job)
+
+    async def webhook(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "result": "training from Label Studio is not offered: fine-tune with "
+                             "gnrcnn train on an import-data of the project's export"})  # fmt: skip
+
+    routes = [Route("/", health), Route("/health", health), Route("/setup", setup, methods=["POST"]),
+              Route("/predict", predict, methods=["POST"]), Route("/webhook", webhook, methods=["POST"])]  # fmt: skip
+    return Starlette(routes=routes, middleware=[Middleware(ApiKeyGuard, key=options.api_key)],
+                     exception_handlers={RequestError: _problem}, lifespan=lifespan)  # fmt: skip
+
+
+async def _json(request: Request, limit: int) -> dict[str, Any]:
+    try:
+        body = json.loads(await read_body(request, limit))
+    except ValueError:
+        raise RequestError(400, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "the body is not a JSON object")
+    return body
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
