@@ -16,11 +16,11 @@ fi
 if [ ! -f "$TEMPLATE/READY" ]; then
     rm -rf "$TEMPLATE.partial"
     # The user and its legacy token are the test's own (tests/serve/label_studio_server.py reads them from here).
-    LABEL_STUDIO_BASE_DATA_DIR="$TEMPLATE.partial" "$VENV/bin/label-studio" init --quiet --no-browser \
+    LABEL_STUDIO_LATEST_VERSION_CHECK=false LABEL_STUDIO_BASE_DATA_DIR="$TEMPLATE.partial" "$VENV/bin/label-studio" init --quiet --no-browser \
         --data-dir "$TEMPLATE.partial" --username gnrcnn-test@example.com --password gnrcnn-test-password \
         --user-token gnrcnn0test0token0123456789 --enable-legacy-api-token
     touch "$TEMPLATE.partial/READY"
     rm -rf "$TEMPLATE"
     mv "$TEMPLATE.partial" "$TEMPLATE"
 fi
-echo "Label Studio ready: $VENV ($("$VENV/bin/label-studio" --version 2>/dev/null | grep -m1 -o '[0-9][0-9.]*' || true)), template $TEMPLATE"
+echo "Label Studio ready: $VENV (label-studio $("$VENV/bin/python" -c "import label_studio; print(label_studio.__version__)")), template $TEMPLATE"
