@@ -26,9 +26,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         timeout_s=args.timeout, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=int(args.max_pixels),
         max_batch=args.batch, weights_name=args.weights, weights_sha256=sha256_file(args.weights),
     )  # fmt: skip
-    detector = common.load_detector(args)
     if not args.label_studio:
-        return serve(detector, options)
+        return serve(common.load_detector(args), options)
     from ..serve.label_studio import LabelStudioOptions, create_label_studio_app
 
     if not 0 <= args.score_thr <= 1 or args.tolerance < 0:
@@ -39,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             token=os.environ.get(LS_TOKEN_ENV) or None,
                             images=Path(args.images) if args.images else None,
                             score_thr=args.score_thr, tolerance=args.tolerance)  # fmt: skip
+    detector = common.load_detector(args)
     app = create_label_studio_app(detector, options, ls)
     return serve(detector, options, app=app, what=" as a Label Studio ML backend")
 

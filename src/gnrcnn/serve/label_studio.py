@@ -85,88 +85,100 @@ def _warn(message: str) -> None:
     print(f"warning: label-studio: {message}", file=sys.stderr, flush=True)
 
 
-def create_label_studio_app(detector: Detector, options: ServeOptions, ls: LabelStudioOptions) -> Starlette:
-    queue = InferenceQueue(make_runner(detector), capacity=options.queue, max_batch=options.max_batch)
-    projects = Projects()
-    version = model_version(detector, options)
-    fallback = ImageSource(ls.url, ls.token, ls.images)
+class LabelStudioBackend:
+    """The protocol's endpoints over one model, its bounded queue and what each project told us."""
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        queue.start()
-        yield
-        await queue.stop()
+    def __init__(self, detector: Detector, options: ServeOptions, ls: LabelStudioOptions) -> None:
+        self.detector, self.options, self.ls = detector, options, ls
+        self.queue = InferenceQueue(make_runner(detector), capacity=options.queue, max_batch=options.max_batch)
+        self.projects = Projects()
+        self.version = model_version(detector, options)
+        self.fallback = ImageSource(ls.url, ls.token, ls.images)
 
-    async def health(request: Request) -> Response:
-        return JSONResponse({"status": "UP", "model_class": "gnrcnn", "model_version": version,
-                             "classes": detector.class_names, "gnrcnn": __version__})  # fmt: skip
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "UP", "model_class": "gnrcnn", "model_version": self.version,
+                             "classes": self.detector.class_names, "gnrcnn": __version__})  # fmt: skip
 
-    async def setup(request: Request) -> Response:
-        body = await _json(request, options.max_upload_bytes)
-        project = _project_id(body.get("project"))
+    def _labels(self, project: str, xml: Any) -> ProjectLabels:
         try:
-            projects.labels(project, str(body.get("schema") or ""), detector.class_names)
+            return self.projects.labels(project, str(xml or ""), self.detector.class_names)
         except LabelConfigError as e:
             raise RequestError(422, f"project {project}: {e}") from None
-        projects.sources[project] = ImageSource(body.get("hostname") or ls.url, body.get("access_token") or ls.token,
-                                                ls.images)  # fmt: skip
-        return JSONResponse({"model_version": version})
 
-    async def predict(request: Request) -> Response:
-        body = await _json(request, options.max_upload_bytes)
+    async def setup(self, request: Request) -> Response:
+        body = await _json(request, self.options.max_upload_bytes)
+        project = _project_id(body.get("project"))
+        self._labels(project, body.get("schema"))
+        url, token = body.get("hostname") or self.ls.url, body.get("access_token") or self.ls.token
+        self.projects.sources[project] = ImageSource(url, token, self.ls.images)
+        return JSONResponse({"model_version": self.version})
+
+    async def predict(self, request: Request) -> Response:
+        body = await _json(request, self.options.max_upload_bytes)
         project = _project_id(body.get("project"))
         tasks = body.get("tasks")
         if not isinstance(tasks, list):
             raise RequestError(400, "the body has no 'tasks' list")
-        try:
-            labels = projects.labels(project, str(body.get("label_config") or ""), detector.class_names)
-        except LabelConfigError as e:
-            raise RequestError(422, f"project {project}: {e}") from None
-        source = projects.sources.get(project, fallback)
-        deadline = time.monotonic() + options.timeout_s
-        results = await asyncio.gather(*(_predict_task(t, labels, source, deadline) for t in tasks))
-        return JSONResponse({"results": results, "model_version": version})
+        labels = self._labels(project, body.get("label_config"))
+        source = self.projects.sources.get(project, self.fallback)
+        deadline = time.monotonic() + self.options.timeout_s
+        results = await asyncio.gather(*(self._predict_task(t, labels, source, deadline) for t in tasks))
+        return JSONResponse({"results": results, "model_version": self.version})
 
-    async def _predict_task(task: Any, labels: ProjectLabels, source: ImageSource, deadline: float) -> Any:
+    async def _predict_task(self, task: Any, labels: ProjectLabels, source: ImageSource, deadline: float) -> Any:
+        """The task's prediction, or [] (none) with one warning line when its image cannot be had."""
         task_id = task.get("id", "?") if isinstance(task, dict) else "?"
         data = task.get("data") if isinstance(task, dict) else None
         ref = data.get(labels.data_key) if isinstance(data, dict) else None
         if not isinstance(ref, str):
             _warn(f"task {task_id}: no data.{labels.data_key} (the Image tag's value); no prediction")
             return []
+        opts = self.options
         try:
-            encoded = await run_in_threadpool(image_bytes, ref, source, options.max_upload_bytes)
-            image, prepared = await run_in_threadpool(decode_and_prepare, queue.runner, encoded, ref,
-                                                      options.max_pixels)  # fmt: skip
-            instances = await _infer(prepared, deadline)
+            encoded = await run_in_threadpool(image_bytes, ref, source, opts.max_upload_bytes)
+            image, prepared = await run_in_threadpool(decode_and_prepare, self.queue.runner, encoded, ref,
+                                                      opts.max_pixels)  # fmt: skip
+            instances = await self._infer(prepared, deadline)
         except (ImageFetchError, RequestError) as e:
             _warn(f"task {task_id}: {getattr(e, 'message', e)}; no prediction")
             return []
         h, w = image.shape[:2]
-        objects = await run_in_threadpool(from_instances, instances, ls.score_thr)
-        result = await run_in_threadpool(task_results, objects, labels, w, h, ls.tolerance)
-        return prediction(result, version)
+        objects = await run_in_threadpool(from_instances, instances, self.ls.score_thr)
+        result = await run_in_threadpool(task_results, objects, labels, w, h, self.ls.tolerance)
+        return prediction(result, self.version)
 
-    async def _infer(prepared: Any, deadline: float) -> Any:
+    async def _infer(self, prepared: Any, deadline: float) -> Any:
+        queue, limit = self.queue, self.options.timeout_s
         while not queue.admit():  # Label Studio sends every task at once: each waits its turn
             if time.monotonic() > deadline:
-                raise RequestError(504, f"no free slot within the time limit of {options.timeout_s:g} s")
+                raise RequestError(504, f"no free slot within the time limit of {limit:g} s")
             await asyncio.sleep(0.05)
         job = None
         try:
             job = queue.job(prepared, deadline)
             return await queue.infer(job)
         except asyncio.TimeoutError:
-            raise RequestError(504, f"no result within the time limit of {options.timeout_s:g} s") from None
+            raise RequestError(504, f"no result within the time limit of {limit:g} s") from None
         finally:
             queue.finish(job)
 
-    async def webhook(request: Request) -> Response:
+    async def webhook(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "result": "training from Label Studio is not offered: fine-tune with "
                              "gnrcnn train on an import-data of the project's export"})  # fmt: skip
 
-    routes = [Route("/", health), Route("/health", health), Route("/setup", setup, methods=["POST"]),
-              Route("/predict", predict, methods=["POST"]), Route("/webhook", webhook, methods=["POST"])]  # fmt: skip
+
+def create_label_studio_app(detector: Detector, options: ServeOptions, ls: LabelStudioOptions) -> Starlette:
+    backend = LabelStudioBackend(detector, options, ls)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        backend.queue.start()
+        yield
+        await backend.queue.stop()
+
+    routes = [Route("/", backend.health), Route("/health", backend.health),
+              Route("/setup", backend.setup, methods=["POST"]), Route("/predict", backend.predict, methods=["POST"]),
+              Route("/webhook", backend.webhook, methods=["POST"])]  # fmt: skip
     return Starlette(routes=routes, middleware=[Middleware(ApiKeyGuard, key=options.api_key)],
                      exception_handlers={RequestError: _problem}, lifespan=lifespan)  # fmt: skip
 
