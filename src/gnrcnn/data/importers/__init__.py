@@ -97,7 +97,7 @@ def report(result: ImportResult) -> str:
     lines.append(f"{len(cats)} categories (id name): " + ", ".join(f"{c['id']} {c['name']}" for c in cats))
     c, images = result.counts, result.coco["images"]
     empty = len(images) - len({a["image_id"] for a in result.coco["annotations"]})
-    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image")
+    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image", "not-labelled")
     files = sum(1 for p in result.problems if p.kind in file_kinds)
     dropped = c["shapes"] - c["imported"]
     shape_problems = [p for p in result.problems if p.kind not in (*file_kinds, "no-names")]
