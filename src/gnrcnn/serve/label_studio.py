@@ -10,8 +10,9 @@ label-studio-ml package serves it).
 - ``POST /webhook``: answered, training from Label Studio is not offered.
 
 Each task's image goes through the same bounded queue and inference thread as ``gnrcnn serve``'s own
-/predict (``jobs.py``, the shared runner of ``predict/loop.py``); a task waits for a free slot up to the
-request's time limit rather than being refused, since Label Studio sends all its tasks in one request.
+/predict (``jobs.py``, the shared runner of ``predict/loop.py``): a task takes a slot before its image is
+fetched, so at most ``--queue`` images are in memory, and waits for one up to the request's time limit
+rather than being refused, since Label Studio sends all its tasks in one request.
 A prediction's score is the mean of its regions' scores (``labels/labelstudio.prediction``).
 """
 
@@ -133,12 +134,8 @@ class LabelStudioBackend:
         if not isinstance(ref, str):
             _warn(f"task {task_id}: no data.{labels.data_key} (the Image tag's value); no prediction")
             return []
-        opts = self.options
         try:
-            encoded = await run_in_threadpool(image_bytes, ref, source, opts.max_upload_bytes)
-            image, prepared = await run_in_threadpool(decode_and_prepare, self.queue.runner, encoded, ref,
-                                                      opts.max_pixels)  # fmt: skip
-            instances = await self._infer(prepared, deadline)
+            image, instances = await self._run(ref, source, deadline)
         except (ImageFetchError, RequestError) as e:
             _warn(f"task {task_id}: {getattr(e, 'message', e)}; no prediction")
             return []
@@ -147,18 +144,22 @@ class LabelStudioBackend:
         result = await run_in_threadpool(task_results, objects, labels, w, h, self.ls.tolerance)
         return prediction(result, self.version)
 
-    async def _infer(self, prepared: Any, deadline: float) -> Any:
-        queue, limit = self.queue, self.options.timeout_s
-        while not queue.admit():  # Label Studio sends every task at once: each waits its turn
+    async def _run(self, ref: str, source: ImageSource, deadline: float) -> tuple[Any, Any]:
+        """(image, detections) of one task. It takes a slot of the queue before its image is fetched (so at
+        most ``--queue`` images are in memory) and waits for one, since Label Studio sends every task at once."""
+        queue, opts = self.queue, self.options
+        while not queue.admit():
             if time.monotonic() > deadline:
-                raise RequestError(504, f"no free slot within the time limit of {limit:g} s")
+                raise RequestError(504, f"no free slot within the time limit of {opts.timeout_s:g} s")
             await asyncio.sleep(0.05)
         job = None
         try:
+            encoded = await run_in_threadpool(image_bytes, ref, source, opts.max_upload_bytes)
+            image, prepared = await run_in_threadpool(decode_and_prepare, queue.runner, encoded, ref, opts.max_pixels)
             job = queue.job(prepared, deadline)
-            return await queue.infer(job)
+            return image, await queue.infer(job)
         except asyncio.TimeoutError:
-            raise RequestError(504, f"no result within the time limit of {limit:g} s") from None
+            raise RequestError(504, f"no result within the time limit of {opts.timeout_s:g} s") from None
         finally:
             queue.finish(job)
 
