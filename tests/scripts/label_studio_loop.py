@@ -1,12 +1,14 @@
 """One labelling round against a running Label Studio, through its SDK (run by Label Studio's own venv's
 python: tests/serve/test_label_studio.py; gnrcnn never imports the SDK).
 
-argv[1]: JSON {"url", "token", "backend", "label_config", "images": [paths], "out": folder}.
+argv[1]: JSON {"url", "token", "backend", "label_config", "images": [paths], "out": folder, "train": bool}.
 1. create a project with the labelling config; 2. upload the images as tasks (the import API's file
 upload, as the browser does it); 3. connect the ML backend; 4. ask for predictions of every task (the Data
 Manager's "Retrieve Predictions" action) and read them back; 5. accept each task's prediction as its
-annotation (what an annotator who changes nothing submits); 6. export the project as JSON to out/export.json.
-Prints one JSON line: the project, its backend's state, the predictions read back and the timings.
+annotation (what an annotator who changes nothing submits); 6. export the project as JSON to out/export.json;
+7. with "train": Start Training, wait for the backend's fine-tune to end (its /health), and ask for
+predictions again. Prints one JSON line: the project, its backend's state, the predictions read back
+(and after training: the training status and the predictions then) and the timings.
 """
 
 from __future__ import annotations
@@ -53,9 +55,28 @@ def main() -> None:
     (out / "export.json").write_bytes(export)
     lap("annotate_and_export")
     state = ls.ml.get(backend.id).state
-    print(json.dumps({"project": project.id, "backend_state": str(state), "tasks": [t.id for t in tasks],
-                      "task_data": {t.id: t.data for t in tasks}, "predictions": predictions,
-                      "timings_s": timings}))  # fmt: skip
+    report = {"project": project.id, "backend_state": str(state), "tasks": [t.id for t in tasks],
+              "task_data": {t.id: t.data for t in tasks}, "predictions": predictions}  # fmt: skip
+    if args.get("train"):
+        report.update(train(ls, args["backend"], backend.id, project.id, tasks))
+        lap("train_and_predict_again")
+    print(json.dumps({**report, "timings_s": timings}))
+
+
+def train(ls: LabelStudio, url: str, backend: int, project: int, tasks: list) -> dict:
+    """Start Training (Label Studio sends the backend a START_TRAINING webhook), wait for the fine-tune to
+    end (bounded), then Retrieve Predictions again."""
+    ls.ml.train(id=backend)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{url}/health", timeout=10).json()["training"]
+        if status["state"] in ("done", "failed"):
+            break
+        time.sleep(0.5)
+    ls.actions.create(id="retrieve_tasks_predictions", project=project,
+                      selected_items={"all": True, "excluded": []})  # fmt: skip
+    after = {t.id: [p.model_dump(mode="json") for p in ls.predictions.list(task=t.id)] for t in tasks}
+    return {"training": status, "predictions_after_training": after}
 
 
 if __name__ == "__main__":

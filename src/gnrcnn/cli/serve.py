@@ -30,14 +30,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve(common.load_detector(args), options)
     from ..serve.label_studio import LabelStudioOptions, create_label_studio_app
 
-    if not 0 <= args.score_thr <= 1 or args.tolerance < 0:
-        raise GnrcnnError("--score-thr must be in [0, 1] and --tolerance >= 0")
+    if not 0 <= args.score_thr <= 1 or args.tolerance < 0 or args.train_iters < 1:
+        raise GnrcnnError("--score-thr must be in [0, 1], --tolerance >= 0 and --train-iters >= 1")
     if args.images and not os.path.isdir(args.images):
         raise GnrcnnError(f"--images {args.images}: no such folder")
     ls = LabelStudioOptions(url=args.label_studio_url or os.environ.get(LS_URL_ENV) or None,
                             token=os.environ.get(LS_TOKEN_ENV) or None,
                             images=Path(args.images) if args.images else None,
-                            score_thr=args.score_thr, tolerance=args.tolerance)  # fmt: skip
+                            score_thr=args.score_thr, tolerance=args.tolerance,
+                            train_dir=Path(args.train_dir) if args.train_dir else None,
+                            train_iters=args.train_iters)  # fmt: skip
     detector = common.load_detector(args)
     app = create_label_studio_app(detector, options, ls)
     return serve(detector, options, app=app, what=" as a Label Studio ML backend")
@@ -69,4 +71,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--score-thr", type=float, default=0.5, help="detections below this score are not pre-labels")
     ls.add_argument("--tolerance", type=float, default=0.5,
                     help="polygon simplification in pixels (Douglas-Peucker; 0: every pixel corner)")  # fmt: skip
+    ls.add_argument(
+        "--train-dir",
+        metavar="DIR",
+        help="let Label Studio's Start Training fine-tune the model (one "
+        "run at a time, in the background) with its runs in DIR; the next predictions use the new weights",
+    )
+    ls.add_argument("--train-iters", type=int, default=300, help="iterations of each such fine-tune")  # fmt: skip
     p.set_defaults(func=cmd_serve)

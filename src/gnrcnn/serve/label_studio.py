@@ -7,7 +7,9 @@ label-studio-ml package serves it).
 - ``POST /predict`` ``{"tasks": [...], "project", "label_config"}`` -> ``{"results": [{"result": [...],
   "score", "model_version"}, ...]}``, one entry per task in order. A task whose image cannot be had gets
   ``[]`` (no prediction, one warning line), so Label Studio stores nothing wrong for it.
-- ``POST /webhook``: answered, training from Label Studio is not offered.
+- ``POST /webhook``: with ``--train-dir``, ``START_TRAINING`` (the project's "Start Training") runs one
+  fine-tune in the background (``ls_training.py``); when it finishes, the new weights serve the next
+  predictions under a new model version. Other events are answered and ignored.
 
 Each task's image goes through the same bounded queue and inference thread as ``gnrcnn serve``'s own
 /predict (``jobs.py``, the shared runner of ``predict/loop.py``): a task takes a slot before its image is
@@ -24,7 +26,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..api import load_model
+from ..fileio import sha256_file
 from ..labels.labelstudio import prediction
 from ..labels.objects import from_instances
 from ..predict.detector import Detector
@@ -45,6 +49,7 @@ from .app import decode_and_prepare
 from .jobs import InferenceQueue
 from .ls_images import ImageFetchError, ImageSource, image_bytes
 from .ls_project import LabelConfigError, ProjectLabels, parse_config, task_results, warn_unmatched
+from .ls_training import FineTuner
 from .options import ServeOptions
 from .upload import RequestError, read_body
 
@@ -56,6 +61,8 @@ class LabelStudioOptions:
     images: Path | None = None  # read task images from this folder when they are there (--images)
     score_thr: float = 0.5  # detections below it are not pre-labels
     tolerance: float = 0.5  # polygon simplification, pixels
+    train_dir: Path | None = None  # fine-tunes started from Label Studio go here (None: training not offered)
+    train_iters: int = 300
 
 
 @dataclass
@@ -64,12 +71,16 @@ class Projects:
 
     sources: dict[str, ImageSource] = field(default_factory=dict)
     configs: dict[tuple[str, str], ProjectLabels] = field(default_factory=dict)
+    warned: set[tuple[str, tuple[str, ...]]] = field(default_factory=set)  # each project's unmatched classes, said
 
     def labels(self, project: str, xml: str, class_names: list[str]) -> ProjectLabels:
         key = (project, xml)
         if key not in self.configs:
             self.configs[key] = parse_config(xml, class_names)
-            warn_unmatched(project, self.configs[key])
+            said = (project, tuple(self.configs[key].unmatched))
+            if said not in self.warned:
+                self.warned.add(said)
+                warn_unmatched(project, self.configs[key])
         return self.configs[key]
 
 
@@ -95,10 +106,39 @@ class LabelStudioBackend:
         self.projects = Projects()
         self.version = model_version(detector, options)
         self.fallback = ImageSource(ls.url, ls.token, ls.images)
+        self.tuner = (
+            None
+            if ls.train_dir is None
+            else FineTuner(
+                config=detector.cfg,
+                weights=options.weights_name,
+                work=ls.train_dir,
+                iters=ls.train_iters,
+                device=str(getattr(detector, "device", "cpu")),
+                limit=options.max_upload_bytes,
+                on_done=self._new_weights,
+            )
+        )
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def _new_weights(self, weights: Path) -> None:
+        """A fine-tune finished (in its thread): load its weights, and switch to them on the event loop."""
+        detector = load_model(weights=str(weights), device=str(getattr(self.detector, "device", "cpu")))
+        version = model_version(detector, replace(self.options, weights_sha256=sha256_file(str(weights))))
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._switch, detector, version)
+
+    def _switch(self, detector: Detector, version: str) -> None:
+        # Images already prepared are resized by the same input settings: the new runner takes them as they are.
+        self.detector, self.version = detector, version
+        self.queue.runner = make_runner(detector)
+        self.projects.configs.clear()  # the classes may have changed: each project's labels are matched again
 
     async def health(self, request: Request) -> Response:
+        training = self.tuner.report() if self.tuner else "not offered (--train-dir)"
         return JSONResponse({"status": "UP", "model_class": "gnrcnn", "model_version": self.version,
-                             "classes": self.detector.class_names, "gnrcnn": __version__})  # fmt: skip
+                             "classes": self.detector.class_names, "training": training,
+                             "gnrcnn": __version__})  # fmt: skip
 
     def _labels(self, project: str, xml: Any) -> ProjectLabels:
         try:
@@ -164,8 +204,19 @@ class LabelStudioBackend:
             queue.finish(job)
 
     async def webhook(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "result": "training from Label Studio is not offered: fine-tune with "
-                             "gnrcnn train on an import-data of the project's export"})  # fmt: skip
+        """Label Studio's events: START_TRAINING starts a fine-tune (one at a time); the others are noted."""
+        body = await _json(request, self.options.max_upload_bytes)
+        if body.get("action") != "START_TRAINING":
+            return JSONResponse({"status": "ok", "result": f"{body.get('action')}: nothing to do"})
+        if self.tuner is None:
+            raise RequestError(409, "training from Label Studio is not offered: start gnrcnn serve with --train-dir")
+        about = body.get("project") if isinstance(body.get("project"), dict) else {}
+        project = _project_id(about.get("id"))
+        labels = self._labels(project, about.get("label_config"))
+        self.loop = asyncio.get_running_loop()
+        if not self.tuner.start(project, self.projects.sources.get(project, self.fallback), labels.labels):
+            raise RequestError(409, f"a fine-tune is running ({self.tuner.status.message}); one at a time")
+        return JSONResponse({"status": "ok", "result": self.tuner.report()}, 201)
 
 
 def create_label_studio_app(detector: Detector, options: ServeOptions, ls: LabelStudioOptions) -> Starlette:
