@@ -16,6 +16,7 @@ from gnrcnn.labels.objects import from_instances
 from gnrcnn.serve import ServeOptions
 from gnrcnn.serve.label_studio import LabelStudioOptions, create_label_studio_app
 from gnrcnn.serve.ls_project import LabelConfigError, parse_config
+from gnrcnn.serve.ls_training import in_model_names
 
 BRUSH = """<View><Image name="photo" value="$img"/>
   <BrushLabels name="paint" toName="photo"><Label value="CIRCLE"/><Label value="Rect" predicted_values="rectangle"/>
@@ -33,6 +34,24 @@ def test_label_config_is_read_and_classes_mapped() -> None:
         parse_config("<View>", ["a"])
 
 
+def test_fine_tune_data_is_in_the_models_class_names() -> None:
+    """Labels that stand for model classes train as those classes, in the model's order (its heads kept);
+    a label that is no model class makes a new class list (the heads start afresh)."""
+    coco = {
+        "images": [{"id": 1}],
+        "categories": [{"id": 1, "name": "Box"}, {"id": 2, "name": "CIRCLE"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1}, {"id": 2, "image_id": 1, "category_id": 2}],
+    }
+    to_label = {"circle": "CIRCLE", "rectangle": "Box"}
+    out = in_model_names(coco, to_label, ["circle", "triangle", "rectangle"])
+    assert [c["name"] for c in out["categories"]] == ["circle", "triangle", "rectangle"]
+    assert [a["category_id"] for a in out["annotations"]] == [3, 1]
+    assert coco["categories"][0]["name"] == "Box"  # the input is left as it was
+    other = in_model_names(coco, {"circle": "CIRCLE"}, ["circle", "triangle", "rectangle"])
+    assert [c["name"] for c in other["categories"]] == ["Box", "circle"]
+    assert [a["category_id"] for a in other["annotations"]] == [1, 2]
+
+
 def test_backend_predicts_brush_masks_and_names_what_it_cannot(quick_demo, capsys: pytest.CaptureFixture) -> None:
     val = quick_demo.out / "data" / "val"
     image = sorted(val.glob("*.png"))[0]
@@ -45,6 +64,10 @@ def test_backend_predicts_brush_masks_and_names_what_it_cannot(quick_demo, capsy
         bad = client.post("/setup", json={"project": "3.1", "schema": "<View><Text name='t' value='$t'/></View>"})
         ok = client.post("/setup", json={"project": "3.1", "schema": BRUSH})
         reply = client.post("/predict", json={"tasks": tasks, "project": "3.1", "label_config": BRUSH}).json()
+        event = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 3}})
+        train = client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 3, "label_config": BRUSH}})
+    assert event.status_code == 200 and train.status_code == 409 and "--train-dir" in train.json()["error"]
+    assert health["training"] == "not offered (--train-dir)"
     assert health["status"] == "UP" and ok.json() == {"model_version": health["model_version"]}
     assert bad.status_code == 422 and "project 3: the labelling config has no PolygonLabels" in bad.json()["error"]
     first, missing, no_image = reply["results"]
