@@ -68,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"the token: ${LS_TOKEN_ENV})")  # fmt: skip
     ls.add_argument("--images", metavar="DIR", help="read task images from this folder when they are there (Label "
                     "Studio's uploads folder or local-files document root) instead of fetching them")  # fmt: skip
-    ls.add_argument("--score-thr", type=float, default=0.5, help="detections below this are not pre-labels (default 0.5)")
+    ls.add_argument("--score-thr", type=float, default=0.5,
+                    help="detections below this are not pre-labels (default 0.5)")  # fmt: skip
     ls.add_argument("--tolerance", type=float, default=0.5,
                     help="polygon simplification in pixels (Douglas-Peucker; 0: every pixel corner)")  # fmt: skip
     ls.add_argument(
@@ -77,5 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="let Label Studio's Start Training fine-tune the model (one "
         "run at a time, in the background) with its runs in DIR; the next predictions use the new weights",
     )
-    ls.add_argument("--train-iters", type=int, default=300, help="iterations of each such fine-tune (default 300)")  # fmt: skip
+    ls.add_argument("--train-iters", type=int, default=300,
+                    help="iterations of each such fine-tune (default 300)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
