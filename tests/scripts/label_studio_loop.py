@@ -67,7 +67,7 @@ def train(ls: LabelStudio, url: str, backend: int, project: int, tasks: list) ->
     """Start Training (Label Studio sends the backend a START_TRAINING webhook), wait for the fine-tune to
     end (bounded), then Retrieve Predictions again."""
     ls.ml.train(id=backend)
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         status = httpx.get(f"{url}/health", timeout=10).json()["training"]
         if status["state"] in ("done", "failed"):

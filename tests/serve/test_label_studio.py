@@ -79,7 +79,7 @@ def test_label_studio_round_trip(quick_demo, tmp_path: Path, capsys: pytest.Capt
         ls, backend = _start(stack, tmp_path, quick_demo.model, val)
         args = {"url": ls.url, "token": ls.token, "backend": backend.url, "label_config": CONFIG,
                 "images": [str(p) for p in images], "out": str(tmp_path / "out"), "train": True}  # fmt: skip
-        done = ls.python(SCRIPTS / "label_studio_loop.py", json.dumps(args))
+        done = ls.python(SCRIPTS / "label_studio_loop.py", json.dumps(args), timeout=400)  # its waits: 240 s at most
         assert done.returncode == 0, f"{done.stderr[-3000:]}\nLabel Studio:\n{ls.log()[-3000:]}\n{backend.log()}"
         loop = json.loads(done.stdout.splitlines()[-1])
         (tmp_path / "loop.json").write_text(done.stdout)  # for a look after a failure
