@@ -18,7 +18,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data, weights and pictures", ("gnrcnn.config.loader", "gnrcnn.data", "gnrcnn.weights", "gnrcnn.visualize")),
     ("modeling", ("gnrcnn.modeling",)),
     ("build", ("gnrcnn.build",)),
-    ("jobs", ("gnrcnn.predict", "gnrcnn.evaluation", "gnrcnn.train", "gnrcnn.export", "gnrcnn.analysis")),
+    ("jobs", ("gnrcnn.predict", "gnrcnn.evaluation", "gnrcnn.train", "gnrcnn.export", "gnrcnn.analysis",
+              "gnrcnn.labels")),
     ("tools and studies", ("gnrcnn.tools", "gnrcnn.study")),
     ("api, cli and serve", ("gnrcnn.api", "gnrcnn.cli", "gnrcnn.serve", "gnrcnn.__main__", "gnrcnn")),
 ]  # fmt: skip

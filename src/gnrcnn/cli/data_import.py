@@ -1,4 +1,4 @@
-"""``gnrcnn import-data``: LabelMe, CVAT, YOLO-seg or VOC -> COCO (and a seeded train/val split)."""
+"""``gnrcnn import-data``: LabelMe, CVAT, YOLO-seg, VOC or Label Studio -> COCO (and a seeded train/val split)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ import argparse
 def cmd_import_data(args: argparse.Namespace) -> int:
     from ..data.importers import import_dataset, report
 
-    result = import_dataset(args.src, args.out, args.format, args.split, args.seed)
+    result = import_dataset(args.src, args.out, args.format, args.split, args.seed, args.images)
     print(report(result))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("import-data", help="convert a LabelMe, CVAT, YOLO-seg or Pascal VOC dataset to COCO")
-    p.add_argument("src", help="the tool's folder (or CVAT's annotations.xml)")
-    p.add_argument("--format", choices=["labelme", "cvat", "yolo", "voc"], help="default: told by the layout")
+    p = sub.add_parser(
+        "import-data", help="convert a LabelMe, CVAT, YOLO-seg, Pascal VOC or Label Studio dataset to COCO"
+    )
+    p.add_argument("src", help="the tool's folder (or CVAT's annotations.xml, or Label Studio's JSON export)")
+    p.add_argument("--format", choices=["labelme", "cvat", "yolo", "voc", "labelstudio"],
+                   help="default: told by the layout (a .json file: labelstudio)")  # fmt: skip
+    p.add_argument("--images", metavar="DIR",
+                   help="Label Studio: the folder holding the project's images (default: the export's)")  # fmt: skip
     p.add_argument("--out", required=True, help="folder for annotations.json (train.json + val.json with --split)")
     p.add_argument(
         "--split",

@@ -113,7 +113,7 @@ async def run_prediction(request: Request, queue: InferenceQueue, options: Serve
             raise RequestError(408, f"the upload took longer than the time limit of {options.timeout_s:g} s") from None
         data, name = image_bytes(kind, boundary, body)
         read = time.monotonic()
-        image, prepared = await run_in_threadpool(_decode, queue.runner, data, name, options.max_pixels)
+        image, prepared = await run_in_threadpool(decode_and_prepare, queue.runner, data, name, options.max_pixels)
         decoded = time.monotonic()
         job = queue.job(prepared, deadline)
         try:
@@ -127,7 +127,7 @@ async def run_prediction(request: Request, queue: InferenceQueue, options: Serve
         queue.finish(job)
 
 
-def _decode(runner: Runner, data: bytes, name: str, max_pixels: int) -> tuple[Any, Prepared]:
+def decode_and_prepare(runner: Runner, data: bytes, name: str, max_pixels: int) -> tuple[Any, Prepared]:
     """The image and its model inputs (decoded and resized here, in a worker thread, off the model's)."""
     try:
         image = decode_image_bytes(data, name, max_pixels)

@@ -7,6 +7,8 @@ import signal
 import socket
 import sys
 
+from starlette.applications import Starlette
+
 from ..errors import GnrcnnError
 from ..predict.detector import Detector
 from .app import create_app
@@ -33,8 +35,10 @@ def check_address(host: str, port: int) -> None:
         raise GnrcnnError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
 
 
-def serve(detector: Detector, options: ServeOptions, log_level: str = "info") -> int:
-    """Serve until SIGTERM or SIGINT; both finish the requests already admitted, then return 0."""
+def serve(detector: Detector, options: ServeOptions, log_level: str = "info", app: Starlette | None = None,
+          what: str = "") -> int:  # fmt: skip
+    """Serve until SIGTERM or SIGINT; both finish the requests already admitted, then return 0. ``app``:
+    another application for the model (``label_studio.py``'s), ``what`` its name on the startup line."""
     import uvicorn
 
     check_address(options.host, options.port)
@@ -43,14 +47,14 @@ def serve(detector: Detector, options: ServeOptions, log_level: str = "info") ->
         print(f"warning: binding {options.host}: the model is reachable from other machines; {guard}",
               file=sys.stderr)  # fmt: skip
     config = uvicorn.Config(
-        create_app(detector, options), host=options.host, port=options.port, log_level=log_level,
+        app or create_app(detector, options), host=options.host, port=options.port, log_level=log_level,
         timeout_graceful_shutdown=None,  # SIGTERM waits for every admitted request (each has its time limit)
         limit_concurrency=4 * options.queue + 32,  # a backstop against floods of connections
         server_header=False, proxy_headers=False,
     )  # fmt: skip
     server = uvicorn.Server(config)
     host = f"[{options.host}]" if ":" in options.host else options.host
-    print(f"serve: {detector.cfg.name or 'model'} ({len(detector.class_names)} classes) on http://{host}:{options.port}"
+    print(f"serve: {detector.cfg.name or 'model'} ({len(detector.class_names)} classes){what} on http://{host}:{options.port}"
           f"  queue {options.queue}, batch {options.max_batch}, timeout {options.timeout_s:g} s"
           f"{', API key required' if options.api_key else ''}", file=sys.stderr, flush=True)  # fmt: skip
     # uvicorn handles the signal itself (a graceful stop) and afterwards raises it again for the handler

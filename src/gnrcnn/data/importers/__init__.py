@@ -1,7 +1,8 @@
 """``gnrcnn import-data``: a labelling tool's export -> a COCO instances file (or a seeded train/val pair).
 
 Readers, one per tool: ``labelme.py``, ``cvat.py`` (CVAT for images 1.1 XML), ``yolo.py`` (ultralytics'
-segmentation layout), ``voc.py`` (Pascal VOC). Each is our own code of well under 150 lines: the
+segmentation layout), ``voc.py`` (Pascal VOC), ``labelstudio.py`` (Label Studio's JSON export, its brush
+masks decoded by ``ls_brush.py``). Each is our own code of well under 150 lines: the
 formats are small, and the libraries that read them all (datumaro) would bring 23 packages, pandas,
 pyarrow, scipy and shapely among them, and pin Pillow and OpenCV below the versions gnrcnn runs
 (measured with ``pip install --dry-run datumaro``); supervision reads YOLO and VOC but not LabelMe or
@@ -18,15 +19,18 @@ from typing import Any
 from ...errors import GnrcnnError
 from ...fileio import write_json_atomic
 from ..problems import Problem, summarize
-from . import cvat, labelme, voc, yolo
+from . import cvat, labelme, labelstudio, voc, yolo
 from .common import Imported, to_coco
 from .split import split_ids, subset
 
-READERS = {"labelme": labelme.read, "cvat": cvat.read, "yolo": yolo.read, "voc": voc.read}
+READERS = {"labelme": labelme.read, "cvat": cvat.read, "yolo": yolo.read, "voc": voc.read,
+           "labelstudio": labelstudio.read}  # fmt: skip
 
 
 def detect_format(src: Path) -> str:
     """The tool that made ``src``, told by its layout."""
+    if src.is_file() and src.suffix.lower() == ".json":
+        return "labelstudio"  # one JSON file (LabelMe's are a folder of them)
     if (src.is_file() and src.suffix.lower() == ".xml") or (src / "annotations.xml").is_file():
         return "cvat"
     if (src / "Annotations").is_dir():
@@ -36,7 +40,7 @@ def detect_format(src: Path) -> str:
     if src.is_dir() and any(src.rglob("*.json")):
         return "labelme"
     raise GnrcnnError(f"{src}: cannot tell the format (no annotations.xml, Annotations/, images/ + labels/ or "
-                      "LabelMe *.json); pass --format labelme|cvat|yolo|voc")  # fmt: skip
+                      "LabelMe *.json); pass --format labelme|cvat|yolo|voc|labelstudio")  # fmt: skip
 
 
 @dataclass
@@ -51,16 +55,22 @@ class ImportResult:
 
 
 def import_dataset(src: str | Path, out: str | Path, fmt: str | None = None, split: float | None = None,
-                   seed: int = 0) -> ImportResult:  # fmt: skip
+                   seed: int = 0, images: str | Path | None = None) -> ImportResult:  # fmt: skip
     """Read ``src`` (the format detected when ``fmt`` is None), write ``out/annotations.json`` or, with
-    ``split``, ``out/train.json`` and ``out/val.json``."""
+    ``split``, ``out/train.json`` and ``out/val.json``. ``images``: the image folder of a Label Studio export."""
     src, out = Path(src), Path(out)
     if not src.exists():
         raise GnrcnnError(f"{src}: no such file or folder")
     fmt = fmt or detect_format(src)
     if split is not None and not 0 < split < 1:
         raise GnrcnnError(f"--split {split}: give the training fraction, between 0 and 1 (e.g. 0.8)")
-    imported: Imported = READERS[fmt](src)
+    if images is not None and fmt != "labelstudio":
+        raise GnrcnnError(f"--images is for --format labelstudio; {fmt} exports say where their images are")
+    if images is not None and not Path(images).is_dir():
+        raise GnrcnnError(f"--images {images}: no such folder")
+    imported: Imported = (
+        labelstudio.read(src, Path(images) if images else None) if fmt == "labelstudio" else READERS[fmt](src)
+    )
     coco, shape_problems, counts = to_coco(imported)
     result = ImportResult(imported.root, {}, coco, imported.problems + shape_problems, counts)
     if not coco["images"]:
@@ -87,7 +97,7 @@ def report(result: ImportResult) -> str:
     lines.append(f"{len(cats)} categories (id name): " + ", ".join(f"{c['id']} {c['name']}" for c in cats))
     c, images = result.counts, result.coco["images"]
     empty = len(images) - len({a["image_id"] for a in result.coco["annotations"]})
-    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image")
+    file_kinds = ("unreadable-file", "unreadable-image", "size-mismatch", "no-image", "not-labelled")
     files = sum(1 for p in result.problems if p.kind in file_kinds)
     dropped = c["shapes"] - c["imported"]
     shape_problems = [p for p in result.problems if p.kind not in (*file_kinds, "no-names")]

@@ -35,6 +35,7 @@ class Shape:
     box: tuple[float, float, float, float] | None = None
     mask: np.ndarray | None = None
     crowd: bool = False  # VOC's 'difficult': kept, ignored by training and evaluation as COCO's crowd regions
+    problem: str = ""  # why the reader could not read its geometry (a brush RLE that does not decode, ...)
 
 
 @dataclass
@@ -170,6 +171,9 @@ def to_coco(imported: Imported) -> tuple[dict[str, Any], list[Problem], dict[str
         for shape in img.shapes:
             counts["shapes"] += 1
             where = f"{img.source}: {shape.name}"
+            if shape.problem:
+                problems.append(skip(where, f"{shape.problem}; not imported", "unreadable-shape"))
+                continue
             if shape.kind not in (POLYGON, BOX, MASK):
                 fields, why, tag = annotation(shape, img.width, img.height)
                 problems.append(skip(where, f"{why}; not imported", tag))
