@@ -7,6 +7,12 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 
 CHROMIUM := /usr/bin/chromium
 
+# Label Studio for tests/serve/test_label_studio.py, in a venv of its own (it pins numpy and OpenCV below
+# gnrcnn's): installed and migrated once (about 3.5 min), then reused; rm -rf it after changing the pins.
+GNRCNN_LS_VENV ?= .venv-labelstudio
+export GNRCNN_LS_VENV
+LS_READY := $(GNRCNN_LS_VENV)/template/READY
+
 .PHONY: setup demo test lint clean
 
 $(STAMP): pyproject.toml
@@ -26,7 +32,10 @@ demo: $(STAMP)
 $(CHROMIUM):
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-test: $(STAMP) $(CHROMIUM)
+$(LS_READY):
+	PYTHON=$(PYTHON) tests/scripts/label_studio_prepare.sh $(GNRCNN_LS_VENV)
+
+test: $(STAMP) $(CHROMIUM) $(LS_READY)
 	$(BIN)/ruff check src tests benchmarks
 	# One pytest process with two workers of one thread each (pytest-xdist; trained fixtures built once and
 	# shared, tests/conftest.py): 2 cores busy instead of one (docs/testing.md).
@@ -37,4 +46,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) results build *.egg-info
+	rm -rf $(VENV) .venv-labelstudio results build *.egg-info
