@@ -100,13 +100,15 @@ def test_bad_inputs_are_one_line_without_traceback(tmp_path: Path, r50_sample: P
     typo.write_text(f"_base_: {R50}\nmodel:\n  roi:\n    score_treshold: 0.3\n")
     small = ["--weights", "none", "--set", "input.short=128", "--set", "input.long=128"]
     cases = [
-        (["predict", "--config", R50, *small, str(tmp_path / "missing.jpg"), "--out", str(tmp_path)], "missing.jpg"),
-        (["predict", "--config", R50, *small, str(corrupt), "--out", str(tmp_path)],
+        (["predict", "--config", R50, *small, str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "out1")],
+         "missing.jpg"),
+        (["predict", "--config", R50, *small, str(corrupt), "--out", str(tmp_path / "out2")],
          "broken.jpg: not a decodable image (no JPEG"),
-        (["predict", "--config", R50, "--weights", str(r101_ckpt), str(PHOTO), "--out", str(tmp_path)], "unexpected"),
-        (["predict", "--config", "mask-rcnn_r50_fpn_gn-all_9x_coco", str(PHOTO), "--out", str(tmp_path)],
+        (["predict", "--config", R50, "--weights", str(r101_ckpt), str(PHOTO), "--out", str(tmp_path / "out3")],
+         "unexpected"),
+        (["predict", "--config", "mask-rcnn_r50_fpn_gn-all_9x_coco", str(PHOTO), "--out", str(tmp_path / "out4")],
          "unknown config name"),
-        (["predict", "--config", str(typo), str(PHOTO), "--out", str(tmp_path)], "model.roi.score_treshold"),
+        (["predict", "--config", str(typo), str(PHOTO), "--out", str(tmp_path / "out5")], "model.roi.score_treshold"),
         (["convert", str(corrupt), str(tmp_path / "x.pth")], "broken.jpg"),
     ]  # fmt: skip
     for args, needle in cases:

