@@ -24,7 +24,7 @@ from gnrcnn.labels.folder import FORMATS, LabelOptions, read_predictions, write_
 from gnrcnn.labels.objects import ImageLabels
 from gnrcnn.predict.images import JSONL
 
-SCORE_THR = 0.5
+SCORE_THR = 0.25  # the quick demo model is weak: its best scores are ~0.4
 MIN_IOU = 0.95
 
 
@@ -109,7 +109,7 @@ def test_prelabels_import_back_as_the_predicted_objects(fmt: str, predicted, tmp
     folder = _folder(fmt, predicted, tmp_path)
     back = _imported(fmt, folder, tmp_path)
     _, items, _ = predicted
-    assert sum(len(img.objects) for _, img in items) >= 10  # the demo model finds objects to compare
+    assert sum(len(img.objects) for _, img in items) >= 20  # the demo model finds objects to compare
     ious = []
     for path, img in items:
         labels, masks = back[path.stem]
