@@ -52,8 +52,10 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
             if not points:
                 continue
             shift = (i - (len(plan.signals) - 1) / 2) * 0.4  # the seeds' dots side by side, not on one another
+            seeds = min(len(v) for _, v in points)  # a signal cut short has fewer seeds past the start
+            name = signal if seeds == len(plan.seeds) else f"{signal} ({seeds} seed{'s' * (seeds > 1)})"
             line = ax.plot([c for c, _ in points], [sum(v) / len(v) for _, v in points], marker="o", linewidth=2,
-                           label=signal, linestyle="--" if signal == "random" else "-")  # fmt: skip
+                           label=name, linestyle="--" if signal == "random" else "-")  # fmt: skip
             ax.scatter([c + shift for c, v in points for _ in v], [x for _, v in points for x in v], s=12,
                        color=line[0].get_color(), alpha=0.5)  # fmt: skip
         ax.set_xticks(plan.labelled())
