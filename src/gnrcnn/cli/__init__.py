@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import GnrcnnError
-from . import analyze, bench, convert, data, data_import, demo, export, infer, serve, study, train, zoo
+from . import analyze, bench, convert, data, data_import, demo, export, infer, rank, serve, study, train, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gnrcnn", description="Mask R-CNN with Group Normalization")
     parser.add_argument("--version", action="version", version=f"gnrcnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, train, data_import, zoo, data, bench, demo, convert, analyze, study, serve, export):
+    for module in (infer, train, data_import, zoo, data, bench, demo, convert, analyze, study, serve, export, rank):
         module.register(sub)
     return parser
 

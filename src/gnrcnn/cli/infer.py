@@ -18,11 +18,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise GnrcnnError("--every must be at least 1")
+    if args.tolerance < 0:
+        raise GnrcnnError(f"--tolerance {args.tolerance}: give 0 or more pixels")
     claim(args.out, PREDICT_RUN_FILES, resume=args.resume, overwrite=args.overwrite, flag="--out")
     detector = common.load_detector(args)  # --tile, --overlap, --tta: the config's predict keys
     opts = predict.PredictOptions(args.score_thr, args.batch_size, args.workers, args.resume, args.every,
                                   not args.no_pictures)  # fmt: skip
-    return predict.run(detector, args.inputs, args.out, opts)
+    code = predict.run(detector, args.inputs, args.out, opts)
+    if args.labels:
+        write_prelabels(detector, args)
+    return code
+
+
+def write_prelabels(detector: Any, args: argparse.Namespace) -> None:
+    """``OUT/labels_<format>/``: the images' detections scoring >= --score-thr as the tool's pre-labels."""
+    from pathlib import Path
+
+    from ..labels.folder import WHAT_TO_IMPORT, LabelOptions, read_predictions, write_labels
+    from ..predict.images import JSONL
+
+    names = dict(zip(detector.cfg.data.category_ids, detector.cfg.data.class_names))
+    items = read_predictions(Path(args.out) / JSONL, names, args.score_thr)
+    folder = Path(args.out) / f"labels_{args.labels}"
+    opts = LabelOptions(args.labels, args.tolerance, args.score_thr)
+    target = write_labels(items, folder, list(detector.cfg.data.class_names), opts)
+    count = sum(len(img.objects) for _, img in items)
+    print(f"pre-labels: {count} objects with score >= {args.score_thr} on {len(items)} image(s), polygons within "
+          f"{args.tolerance} px, as {args.labels} -> {target}\nimport: {WHAT_TO_IMPORT[args.labels]}")  # fmt: skip
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -59,6 +81,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pictures", action="store_true", help="no PNG per image (the JSON only)")
     p.add_argument("--overwrite", action="store_true", help="start afresh in an --out holding an earlier run's "
                    "predictions (without it, or --resume, such a folder is refused)")  # fmt: skip
+    p.add_argument("--labels", choices=["labelme", "cvat", "labelstudio", "yolo", "coco"],
+                   help="also write the detections scoring >= --score-thr as this tool's pre-labels, in "
+                   "OUT/labels_<format>/ (docs/finetune.md, the labelling loop)")  # fmt: skip
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.5,
+        metavar="PX",
+        help="--labels: how far a polygon's simplified outline may stray from the mask (default 0.5)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("eval", help="COCO box and mask AP of a model on a COCO-format dataset")

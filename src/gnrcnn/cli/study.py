@@ -75,4 +75,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--quick", action="store_true", help="every study's --quick (the plumbing, CI), not a result")
     a.set_defaults(func=cmd_all)
     study_classify.register(studies)
+    register_active_learning(studies)
     study_detect.register(studies)
+
+
+def cmd_active_learning(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..study import active_learning as study
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    base = study.QUICK if args.quick else study.Plan()
+    given = {k: getattr(args, k) for k in ("signals", "seeds", "pool", "start", "k", "rounds", "iterations")}
+    plan = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
+                                        if v is not None}, overrides=tuple(args.overrides))  # fmt: skip
+    study.run(plan, args.out, device=common.device(args.device))
+    print(f"\n{args.out}/study.md:\n" + (Path(args.out) / "study.md").read_text(), end="")
+    print(f"plot: {args.out}/study.png   runs: {args.out}/runs/   (rerun the same command to continue a stopped study)")
+    return 0
+
+
+def register_active_learning(studies: argparse._SubParsersAction) -> None:
+    q = studies.add_parser("active-learning", help="gnrcnn rank's signals against random picks: AP after each "
+                           "round of labelling, table + plot")  # fmt: skip
+    q.add_argument("--out", default="results/active-learning", help="study folder: data, one work dir per run")
+    q.add_argument("--signals", nargs="+", help="signals to compare (random score flip mask; default: all four)")
+    q.add_argument("--seeds", nargs="+", type=int, help="seeds of the start set and training (default: 0 1)")
+    q.add_argument("--pool", type=int, help="generated images standing for the unlabelled data (default: 60)")
+    q.add_argument("--start", type=int, help="images labelled before the first round (default: 12)")
+    q.add_argument("--k", type=int, help="images added per round (default: 12)")
+    q.add_argument("--rounds", type=int, help="rounds of labelling (default: 3)")
+    q.add_argument("--iterations", type=int, help="training iterations of every run (default: 100)")
+    q.add_argument("--quick", action="store_true", help="a tiny study that checks the plumbing (CI), not a result")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value in every run (repeatable)")  # fmt: skip
+    q.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    q.add_argument("--device", default=None)
+    q.set_defaults(func=cmd_active_learning)

@@ -29,6 +29,15 @@ def decode_rle(counts: list[int], width: int, height: int) -> np.ndarray:
     return flat.reshape(height, width)
 
 
+def encode_rle(mask: np.ndarray) -> list[int]:
+    """``decode_rle``'s inverse: a ``height`` x ``width`` bool array -> CVAT's run lengths (row by row, the
+    first run of background, 0 when the first pixel is set)."""
+    flat = np.asarray(mask, dtype=bool).reshape(-1)
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], change, [flat.size]])).tolist()
+    return [0, *runs] if flat.size and flat[0] else runs
+
+
 def _floats(el: ET.Element, *names: str) -> list[float]:
     return [float(el.attrib[n]) for n in names]
 
