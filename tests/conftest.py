@@ -34,6 +34,11 @@ SEED_CONFIGS = [
     "mask-rcnn_r50-contrib_fpn_gn-all_3x_coco",
 ]
 
+# The suite's processes give freed memory back (glibc's defaults): a command keeps what it frees for speed
+# (runtime.keep_freed_memory), and in a test worker that runs hundreds of commands the kept memory only grows
+# (a worker reached 13.5 GB and was killed for memory on 24 GB with two workers). tests/test_allocator.py
+# checks the kept-memory default in processes of its own.
+os.environ.setdefault("GNRCNN_MALLOC", "system")
 # Under pytest-xdist (`make test` runs two workers) each worker has one thread: two workers on two cores.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 torch.set_num_threads(1 if XDIST_WORKER else max(1, min(2, torch.get_num_threads())))
