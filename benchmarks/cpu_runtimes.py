@@ -144,7 +144,7 @@ def summarize(times: dict[str, list[float]]) -> list[dict]:
 def cli() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="mask-rcnn_r50_fpn_gn-all_2x_coco")
-    ap.add_argument("--weights", help="checkpoint (default: the reference weights of tests/refweights.py)")
+    ap.add_argument("--weights", help="checkpoint (default: the reference weights of gnrcnn.weights.reference)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calib", default=str(ROOT / "tests" / "assets" / "reference" / "more"))

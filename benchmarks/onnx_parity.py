@@ -4,7 +4,7 @@
                                      [--formats onnx openvino int8] [--weights CKPT ...] [--work DIR] [--json OUT]
 
 For each config: the weights (default: the test suite's deterministic reference weights,
-tests/refweights.py, which fire all over a photo), `gnrcnn export`, then `gnrcnn predict` twice on the
+gnrcnn.weights.reference, which fire all over a photo), `gnrcnn export`, then `gnrcnn predict` twice on the
 same folder of photos, once with `--weights model.onnx` (onnxruntime) and once with `--config NAME
 --weights CKPT` (PyTorch fp32), at the config's own 800 x 1333 scale. `--formats` adds OpenVINO: the
 IR in fp32 (`--out model.xml`) and INT8 (`--int8 --calib` the same photos), each run by `gnrcnn

@@ -66,7 +66,7 @@ def measure(torch_det, onnx_path: Path, image, threads: int, levels: list[str], 
 def cli() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="mask-rcnn_r50_fpn_gn-all_2x_coco")
-    ap.add_argument("--weights", help="checkpoint (default: the reference weights of tests/refweights.py)")
+    ap.add_argument("--weights", help="checkpoint (default: the reference weights of gnrcnn.weights.reference)")
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--levels", nargs="+", default=["all", "extended", "basic", "disable"])
     ap.add_argument("--runs", type=int, default=5)

@@ -2,7 +2,7 @@
 
     # AP: a trained model on a validation set, without and with --tta
     PYTHONPATH=src python benchmarks/tta.py ap --weights model_final.pth --ann val.json --data-root DATA
-    # time: R-50 with the reference weights (tests/refweights.py) on the bundled photo at the test scale
+    # time: R-50 with the reference weights (gnrcnn.weights.reference) on the bundled photo at the test scale
     PYTHONPATH=src python benchmarks/tta.py time [--rounds 3]
 
 The time is the median of alternating rounds (plain, TTA, plain, TTA, ...) in one process, after a warm-up

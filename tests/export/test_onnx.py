@@ -33,7 +33,7 @@ from gnrcnn.fileio import save_torch_atomic
 from gnrcnn.predict.onnx_detector import OnnxDetector
 from gnrcnn.weights import gnrcnn_checkpoint
 
-import refweights
+from gnrcnn.weights import reference as refweights
 from conftest import DOCS, REFERENCE, TINY
 
 MORE = REFERENCE / "more"

@@ -12,7 +12,7 @@ from gnrcnn.tools.convert import convert
 from gnrcnn.weights import load_weights_file, mmdet
 
 from conftest import SEED_CONFIGS
-from refweights import manifest
+from gnrcnn.weights.reference import manifest
 
 
 @pytest.mark.parametrize("name", SEED_CONFIGS)
