@@ -1,0 +1,165 @@
+"""``gnrcnn bench --runtimes``, part 1: which runtimes this machine has, each model exported once for them.
+
+A runtime is a name and how to load it (``Plan``): PyTorch from the config and weights the user gave,
+the others from the files exported here (one ONNX export; OpenVINO fp32 and INT8 converted from it,
+as ``gnrcnn export`` does). A runtime that cannot be had gets its one-line reason instead and the
+others go on. ``load`` is what both the timing process and each fresh memory-measuring child call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import GnrcnnError
+
+CPU_RUNTIMES = ["pytorch fp32", "pytorch bf16", "onnxruntime fp32", "openvino fp32", "openvino bf16", "openvino int8"]
+GPU_RUNTIMES = ["pytorch fp32", "pytorch fp16", "pytorch bf16", "onnxruntime fp32"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One runtime: ``kind`` (pytorch, onnx, openvino), the file or model spec it loads and its precision."""
+
+    name: str
+    kind: str
+    source: tuple[str | None, str | None, tuple[str, ...]]  # config, weights, overrides (pytorch); (None, file, ())
+    amp: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+
+
+@dataclass
+class Prepared:
+    plans: list[Plan] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # runtime -> its one-line reason
+    export_s: dict[str, float] = field(default_factory=dict)  # export -> seconds
+
+
+def reason(e: BaseException) -> str:
+    """An exception as one short line for a table cell."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    kind = "" if isinstance(e, GnrcnnError) else f"{type(e).__name__}: "
+    return (kind + text)[:160] or type(e).__name__
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX; Linux's flags). Elsewhere oneDNN
+    emulates it, slower than fp32, so the bf16 rows are skipped with that reason."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def load(plan: Plan) -> Any:
+    """The detector ``plan`` names, ready to predict."""
+    from ..api import load_model
+    from ..predict.onnx_detector import OnnxDetector
+    from ..predict.openvino_detector import OpenVinoDetector
+
+    config, weights, overrides = plan.source
+    if plan.kind == "pytorch":
+        return load_model(config, weights=weights, device=plan.device, overrides=list(overrides), amp=plan.amp)
+    if plan.kind == "onnx":
+        return OnnxDetector(weights, device=plan.device, threads=plan.threads, overrides=list(overrides))  # type: ignore[arg-type]
+    return OpenVinoDetector(weights, threads=plan.threads, amp=plan.amp, overrides=list(overrides))  # type: ignore[arg-type]
+
+
+def _export(name: str, fn: Any, out: Prepared, reasons: dict[str, str]) -> Any:
+    start = time.perf_counter()
+    try:
+        result = fn()
+    except Exception as e:  # one export's failure is its rows' reason, never the whole table's
+        reasons[name] = f"{name} export failed: {reason(e)}"
+        return None
+    out.export_s[name] = time.perf_counter() - start
+    return result
+
+
+def export_onnx(cfg: Any, model: torch.nn.Module, path: Path) -> Any:
+    """The ONNX graph (checked against PyTorch), saved; its proto for OpenVINO."""
+    from ..export.onnx import export_model, save_model
+
+    proto = export_model(cfg, model).proto
+    save_model(proto, str(path))
+    return proto
+
+
+def export_openvino(proto: Any, path: Path, calib_items: list | None = None) -> Path:
+    """``proto`` converted to OpenVINO (INT8 with ``calib_items``), saved as ``path`` (+ .bin)."""
+    from ..export.int8 import quantize
+    from ..export.openvino import require_openvino, save_openvino, to_openvino
+
+    require_openvino()
+    model = to_openvino(proto)
+    save_openvino(quantize(model, calib_items) if calib_items else model, path)
+    return path
+
+
+def _skips(device: str, calib: list[Path] | None) -> dict[str, str]:
+    """Runtimes this machine or these flags rule out before any export, with the reason."""
+    if device.startswith("cuda"):
+        import onnxruntime as ort
+
+        out = {} if torch.cuda.is_bf16_supported() else {"pytorch bf16": "skipped: this GPU has no bf16"}
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            out["onnxruntime fp32"] = "skipped: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
+        return out
+    out = (
+        {}
+        if cpu_has_bf16()
+        else dict.fromkeys(["pytorch bf16", "openvino bf16"], "skipped: this CPU has no native bf16")
+    )
+    if not calib:
+        out["openvino int8"] = "skipped: needs --calib (a folder of images or a COCO JSON to calibrate on)"
+    return out
+
+
+def prepare(detector: Any, source: tuple, work: Path, *, device: str = "cpu", threads: int | None = None,
+            calib: list[Path] | None = None, only: list[str] | None = None) -> Prepared:  # fmt: skip
+    """Plans for every runtime of ``device`` (``only``: those named), exporting ``detector``'s model
+    (lent, unchanged) into ``work`` as they need; the rest with their reasons."""
+    names = [n for n in (GPU_RUNTIMES if device.startswith("cuda") else CPU_RUNTIMES) if not only or n in only]
+    out = Prepared(skipped={n: r for n, r in _skips(device, calib).items() if n in names})
+    names = [n for n in names if n not in out.skipped]
+    files: dict[str, Any] = {}
+    if any(not n.startswith("pytorch") for n in names):
+        files = _exports(detector, work, names, calib, out)
+    amp = {"pytorch fp16": "fp16", "pytorch bf16": "bf16", "openvino bf16": "bf16"}
+    for n in names:
+        kind = n.split()[0].replace("onnxruntime", "onnx")
+        if kind == "pytorch":
+            out.plans.append(Plan(n, kind, source, amp.get(n), device, threads))
+            continue
+        path = files.get("int8" if n == "openvino int8" else kind)
+        if isinstance(path, Path):
+            out.plans.append(Plan(n, kind, (None, str(path), ()), amp.get(n), device, threads))
+        else:
+            out.skipped[n] = path or "no export"
+    return out
+
+
+def _exports(detector: Any, work: Path, names: list[str], calib: list[Path] | None, out: Prepared) -> dict[str, Any]:
+    """kind -> the exported file, or the one-line reason it could not be made."""
+    reasons: dict[str, str] = {}
+    proto = _export("ONNX", lambda: export_onnx(detector.cfg, detector.model, work / "model.onnx"), out, reasons)
+    if proto is None:  # every exported runtime starts from the ONNX graph
+        return dict.fromkeys(["onnx", "openvino", "int8"], reasons["ONNX"])
+    files: dict[str, Any] = {"onnx": work / "model.onnx"}
+    if any(n in names for n in ("openvino fp32", "openvino bf16")):
+        path = _export("OpenVINO", lambda: export_openvino(proto, work / "model.xml"), out, reasons)
+        files["openvino"] = path or reasons["OpenVINO"]
+    if "openvino int8" in names:
+        from ..export.int8 import calibration_inputs
+
+        path = _export("OpenVINO INT8", lambda: export_openvino(
+            proto, work / "int8.xml", calibration_inputs(detector.cfg, calib or [])), out, reasons)  # fmt: skip
+        files["int8"] = path or reasons["OpenVINO INT8"]
+    return files
