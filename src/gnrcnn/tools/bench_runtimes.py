@@ -47,15 +47,21 @@ def reason(e: BaseException) -> str:
     return (kind + text)[:160] or type(e).__name__
 
 
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX; Linux's flags). Elsewhere oneDNN
-    emulates it, slower than fp32, so the bf16 rows are skipped with that reason."""
+def bf16_skips() -> dict[str, str]:
+    """The CPU's bf16 rows each runtime cannot run, with the reason. PyTorch (oneDNN) runs bf16 on any
+    AVX-512 CPU, natively or emulated (then often slower than fp32: the table shows it); OpenVINO only
+    where the CPU has bf16 units, and would otherwise run fp32 under the bf16 name."""
+    out = {}
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        out["pytorch bf16"] = "skipped: PyTorch has no bf16 on this CPU"
     try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        from ..predict.openvino_detector import has_bf16
+
+        if not has_bf16():
+            out["openvino bf16"] = "skipped: this CPU has no bf16 units for OpenVINO"
+    except ImportError:
+        pass  # no OpenVINO: its export says so
+    return out
 
 
 def load(plan: Plan) -> Any:
@@ -112,11 +118,7 @@ def _skips(device: str, calib: list[Path] | None) -> dict[str, str]:
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             out["onnxruntime fp32"] = "skipped: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
         return out
-    out = (
-        {}
-        if cpu_has_bf16()
-        else dict.fromkeys(["pytorch bf16", "openvino bf16"], "skipped: this CPU has no native bf16")
-    )
+    out = bf16_skips()
     if not calib:
         out["openvino int8"] = "skipped: needs --calib (a folder of images or a COCO JSON to calibrate on)"
     return out
