@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +35,36 @@ def inference_speed(detector: Detector, runs: int = 5, warmup: int = 2) -> dict[
     return {"s_per_img": med, "fps": 1.0 / med, "runs": times}
 
 
-def train_job(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: int) -> dict[str, Any]:
-    """Median s/iter of the trainer's optimizer step on a synthetic 2-image batch (what a fresh process runs)."""
+def train_step(cfg: Config, device: str | torch.device = "cpu", amp: str | None = None, images: int = 2,
+               boxes: int = 8, model: torch.nn.Module | None = None) -> tuple[Callable[[], Any], Any]:  # fmt: skip
+    """One call = the trainer's optimizer step (``train/step.py``: forward, backward, SGD) on a synthetic
+    batch of ``images`` at the config's scale; with the memory plan it chose. ``model``: that model (trained
+    in place) instead of one built from ``cfg``. What ``gnrcnn bench`` and the benchmarks time."""
     from ..build import build_model
-    from ..config.loader import config_from_dict
     from ..data.preprocess import Normalizer
     from ..data.synthetic import synthetic_batch
     from ..train.memory_plan import plan as plan_memory
     from ..train.setup import make_optimizer
     from ..train.step import OptimizerStep, make_scaler
 
-    cfg = config_from_dict(cfg_dict)
     dev = torch.device(device)
-    model = build_model(cfg).to(dev).train()
+    model = (model if model is not None else build_model(cfg)).to(dev).train()
     memory = plan_memory(model, cfg, dev, amp)
     model.configure_training(cfg.train.channels_last, memory.recompute)
     step = OptimizerStep(model, make_optimizer(model, cfg), dev, amp=amp, scaler=make_scaler(amp))
-    images, sizes, targets = synthetic_batch(2, cfg.num_classes, cfg.input.short, cfg.input.long)
-    inputs = (Normalizer(cfg.input, dev).normalize(images, sizes), sizes.to(dev), targets.to(dev))
-    # the trainer's step; a warm-up-sized lr keeps the timed steps alike
-    times = harness.alternate({"step": lambda: step([inputs], 1e-4, lambda batch: batch)}, iters, 1, dev)["step"]
+    batch, sizes, targets = synthetic_batch(images, cfg.num_classes, cfg.input.short, cfg.input.long, boxes=boxes)
+    inputs = (Normalizer(cfg.input, dev).normalize(batch, sizes), sizes.to(dev), targets.to(dev))
+    # a warm-up-sized lr keeps the timed steps alike
+    return (lambda: step([inputs], 1e-4, lambda b: b)), memory
+
+
+def train_job(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: int) -> dict[str, Any]:
+    """Median s/iter of ``train_step`` at 2 images and the peak memory (what a fresh process runs)."""
+    from ..config.loader import config_from_dict
+
+    dev = torch.device(device)
+    step, memory = train_step(config_from_dict(cfg_dict), dev, amp)
+    times = harness.alternate({"step": step}, iters, 1, dev)["step"]
     return {"s_per_iter": statistics.median(times), "runs": times, "peak_gb": runtime.peak_memory_gb(dev),
             "recompute_backbone": memory.recompute, "memory_plan": memory.reason}  # fmt: skip
 

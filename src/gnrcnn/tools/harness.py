@@ -57,16 +57,27 @@ def alternate(jobs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 1,
               device: torch.device | str | None = None, log: bool = False) -> dict[str, list[float]]:  # fmt: skip
     """Seconds per call of each job: ``warmup`` untimed calls each, then ``rounds`` rounds in which every
     job runs once, in turn."""
+    return alternate_clocks(jobs, rounds, warmup, device, log)[0]
+
+
+def alternate_clocks(jobs: dict[str, Callable[[], Any]], rounds: int, warmup: int = 1,
+                     device: torch.device | str | None = None, log: bool = False
+                     ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:  # fmt: skip
+    """``alternate``'s wall seconds, and the CPU seconds of this process (user + system) of the same calls:
+    less disturbed by other processes on a shared machine."""
     for fn in jobs.values():
         for _ in range(warmup):  # kernels built, memory pools grown, OpenVINO's model for this size compiled
             fn()
-    times: dict[str, list[float]] = {name: [] for name in jobs}
+    wall: dict[str, list[float]] = {name: [] for name in jobs}
+    cpu: dict[str, list[float]] = {name: [] for name in jobs}
     for r in range(rounds):
         for name, fn in jobs.items():
-            times[name].append(timed(fn, device)[0])
+            c = time.process_time()
+            wall[name].append(timed(fn, device)[0])
+            cpu[name].append(time.process_time() - c)
         if log:
-            print(f"round {r + 1}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in times.items()), flush=True)
-    return times
+            print(f"round {r + 1}: " + ", ".join(f"{n} {t[-1]:.3f} s" for n, t in wall.items()), flush=True)
+    return wall, cpu
 
 
 @dataclass(frozen=True)
