@@ -125,7 +125,11 @@ def alternate(ours: Ours, peer: Peer, runs: int, train_runs: int) -> dict:
     infer = {"gnrcnn": lambda: ours.infer(image), "torchvision": lambda: peer.infer(image)}
     out = {"infer": harness.alternate(infer, runs, warmup=2 if runs > 1 else 0)}
     train = {"gnrcnn": ours.train, "torchvision": peer.train}
-    out["train"] = harness.alternate(train, train_runs, warmup=int(train_runs > 1)) if train_runs else {"gnrcnn": [], "torchvision": []}
+    out["train"] = (
+        harness.alternate(train, train_runs, warmup=int(train_runs > 1))
+        if train_runs
+        else {"gnrcnn": [], "torchvision": []}
+    )
     return out
 
 
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
               "malloc": "system" if args.system_malloc else "keep_freed_memory",
               "machine": harness.cpu_name(), "runs": times}  # fmt: skip
     for mode in ("infer", "train"):
-        g, t = times[mode]["gnrcnn"], times[mode]["torchvision"]
+        g, t = times[mode].get("gnrcnn"), times[mode].get("torchvision")
         if g:
             r = harness.spread(g, t)
             result[mode] = {"gnrcnn_s": statistics.median(g), "torchvision_s": statistics.median(t),
