@@ -8,7 +8,8 @@
 
 ``--in-process`` times, alternating in one process (``tools/harness.py``), the new ``evaluate`` (a
 ``GroundTruth`` made once, as the trainer does) against the loop it replaced (``OLD_LOOP``, copied from
-before the one loop: the dataset and the evaluator's COCO read on every evaluation, one image at a time, no prefetching).
+before the one loop: the dataset and the evaluator's COCO read on every evaluation, one image at a time,
+no prefetching).
 
 Each process (PYTHONPATH=OLD_SRC or NEW_SRC) loads the model, then times ``--evals`` evaluations; the
 processes alternate old, new, old, new, ... ``--rounds`` times. Where the code has ``GroundTruth`` (read
