@@ -120,7 +120,7 @@ class Peer:
         self.model.eval()
 
 
-def alternate(ours: Ours, peer: Peer, runs: int, train_runs: int) -> dict:
+def times_of(ours: Ours, peer: Peer, runs: int, train_runs: int) -> dict:
     image = read_image(bundled_photo())
     infer = {"gnrcnn": lambda: ours.infer(image), "torchvision": lambda: peer.infer(image)}
     out = {"infer": harness.alternate(infer, runs, warmup=2 if runs > 1 else 0)}
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     setup = Setup(args.depth, args.amp, args.recompute)
     ours, peer = Ours(setup), Peer(setup)
-    times = alternate(ours, peer, args.runs, 0 if args.skip_train else args.train_runs)
+    times = times_of(ours, peer, args.runs, 0 if args.skip_train else args.train_runs)
     result = {"depth": args.depth, "threads": args.threads, "amp": args.amp, "torch": torch.__version__,
               "recompute": args.recompute,
               "malloc": "system" if args.system_malloc else "keep_freed_memory",

@@ -53,7 +53,7 @@ def train_steps(norms: list[str], batch: int, size: int, demo: list[str] | None 
     return out
 
 
-def round_robin(fns: dict, runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
+def medians(fns: dict, runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
     """Median (wall s, CPU s) per call of each function, in alternating rounds."""
     wall, cpu = alternate_clocks(fns, runs, warmup)
     return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
@@ -72,7 +72,7 @@ def inference(norms: list[str], size: int, runs: int, tmp: Path) -> dict[str, tu
         cfg = study.run_config(study.Plan(size=size), norm, 2)
         dets[norm] = Detector(cfg, build_model(cfg).eval(), owns_model=True)
     image = np.ascontiguousarray(image)
-    return round_robin({n: (lambda d=d: d.predict(image, color="rgb")) for n, d in dets.items()}, runs, 2)
+    return medians({n: (lambda d=d: d.predict(image, color="rgb")) for n, d in dets.items()}, runs, 2)
 
 
 def estimate(res: dict, norms: list[str], batches: list[int], size: int, inf: dict, scale: float | None,
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, list[str]] = {n: [] for n in [*args.norms, "demo"]}
     for b in args.batches:
         models = train_steps(args.norms, b, args.size, DRY_DEMO if args.dry_run else None)
-        t = round_robin(models, args.iters)
+        t = medians(models, args.iters)
         for n in [*args.norms, "demo"]:
             per = 4 if n == "demo" else b
             res["train"].setdefault(n, {})[b] = {"wall_s_per_img": t[n][0] / per, "cpu_s_per_img": t[n][1] / per}
