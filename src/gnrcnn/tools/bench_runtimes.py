@@ -90,32 +90,33 @@ def _export(name: str, fn: Any, out: Prepared, reasons: dict[str, str]) -> Any:
 
 
 def export_onnx(cfg: Any, model: torch.nn.Module, path: Path) -> Any:
-    """The ONNX graph (checked against PyTorch), saved; its proto for OpenVINO."""
+    """The ONNX export (checked against PyTorch) saved as ``path``; the ``ExportResult`` OpenVINO's reuse."""
     from ..export.onnx import export_model, save_model
 
-    proto = export_model(cfg, model).proto
-    save_model(proto, str(path))
-    return proto
+    result = export_model(cfg, model)
+    save_model(result.proto, str(path))
+    return result
 
 
-def export_openvino(proto: Any, path: Path, calib_items: list | None = None) -> Path:
-    """``proto`` converted to OpenVINO (INT8 with ``calib_items``), saved as ``path`` (+ .bin)."""
-    from ..export.int8 import quantize
-    from ..export.openvino import require_openvino, save_openvino, to_openvino
+def export_openvino(detector: Any, exported: Any, path: Path, calib: list[Path] | None = None) -> Path:
+    """``gnrcnn export --out model.xml [--int8 --calib]`` from the ONNX export already made."""
+    from ..export.openvino import export_openvino as to_openvino_files
 
-    require_openvino()
-    model = to_openvino(proto)
-    save_openvino(quantize(model, calib_items) if calib_items else model, path)
+    to_openvino_files(detector.cfg, detector.model, path, calib, exported=exported)
     return path
 
 
 def _skips(device: str, calib: list[Path] | None) -> dict[str, str]:
     """Runtimes this machine or these flags rule out before any export, with the reason."""
     if device.startswith("cuda"):
-        import onnxruntime as ort
-
         out = {} if torch.cuda.is_bf16_supported() else {"pytorch bf16": "skipped: this GPU has no bf16"}
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
+        try:
+            import onnxruntime as ort
+
+            providers = ort.get_available_providers()
+        except ImportError:
+            providers = []  # the export says what is missing
+        if "CUDAExecutionProvider" not in providers:
             out["onnxruntime fp32"] = "skipped: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)"
         return out
     out = bf16_skips()
@@ -151,17 +152,14 @@ def prepare(detector: Any, source: tuple, work: Path, *, device: str = "cpu", th
 def _exports(detector: Any, work: Path, names: list[str], calib: list[Path] | None, out: Prepared) -> dict[str, Any]:
     """kind -> the exported file, or the one-line reason it could not be made."""
     reasons: dict[str, str] = {}
-    proto = _export("ONNX", lambda: export_onnx(detector.cfg, detector.model, work / "model.onnx"), out, reasons)
-    if proto is None:  # every exported runtime starts from the ONNX graph
+    onnx = _export("ONNX", lambda: export_onnx(detector.cfg, detector.model, work / "model.onnx"), out, reasons)
+    if onnx is None:  # every exported runtime starts from the ONNX graph
         return dict.fromkeys(["onnx", "openvino", "int8"], reasons["ONNX"])
     files: dict[str, Any] = {"onnx": work / "model.onnx"}
     if any(n in names for n in ("openvino fp32", "openvino bf16")):
-        path = _export("OpenVINO", lambda: export_openvino(proto, work / "model.xml"), out, reasons)
+        path = _export("OpenVINO", lambda: export_openvino(detector, onnx, work / "model.xml"), out, reasons)
         files["openvino"] = path or reasons["OpenVINO"]
     if "openvino int8" in names:
-        from ..export.int8 import calibration_inputs
-
-        path = _export("OpenVINO INT8", lambda: export_openvino(
-            proto, work / "int8.xml", calibration_inputs(detector.cfg, calib or [])), out, reasons)  # fmt: skip
+        path = _export("OpenVINO INT8", lambda: export_openvino(detector, onnx, work / "int8.xml", calib), out, reasons)
         files["int8"] = path or reasons["OpenVINO INT8"]
     return files

@@ -1,10 +1,10 @@
 """Deterministic MMDetection-format weights from a state-dict manifest (no MMDetection needed).
 
 Re-implements the generator that produced ``data/reference``'s expected outputs
-(``shared/spec/reference-sample``), and the reference weights ``gnrcnn bench --runtimes``, the benchmarks
-and the tests use where no trained checkpoint is at hand: every tensor is drawn from numpy's legacy RandomState seeded by
-sha256("<seed>:<key>"), with distributions modelled on MMDetection's initialisation and perturbed
-so that every parameter matters. The bytes are identical on every machine.
+(``shared/spec/reference-sample``); the tests, the benchmarks and ``benchmarks/cpu_runtimes.py`` use
+these weights where no trained checkpoint is at hand. Every tensor is drawn from numpy's legacy
+RandomState seeded by sha256("<seed>:<key>"), with distributions modelled on MMDetection's
+initialisation and perturbed so that every parameter matters. The bytes are identical on every machine.
 """
 
 from __future__ import annotations
