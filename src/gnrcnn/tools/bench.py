@@ -116,10 +116,8 @@ def run_runtimes(config: str | None, weights: str | None, overrides: list[str], 
     """``gnrcnn bench --runtimes``: every runtime of ``device`` exported, timed in alternating rounds over
     ``images`` (default: the bundled photo), its peak memory and accuracy measured; the table printed and
     written (``bench.md``, ``bench.json``, ``bench.png``) under ``out``; the rows returned in table order."""
-    from ..api import load_model
-
     paths = images or [Path(bundled_photo())]
-    detector = load_model(config, weights=weights, device=device, overrides=overrides)
+    detector = bench_runtimes.load_pytorch(config, weights, overrides, device)
     source = (config, weights, tuple(overrides))
     with tempfile.TemporaryDirectory(prefix="gnrcnn-bench-") as work:
         prepared = bench_runtimes.prepare(detector, source, Path(work), device=device, threads=threads, calib=calib,

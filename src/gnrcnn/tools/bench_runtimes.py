@@ -66,16 +66,29 @@ def bf16_skips() -> dict[str, str]:
 
 def load(plan: Plan) -> Any:
     """The detector ``plan`` names, ready to predict."""
-    from ..api import load_model
     from ..predict.onnx_detector import OnnxDetector
     from ..predict.openvino_detector import OpenVinoDetector
 
     config, weights, overrides = plan.source
     if plan.kind == "pytorch":
-        return load_model(config, weights=weights, device=plan.device, overrides=list(overrides), amp=plan.amp)
+        return load_pytorch(config, weights, list(overrides), plan.device, plan.amp)
     if plan.kind == "onnx":
         return OnnxDetector(weights, device=plan.device, threads=plan.threads, overrides=list(overrides))  # type: ignore[arg-type]
     return OpenVinoDetector(weights, threads=plan.threads, amp=plan.amp, overrides=list(overrides))  # type: ignore[arg-type]
+
+
+def load_pytorch(config: str | None, weights: str | None, overrides: list[str], device: str = "cpu",
+                 amp: str | None = None) -> Any:  # fmt: skip
+    """The PyTorch ``Detector`` of a config and weights (what ``gnrcnn.load_model`` gives for them)."""
+    from .. import build
+    from ..predict.detector import Detector
+    from ..predict.model_files import is_onnx_path, is_openvino_path
+
+    if is_onnx_path(weights) or is_openvino_path(weights) or is_onnx_path(config) or is_openvino_path(config):
+        raise GnrcnnError(f"--runtimes: {weights or config} is an exported model, one runtime only; give the "
+                          "PyTorch weights (and config) it was exported from")  # fmt: skip
+    cfg, model = build.load(config, weights, overrides)
+    return Detector(cfg, model, device=device, amp=amp, owns_model=True)
 
 
 def _export(name: str, fn: Any, out: Prepared, reasons: dict[str, str]) -> Any:
