@@ -13,7 +13,7 @@ import torch
 from gnrcnn.cli import main
 from gnrcnn.tools import bench_runtimes
 
-from conftest import QuickDemo
+from conftest import TINY, QuickDemo
 
 ALL = ["pytorch fp32", "pytorch bf16", "onnxruntime fp32", "openvino fp32", "openvino bf16", "openvino int8"]
 
@@ -87,3 +87,15 @@ def test_device_cuda_without_cuda_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert code == 2
     assert "--device cuda: CUDA is not available on this machine" in capsys.readouterr().err
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_bench_times_inference_and_a_training_step_in_a_fresh_process(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--config", str(TINY), "--weights", "none", "--device", "cpu", "--runs", "1",
+                 "--train-iters", "1", "--json", str(out)])  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["inference"]["s_per_img"] > 0 and len(result["inference"]["runs"]) == 1
+    train = result["training"]
+    assert train["s_per_iter"] > 0 and len(train["runs"]) == 1
+    assert 0.3 < train["peak_gb"] < 8  # the fresh process's own peak
