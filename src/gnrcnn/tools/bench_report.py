@@ -48,12 +48,14 @@ def chart(rows: list[Row], with_ap: bool, title: str, path: Path) -> bool:
     if plt is None:
         return False
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
-    for r in rows:
+    markers = "osD^vP"
+    for i, r in enumerate(rows):
         y = r.mask_ap if with_ap else r.mask_iou
         if r.s_per_img is None or y is None:
             continue
-        ax.errorbar([r.s_per_img], [y], xerr=[[r.s_per_img - r.s_min], [r.s_max - r.s_per_img]], fmt="o", capsize=3)
-        ax.annotate(r.runtime, (r.s_per_img, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+        ax.errorbar([r.s_per_img], [y], xerr=[[r.s_per_img - r.s_min], [r.s_max - r.s_per_img]],
+                    fmt=markers[i % len(markers)], capsize=3, markersize=8, label=r.runtime)  # fmt: skip
+    ax.legend(loc="best", fontsize=9)  # not labels beside the points: runtimes of one accuracy overlap
     ax.set_xlabel("seconds per image (median; bars: min-max over the rounds)")
     ax.set_ylabel("mask AP" if with_ap else "mean mask IoU with PyTorch fp32's detections")
     ax.set_title(title, fontsize=10)
