@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -127,11 +128,12 @@ def reference_on_cuda() -> None:
 def main(argv: list[str] | None = None) -> None:
     global DEVICE, RUNS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out", nargs="?", default="gpu_results.json")
+    ap.add_argument("out", nargs="?", help="the results (default: gpu_results.json; a dry run's: a temporary file)")
     add_dry_run(ap)
     args = ap.parse_args(argv)
     if args.dry_run:
         DEVICE, RUNS = "cpu", 1
+        args.out = args.out or tempfile.mkdtemp(prefix="dry-") + "/gpu.json"
     RESULTS["device"] = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
     say(f"{RESULTS['device']}, torch {torch.__version__}")
     steps = [reference_on_cuda, lambda: inference(50, True), lambda: training(50), lambda: inference(101, False),
@@ -145,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.dry_run:
                 raise
             say(f"step failed: {type(e).__name__}: {e}")
-    out = Path(args.out)
+    out = Path(args.out or "gpu_results.json")
     out.write_text(json.dumps(RESULTS, indent=2))
     say(f"wrote {out}")
 
