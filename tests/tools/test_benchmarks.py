@@ -39,7 +39,7 @@ for path in sys.argv[1:]:
         with contextlib.redirect_stdout(io.StringIO()):
             spec.loader.exec_module(module)
             code = module.main(["--dry-run"])
-        out[name] = {"ok": code in (None, 0), "s": time.perf_counter() - start, "error": f"exit code {code}"}  # if not ok
+        out[name] = {"ok": code in (None, 0), "s": time.perf_counter() - start, "error": f"exit code {code}"}
     except BaseException:
         out[name] = {"ok": False, "s": time.perf_counter() - start, "error": traceback.format_exc()[-4000:]}
 print("DRY-RUNS " + json.dumps(out))
