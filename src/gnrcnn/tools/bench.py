@@ -117,7 +117,7 @@ def run_runtimes(config: str | None, weights: str | None, overrides: list[str], 
     ``images`` (default: the bundled photo), its peak memory and accuracy measured; the table printed and
     written (``bench.md``, ``bench.json``, ``bench.png``) under ``out``; the rows returned in table order."""
     paths = images or [Path(bundled_photo())]
-    detector = bench_runtimes.load_pytorch(config, weights, overrides, device)
+    detector = bench_runtimes.load_pytorch(config, weights, overrides)  # on the CPU: what the exports trace
     source = (config, weights, tuple(overrides))
     with tempfile.TemporaryDirectory(prefix="gnrcnn-bench-") as work:
         prepared = bench_runtimes.prepare(detector, source, Path(work), device=device, threads=threads, calib=calib,
