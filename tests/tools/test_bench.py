@@ -80,6 +80,13 @@ def test_a_failed_export_is_its_rows_reason_and_int8_needs_calib(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_an_unknown_runtime_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["bench", "--runtimes", "--config", "shapes-demo_r18_fpn_gn-all", "--only", "openvino",
+                 "--out", str(tmp_path)])  # fmt: skip
+    assert code == 2
+    assert "error: --only 'openvino': not a runtime; choose from pytorch fp32," in capsys.readouterr().err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
 def test_device_cuda_without_cuda_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["bench", "--runtimes", "--config", "shapes-demo_r18_fpn_gn-all", "--weights", "none",

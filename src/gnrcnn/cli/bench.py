@@ -21,6 +21,10 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
         raise GnrcnnError("--runtimes: give --config NAME and/or --weights FILE (the model to benchmark)")
     if args.rounds < 1:
         raise GnrcnnError(f"--rounds {args.rounds}: give at least 1")
+    known = bench.bench_runtimes.CPU_RUNTIMES + bench.bench_runtimes.GPU_RUNTIMES
+    unknown = [n for n in args.only or [] if n not in known]
+    if unknown:
+        raise GnrcnnError(f"--only {unknown[0]!r}: not a runtime; choose from {', '.join(dict.fromkeys(known))}")
     images = list_images([args.images]) if args.images else None
     if images == []:
         raise GnrcnnError(f"--images {args.images}: no images there")
