@@ -65,7 +65,7 @@ def test_every_dry_run_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", RUNNER, *map(str, SCRIPTS)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=1500)  # fmt: skip
     line = next((x for x in done.stdout.splitlines() if x.startswith("DRY-RUNS ")), None)
-    assert line, done.stderr[-4000:]
+    assert line, f"the dry runs' process ended with code {done.returncode}:\n{done.stderr[-4000:]}"
     results = json.loads(line.removeprefix("DRY-RUNS "))
     assert sorted(results) == sorted(p.stem for p in SCRIPTS)
     failed = {name: r["error"] for name, r in results.items() if not r["ok"]}
