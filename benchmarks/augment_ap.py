@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 from gnrcnn import load_config
 from gnrcnn.data.shapes import make_shapes
 from gnrcnn.tools.demo import CONFIG
+from gnrcnn.tools.harness import add_dry_run
 from gnrcnn.train.trainer import TrainArgs, Trainer
 
 VARIANTS = {
@@ -40,7 +42,7 @@ def run(data: Path, paths: dict, out: Path, name: str, over: list[str], args: ar
     cfg = load_config(CONFIG, [f"input.short={args.size}", f"input.long={args.size}", f"train.iters={it}",
                                f"train.lr_step_iters=[{round(it * 0.8)}, {round(it * 0.933)}]",
                                f"train.warmup_iters={min(50, it // 6)}", "train.log_every=50",
-                               f"train.seed={seed}", "train.num_workers=1", *over])  # fmt: skip
+                               f"train.seed={seed}", "train.num_workers=1", *over, *args.extra])  # fmt: skip
     work = out / f"{name}_seed{seed}"
     targs = TrainArgs(data_root=str(data), ann=str(paths["train"]), work_dir=str(work), val_data_root=str(data),
                       val_ann=str(paths["val"]))  # fmt: skip
@@ -54,7 +56,7 @@ def run(data: Path, paths: dict, out: Path, name: str, over: list[str], args: ar
             "s_per_iter": round(s_iter, 3), "wall_s": round(wall, 1)}  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results/augment_ap")
     ap.add_argument("--iters", type=int, default=300)
@@ -64,7 +66,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--variants", nargs="+", default=MAIN, choices=list(VARIANTS))
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    args.extra = []
+    if args.dry_run:
+        args.out, args.iters, args.size, args.train, args.val = tempfile.mkdtemp(prefix="dry-"), 3, 64, 2, 1
+        args.variants, args.seeds = ["baseline"], [0]
+        args.extra = ["train.images_per_gpu=1", "train.num_workers=0"]  # no worker process to start
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     data = out / "data"

@@ -9,6 +9,7 @@ so that a glance shows whether boxes, masks and pixels still agree.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import torch
@@ -16,8 +17,10 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from gnrcnn import load_config
 from gnrcnn.data.coco import CocoDataset
+from gnrcnn.data.shapes import make_shapes
 from gnrcnn.data.train_data import TrainDataset
 from gnrcnn.tools.demo import CONFIG
+from gnrcnn.tools.harness import add_dry_run
 from gnrcnn.visualize.draw import palette, save_png
 
 
@@ -33,14 +36,21 @@ def picture(sample, side: int) -> torch.Tensor:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="a make-shapes folder (annotations/train.json)")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", help="a make-shapes folder (annotations/train.json)")
+    ap.add_argument("--out")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--rows", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=4, help="augmented samples per image")
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        make_shapes(tmp, 2, 1, 64, seed=0)
+        args.data, args.out, args.rows, args.epochs = str(tmp), str(tmp / "augment.png"), 1, 1
+    elif not (args.data and args.out):
+        ap.error("--data and --out are required")
     data = Path(args.data)
     coco = CocoDataset(data / "annotations" / "train.json", data)
     side = max(max(r.width, r.height) for r in coco.records[: args.rows])

@@ -9,10 +9,13 @@ Written in chunks through msgspec, so a 118k-image file (about 450 MB) takes wel
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import msgspec
 import numpy as np
+
+from gnrcnn.tools.harness import add_dry_run
 
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (640, 640))
 
@@ -65,12 +68,17 @@ def write_coco(path: Path, n_images: int, seed: int = 0, chunk: int = 5000) -> i
     return n_ann
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", type=Path)
+    ap.add_argument("out", type=Path, nargs="?")
     ap.add_argument("--images", type=int, default=118287)
     ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
+    add_dry_run(ap)
+    a = ap.parse_args(argv)
+    if a.dry_run:
+        a.out, a.images = Path(tempfile.mkdtemp(prefix="dry-")) / "coco.json", 5
+    elif a.out is None:
+        ap.error("give the output file")
     n = write_coco(a.out, a.images, a.seed)
     print(f"{a.out}: {a.images} images, {n} annotations, {a.out.stat().st_size / 1e6:.0f} MB")
 

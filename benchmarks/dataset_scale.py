@@ -1,43 +1,39 @@
 """Reading a COCO file of 10k, 40k and 118k images: gnrcnn's index against pycocotools' ``COCO()``.
 
     python benchmarks/dataset_scale.py [--dir /tmp/coco_scale] [--sizes 10000 40000 118287]
-        [--out docs/img/dataset_scale.png] [--json results.json]
+        [--out docs/img/dataset_scale.png] [--json results.json] [--dry-run]
 
 Files come from ``coco_synth.py`` (train2017's shape: 80 categories, ~7.5 polygons per image) and are
-kept in ``--dir`` for the next run. Each measurement runs in a fresh subprocess: the time from reading
-the file to a validated index (gnrcnn: ``CocoDataset(file, root, train=True, check_files=False)``;
-pycocotools: ``COCO(file)``), the peak RSS of the whole process (``ru_maxrss``, the libraries'
-imports included) and the RSS after the imports alone. Prints a Markdown table and draws time and
-peak memory against the image count on log-log axes. On a shared machine compare the ratios of one
-run, not times across runs.
+kept in ``--dir`` for the next run. Each measurement runs in a fresh process
+(``harness.in_fresh_process``): the time from reading the file to a validated index (gnrcnn:
+``CocoDataset(file, root, train=True, check_files=False)``; pycocotools: ``COCO(file)``), the peak
+RSS of the whole process (VmHWM, the imports included: both processes import torch, the harness's)
+and the RSS after the imports alone. Prints a Markdown table and draws time and peak memory against
+the image count on log-log axes. On a shared machine compare the ratios of one run, not times
+across runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from coco_synth import write_coco  # this script's folder, which Python puts first on the path
 
-from coco_synth import write_coco
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from gnrcnn.runtime import current_rss_gb
+from gnrcnn.tools.harness import add_dry_run, in_fresh_process
 
 
 def _now_rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return current_rss_gb() * 1024
 
 
 def measure(tool: str, path: Path) -> dict:
     """In this process (the parent runs it in a fresh one): index ``path`` with ``tool``."""
+    path = Path(path)
     if tool == "gnrcnn":
         from gnrcnn.data.coco import CocoDataset
 
@@ -57,14 +53,13 @@ def measure(tool: str, path: Path) -> dict:
             coco = COCO(str(path))
         count = (len(coco.imgs), len(coco.anns), 0.0)
     elapsed = time.perf_counter() - t
-    return {"tool": tool, "time_s": elapsed, "peak_mb": _rss_mb(), "import_mb": base, "held_mb": _now_rss_mb(),
+    return {"tool": tool, "time_s": elapsed, "import_mb": base, "held_mb": _now_rss_mb(),
             "images": count[0], "annotations": count[1], "index_mb": count[2]}  # fmt: skip
 
 
 def _run(tool: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--measure", tool, str(path)], capture_output=True, text=True,
-                         timeout=1800, check=True)  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    child = in_fresh_process(measure, tool, str(path), timeout=1800)
+    return {**child.value, "peak_mb": child.peak_rss_gb * 1024}
 
 
 def _table(rows: list[dict]) -> str:
@@ -103,22 +98,22 @@ def _plot(rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=100)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--measure", nargs=2, metavar=("TOOL", "FILE"), help=argparse.SUPPRESS)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/coco_scale"))
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 40_000, 118_287])
     ap.add_argument("--out", type=Path, default=Path("docs/img/dataset_scale.png"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--replot", type=Path, help="draw the plot and table of an earlier run's --json file")
-    a = ap.parse_args()
+    add_dry_run(ap)
+    a = ap.parse_args(argv)
+    if a.dry_run:
+        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        a.dir, a.sizes, a.out = tmp, [20], tmp / "dataset_scale.png"
     if a.replot:
         rows = json.loads(a.replot.read_text())
         print(_table(rows))
         _plot(rows, a.out)
-        return
-    if a.measure:
-        print(json.dumps(measure(a.measure[0], Path(a.measure[1]))))
         return
     a.dir.mkdir(parents=True, exist_ok=True)
     rows = []

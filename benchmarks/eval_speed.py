@@ -29,6 +29,7 @@ from pycocotools import mask as mask_utils
 
 from gnrcnn.evaluation.coco_eval import available
 from gnrcnn.evaluation.evaluate import coco_metrics
+from gnrcnn.tools.harness import add_dry_run
 
 W, H = 640, 480
 
@@ -85,14 +86,17 @@ def timed(ann: Path, results: list[dict], iou_type: str, evaluator: str) -> tupl
     return time.perf_counter() - t, time.process_time() - c, m[iou_type]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=5000)
     ap.add_argument("--dets", type=int, default=100)
     ap.add_argument("--classes", type=int, default=80)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="also write the figures here")
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        args.images, args.dets, args.classes = 4, 5, 3
     if "faster-coco-eval" not in available():
         raise SystemExit("faster-coco-eval is not installed: pip install 'gnrcnn[fasteval]'")
     t = time.perf_counter()

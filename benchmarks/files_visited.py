@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 import gnrcnn
+from gnrcnn.tools.harness import add_dry_run
 
 SRC = str(Path(gnrcnn.__file__).parent) + "/"
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,10 +109,13 @@ def train(tmp: Path) -> dict[str, Any]:
     return traced(one_batch)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json")
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        pass  # the two traces are small already: the dry run is the run
     import_everything()
     with tempfile.TemporaryDirectory() as tmp:
         out = {"predict": predict(Path(tmp)), "train": train(Path(tmp))}

@@ -3,6 +3,7 @@
     python benchmarks/finetune.py --out results/finetune            # minutes on 2 quiet CPU cores
     python benchmarks/finetune.py --out /tmp/ft --quick             # the plumbing only
     python benchmarks/finetune.py --threads 1 ...                   # on a machine shared with other jobs
+    python benchmarks/finetune.py --dry-run                         # seconds: 64 px, 3 iterations, one process
 
 On a CPU shared with other jobs, ``--threads 1`` (OMP_NUM_THREADS=1 for every step) avoids threads
 spinning on each other: 8 s instead of 44 s per iteration when measured under a load of ~24 on 2 cores.
@@ -25,12 +26,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from gnrcnn.tools.harness import add_dry_run
 
 CONFIG = "shapes-demo_r18_fpn_gn-all"
 B_CLASSES = "star,hexagon,cross"
 ENV = dict(os.environ)
+IN_PROCESS = []  # the dry run: each command in this process (a fresh one costs more than the command)
 
 
 def schedule(iters: int, size: int) -> list[str]:
@@ -54,7 +59,13 @@ def gnrcnn(*args: str) -> float:
     """Run one ``gnrcnn`` command, printing it; returns its wall time in seconds."""
     print("\n$ gnrcnn " + " ".join(args), flush=True)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gnrcnn", *args], check=True, env=ENV)
+    if IN_PROCESS:
+        from gnrcnn.cli import main
+
+        if main(list(args)) != 0:
+            raise SystemExit(f"gnrcnn {args[0]} failed")
+    else:
+        subprocess.run([sys.executable, "-m", "gnrcnn", *args], check=True, env=ENV)
     return time.perf_counter() - start
 
 
@@ -91,7 +102,7 @@ def plot(out: Path, runs: list[str], png: Path) -> None:
     fig.savefig(png)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="results/finetune")
     ap.add_argument("--quick", action="store_true", help="tiny sizes: checks the plumbing, not the numbers")
@@ -103,14 +114,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="OMP_NUM_THREADS for every step")
     ap.add_argument("--new-images", type=int, default=60, help="training images of the new classes")
     ap.add_argument("--png", help="loss-curve picture (default: OUT/finetune_loss.png)")
-    args = ap.parse_args()
-    if args.quick:
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        args.pretrain_iters, args.pretrain_images, args.iters, args.new_images, args.size = 3, 2, 3, 2, 64
+        args.quick, args.out, args.batch_size = True, tempfile.mkdtemp(prefix="dry-"), 1
+        IN_PROCESS.append(True)
+    if args.quick and not args.dry_run:
         args.pretrain_iters, args.pretrain_images, args.iters, args.new_images, args.size = 20, 10, 10, 8, 96
     if args.threads:
         ENV["OMP_NUM_THREADS"] = str(args.threads)
     out = Path(args.out)
     a, b = out / "data_a", out / "data_b"
-    n_val = 8 if args.quick else 50
+    n_val = 1 if args.dry_run else 8 if args.quick else 50
     gnrcnn("make-shapes", "--out", str(a), "--train", str(args.pretrain_images), "--val", str(n_val),
            "--size", str(args.size), "--seed", "0")  # fmt: skip
     gnrcnn("make-shapes", "--out", str(b), "--train", str(args.new_images), "--val", str(n_val), "--size",

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gnrcnn.data.shapes import make_shapes
+from gnrcnn.tools.harness import add_dry_run
+
 
 def _smaps(pid: int) -> dict[str, int]:
     out = {}
@@ -51,13 +54,20 @@ def _trainers(root: int) -> list[int]:
     return found
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--ann", required=True)
-    ap.add_argument("--data-root", required=True)
+    ap.add_argument("--ann")
+    ap.add_argument("--data-root")
     ap.add_argument("--ranks", type=int, default=1)
     ap.add_argument("--config", default=str(Path(__file__).parent.parent / "tests" / "assets" / "tiny.yaml"))
-    a = ap.parse_args()
+    add_dry_run(ap)
+    a = ap.parse_args(argv)
+    if a.dry_run:
+        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        make_shapes(tmp, 2, 1, 64, seed=0)
+        a.ann, a.data_root = str(tmp / "annotations" / "train.json"), str(tmp)
+    elif not (a.ann and a.data_root):
+        ap.error("--ann and --data-root are required")
     work = Path(tempfile.mkdtemp(prefix="first_iter_"))
     train = ["-m", "gnrcnn", "train", "--config", a.config, "--data-root", a.data_root, "--ann", a.ann,
              "--work-dir", str(work), "--max-iters", "1", "--device", "cpu", "--num-workers", "0"]  # fmt: skip

@@ -4,30 +4,34 @@ For R-50 and R-101 GN-all: inference images/s at the test scale (the bundled pho
 fp32 (TF32 off, i.e. exact), fp32 with TF32, bf16 autocast and bf16 + torch.compile; training s/iter
 and peak memory at 2 images of 800x1333 in fp32 and bf16; agreement of bf16 with fp32 (share of
 detections matched); and the public reference case on CUDA (fp32, TF32 off).
+
+    python benchmarks/gpu.py [OUT.json] [--dry-run]
+
+``--dry-run``: the tiny config on the CPU, one run of each step (what the tests run).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from gnrcnn import load_config, load_model
+from gnrcnn.data.image_io import bundled_photo, read_image
+from gnrcnn.predict.detector import Detector
+from gnrcnn.runtime import set_tf32
+from gnrcnn.structures import Instances
+from gnrcnn.tools.bench import inference_speed, training_speed
+from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run
+from gnrcnn.weights import reference
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from gnrcnn import load_config, load_model  # noqa: E402
-from gnrcnn.data.image_io import read_image  # noqa: E402
-from gnrcnn.predict.detector import Detector  # noqa
-from gnrcnn.runtime import set_tf32  # noqa: E402
-from gnrcnn.tools.bench import inference_speed, photo_path, training_speed  # noqa: E402
-
-DEVICE = os.environ.get("GNRCNN_BENCH_DEVICE", "cuda")  # "cpu": a dry run of this script
-RUNS = int(os.environ.get("GNRCNN_BENCH_RUNS", "20"))
-RESULTS: dict = {"device": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu", "torch": torch.__version__}
+DEVICE, RUNS = "cuda", 20
+RESULTS: dict = {"torch": torch.__version__}
 
 
 def say(*parts: object) -> None:
@@ -41,16 +45,22 @@ def agreement(a, b) -> float:
     return compare_instances(a, b, box_iou=0.9, score_diff=None, min_score=0.3).found
 
 
-def inference(depth: int, with_compile: bool) -> None:
-    import refweights
-
+def _model(depth: int) -> tuple:
+    """The config and model of R-``depth`` with the reference sample's kind of weights (deterministic,
+    detecting: post-processing and mask pasting get real work, as with trained weights); 18: the dry run's."""
+    if depth == 18:
+        cfg = load_config(DRY_CONFIG, DRY_OVERRIDES)
+        return cfg, load_model(cfg, weights="none").model
     name = f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco"
-    # The reference sample's kind of weights (deterministic, detecting): post-processing and mask
-    # pasting get real work, as with trained weights.
-    path = refweights.write_checkpoint(name, Path(f"/tmp/r{depth}_bench.pth"), bg_bias=4.0)
-    cfg = load_config(name, ["model.channels_last=all"])
-    model = load_model(name, weights=path, overrides=["model.channels_last=all"]).model
-    image = read_image(photo_path())
+    path = reference.write_checkpoint(name, Path(f"/tmp/r{depth}_bench.pth"), bg_bias=4.0)
+    return load_config(name, ["model.channels_last=all"]), load_model(
+        name, weights=path, overrides=["model.channels_last=all"]
+    ).model
+
+
+def inference(depth: int, with_compile: bool) -> None:
+    cfg, model = _model(depth)
+    image = read_image(bundled_photo())
     runs = {}
     modes = [("fp32", None, False, False), ("fp32+tf32", None, True, False), ("bf16", "bf16", True, False)]
     if with_compile and DEVICE == "cuda":
@@ -76,7 +86,8 @@ def inference(depth: int, with_compile: bool) -> None:
 
 
 def training(depth: int) -> None:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco", ["model.channels_last=all"])
+    cfg = _model(depth)[0] if depth == 18 else load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco",
+                                                            ["model.channels_last=all"])  # fmt: skip
     out = {}
     for amp in (None, "bf16"):
         r = training_speed(cfg, DEVICE, amp, iters=min(RUNS, 5))
@@ -85,15 +96,27 @@ def training(depth: int) -> None:
     RESULTS[f"r{depth}_training"] = out
 
 
-def reference_on_cuda() -> None:
-    import refweights
-    from reference_match import match_detections
+def reference_instances(dets: list[dict], shape: tuple[int, int]) -> Instances:
+    """The reference JSON's detections (MMDetection's outputs) as ``Instances``."""
+    from pycocotools import mask as mask_utils
 
-    path = refweights.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", Path("/tmp/r50_ref.pth"))
+    masks = [torch.from_numpy(mask_utils.decode(d["mask_rle"]).astype(bool)) for d in dets]
+    return Instances(torch.tensor([d["box_xyxy"] for d in dets], dtype=torch.float32).reshape(-1, 4),
+                     torch.tensor([d["score"] for d in dets]), torch.tensor([d["label"] for d in dets]),
+                     torch.stack(masks) if masks else torch.zeros((0, *shape), dtype=torch.bool), shape)  # fmt: skip
+
+
+def reference_on_cuda() -> None:
+    """The reference case (tests/modeling/test_reference.py's tolerances) on the GPU."""
+    from gnrcnn.evaluation.matching import compare_instances
+
+    path = reference.write_checkpoint("mask-rcnn_r50_fpn_gn-all_2x_coco", Path("/tmp/r50_ref.pth"))
     det = load_model("mask-rcnn_r50_fpn_gn-all_2x_coco", weights=path, device=DEVICE)
     ref = json.loads((ROOT / "tests/assets/reference/astronaut_r50.json").read_text())
     inst = det.predict(ROOT / "tests/assets/reference/astronaut.png")[0].to("cpu")
-    matched, ious = match_detections(inst, ref["detections"])
+    agree = compare_instances(reference_instances(ref["detections"], inst.image_shape), inst, box_iou=0.98,
+                              score_diff=0.01)  # fmt: skip
+    matched, ious = agree.matched, agree.mask_ious
     RESULTS["reference_cuda"] = {"matched": matched, "of": len(ref["detections"]), "ours": len(inst),
                                  "min_mask_iou": min(ious) if ious else None}  # fmt: skip
     say(
@@ -102,16 +125,29 @@ def reference_on_cuda() -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    global DEVICE, RUNS
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", nargs="?", help="the results (default: gpu_results.json; a dry run's: a temporary file)")
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        DEVICE, RUNS = "cpu", 1
+        args.out = args.out or tempfile.mkdtemp(prefix="dry-") + "/gpu.json"
+    RESULTS["device"] = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
     say(f"{RESULTS['device']}, torch {torch.__version__}")
     steps = [reference_on_cuda, lambda: inference(50, True), lambda: training(50), lambda: inference(101, False),
              lambda: training(101)]  # fmt: skip
+    if args.dry_run:
+        steps = [lambda: inference(18, False), lambda: training(18)]
     for step in steps:
         try:
             step()
         except Exception as e:
+            if args.dry_run:
+                raise
             say(f"step failed: {type(e).__name__}: {e}")
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("gpu_results.json")
+    out = Path(args.out or "gpu_results.json")
     out.write_text(json.dumps(RESULTS, indent=2))
     say(f"wrote {out}")
 

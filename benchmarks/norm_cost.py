@@ -1,15 +1,16 @@
 """What GN costs against BN (and no norm) on the same model, and what each run of the norm study costs.
 
     python benchmarks/norm_cost.py [--norms gn bn none] [--batches 1 2 4 8] [--size 160] [--iters 6]
-                                   [--inference-runs 10] [--threads 2] [--json out.json]
+                                   [--inference-runs 10] [--threads 2] [--json out.json] [--dry-run]
 
 The model is the study's (``gnrcnn study norm-vs-batch``: the demo recipe, ResNet-18 + FPN + heads,
-``study.run_config``) with each norm in the backbone, FPN and heads. Training: forward + backward +
-SGD step on a synthetic batch (the bundled photo at size x size with 6 random boxes and masks per
-image); inference: one shapes image (train mode off, BN with running statistics). The norms are
-measured round-robin (one iteration of each in turn), so a change in the machine's load hits all of
-them alike; the medians are printed as wall seconds and as CPU seconds of this process (user +
-system), the latter less disturbed by other processes on a shared machine.
+``study.run_config``) with each norm in the backbone, FPN and heads. Training: the trainer's own step
+(``tools/bench.train_step``: forward + backward + SGD step) on a synthetic batch (size x size, 6
+random boxes and masks per image); inference: one shapes image (train mode off, BN with running
+statistics). The norms are measured in alternating rounds (``tools/harness.py``: one iteration of
+each in turn), so a change in the machine's load hits all of them alike; the medians are printed as
+wall seconds and as CPU seconds of this process (user + system), the latter less disturbed by other
+processes on a shared machine.
 
 The last tables estimate each study run: images x training s/image at that batch + the validation
 set x inference s/image + half a minute per run (model build, checkpoints, loss plot). On a busy
@@ -25,56 +26,37 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 from gnrcnn.build import build_model
 from gnrcnn.config.loader import load_config
-from gnrcnn.data.preprocess import Normalizer
 from gnrcnn.data.shapes import make_split
-from gnrcnn.data.synthetic import synthetic_batch
 from gnrcnn.predict.detector import Detector
 from gnrcnn.study import norm_vs_batch as study
+from gnrcnn.tools.bench import train_step
+from gnrcnn.tools.harness import DRY_OVERRIDES, add_dry_run, alternate_clocks
+
+DRY_DEMO = [*DRY_OVERRIDES, "train.images_per_gpu=1"]
 
 
-def clocks() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
-
-
-def train_models(norms: list[str], batch: int, size: int) -> dict:
+def train_steps(norms: list[str], batch: int, size: int, demo: list[str] | None = None) -> dict:
+    """norm -> one training step of the study's model with that norm (and "demo": the demo's own step,
+    its config with the ``demo`` overrides)."""
     plan = study.Plan(size=size)
     out = {}
     for norm in [*norms, "demo"]:
         torch.manual_seed(0)
-        cfg = load_config(study.CONFIG) if norm == "demo" else study.run_config(plan, norm, batch)
-        model = build_model(cfg).configure_training(cfg.train.channels_last, cfg.train.checkpoint_backbone).train()
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4, momentum=0.9)
-        n, side = cfg.train.images_per_gpu, cfg.input.short
-        images, sizes, targets = synthetic_batch(n, cfg.num_classes, side, side, boxes=6)
-        out[norm] = (model, opt, Normalizer(cfg.input, torch.device("cpu")).normalize(images, sizes), sizes, targets)
+        cfg = load_config(study.CONFIG, demo) if norm == "demo" else study.run_config(plan, norm, batch)
+        out[norm] = train_step(cfg, images=cfg.train.images_per_gpu, boxes=6)[0]
     return out
 
 
-def train_step(model, opt, x, sizes, targets) -> None:
-    loss = sum(model(x, sizes, targets).values())
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-
-
-def round_robin(fns: dict, runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
-    """Median (wall s, CPU s) per call of each function, called in turn."""
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in fns}
-    for i in range(warmup + runs):
-        for k, fn in fns.items():
-            w, c = clocks()
-            fn()
-            w2, c2 = clocks()
-            if i >= warmup:
-                times[k].append((w2 - w, c2 - c))
-    return {k: (statistics.median(t[0] for t in v), statistics.median(t[1] for t in v)) for k, v in times.items()}
+def medians(fns: dict, runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
+    """Median (wall s, CPU s) per call of each function, in alternating rounds."""
+    wall, cpu = alternate_clocks(fns, runs, warmup)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
 def inference(norms: list[str], size: int, runs: int, tmp: Path) -> dict[str, tuple[float, float]]:
@@ -90,7 +72,7 @@ def inference(norms: list[str], size: int, runs: int, tmp: Path) -> dict[str, tu
         cfg = study.run_config(study.Plan(size=size), norm, 2)
         dets[norm] = Detector(cfg, build_model(cfg).eval(), owns_model=True)
     image = np.ascontiguousarray(image)
-    return round_robin({n: (lambda d=d: d.predict(image, color="rgb")) for n, d in dets.items()}, runs, 2)
+    return medians({n: (lambda d=d: d.predict(image, color="rgb")) for n, d in dets.items()}, runs, 2)
 
 
 def estimate(res: dict, norms: list[str], batches: list[int], size: int, inf: dict, scale: float | None,
@@ -112,7 +94,7 @@ def estimate(res: dict, norms: list[str], batches: list[int], size: int, inf: di
     print(f"whole study: {total:.0f} minutes")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--norms", nargs="+", default=["gn", "bn", "none"])
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 2, 4, 8])
@@ -122,7 +104,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--demo-s-per-iter", type=float, default=1.2, help="the demo's quiet s/iteration (docs/demo.md)")
     ap.add_argument("--json")
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        args.norms, args.batches, args.size, args.iters, args.inference_runs = ["gn"], [1], 64, 1, 1
     torch.set_num_threads(args.threads)
     res: dict = {"threads": args.threads, "size": args.size, "train": {}, "inference": {}}
     print(f"norm cost: study model at {args.size} px, {args.threads} threads, torch {torch.__version__}")
@@ -130,8 +115,8 @@ def main() -> None:
     print("| norm | " + " | ".join(f"batch {b}" for b in args.batches) + " |")
     rows: dict[str, list[str]] = {n: [] for n in [*args.norms, "demo"]}
     for b in args.batches:
-        models = train_models(args.norms, b, args.size)
-        t = round_robin({n: (lambda m=m: train_step(*m)) for n, m in models.items()}, args.iters)
+        models = train_steps(args.norms, b, args.size, DRY_DEMO if args.dry_run else None)
+        t = medians(models, args.iters)
         for n in [*args.norms, "demo"]:
             per = 4 if n == "demo" else b
             res["train"].setdefault(n, {})[b] = {"wall_s_per_img": t[n][0] / per, "cpu_s_per_img": t[n][1] / per}

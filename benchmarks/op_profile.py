@@ -1,10 +1,11 @@
 """Where the time goes: torch.profiler's top operators for R-50 inference (fp32, bf16) and one training step.
 
     python benchmarks/op_profile.py [--depth 50] [--threads 2] [--modes infer,infer-bf16,train] [--top 15]
+                                    [--dry-run]
 
 Inference: the bundled photo (resized to 800x1203), batch 1, after two warm-up runs, one profiled
-run. Training: the synthetic 2 x 800x1333 batch of benchmarks/train_step.py, forward + backward +
-SGD step, after one warm-up step. Prints a markdown table per mode: operator, self CPU time, share
+run. Training: the trainer's step (``tools/bench.train_step``: forward + backward + SGD step) on a
+synthetic 2 x 800x1333 batch, after one warm-up step. Prints a markdown table per mode: operator, self CPU time, share
 of the total, calls. Run it on a quiet machine; the allocator setting is on (as the CLI's).
 """
 
@@ -16,12 +17,10 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from gnrcnn import build_model, keep_freed_memory, load_config, runtime
-from gnrcnn.data.image_io import read_image
-from gnrcnn.data.preprocess import Normalizer
-from gnrcnn.data.synthetic import synthetic_batch
+from gnrcnn.data.image_io import bundled_photo, read_image
 from gnrcnn.predict.detector import Detector
-from gnrcnn.tools.bench import photo_path
-from gnrcnn.train.memory_plan import plan as plan_memory
+from gnrcnn.tools.bench import train_step
+from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run
 
 
 def table(prof: profile, top: int) -> str:
@@ -36,10 +35,9 @@ def table(prof: profile, top: int) -> str:
     return "\n".join(rows)
 
 
-def profile_inference(depth: int, amp: str | None, top: int) -> str:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco")
+def profile_inference(cfg: object, amp: str | None, top: int) -> str:
     det = Detector(cfg, build_model(cfg), device="cpu", amp=amp, owns_model=True)
-    image = read_image(photo_path())
+    image = read_image(bundled_photo())
     for _ in range(2):
         det.predict(image, color="rgb")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -47,41 +45,31 @@ def profile_inference(depth: int, amp: str | None, top: int) -> str:
     return table(prof, top)
 
 
-def profile_training(depth: int, top: int) -> str:
-    cfg = load_config(f"mask-rcnn_r{depth}_fpn_gn-all_2x_coco")
-    model = build_model(cfg).train()
-    memory = plan_memory(model, cfg, torch.device("cpu"), None)
-    model.configure_training(cfg.train.channels_last, memory.recompute)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
-    images, sizes, targets = synthetic_batch(2, cfg.num_classes)
-    x = Normalizer(cfg.input).normalize(images, sizes)
-
-    def step() -> None:
-        loss = sum(model(x, sizes, targets).values())
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
+def profile_training(cfg: object, top: int) -> str:
+    step, memory = train_step(cfg)
     step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     return f"(backbone recomputation {'on' if memory.recompute else 'off'}: {memory.reason})\n\n" + table(prof, top)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--depth", type=int, default=50, choices=[50, 101])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default="infer,infer-bf16,train")
     ap.add_argument("--top", type=int, default=15)
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
     keep_freed_memory()
     torch.set_num_threads(args.threads)
+    name = f"mask-rcnn_r{args.depth}_fpn_gn-all_2x_coco"
+    cfg = load_config(DRY_CONFIG, DRY_OVERRIDES) if args.dry_run else load_config(name)
     for mode in args.modes.split(","):
         if mode == "train":
-            text = profile_training(args.depth, args.top)
+            text = profile_training(cfg, args.top)
         else:
-            text = profile_inference(args.depth, "bf16" if mode == "infer-bf16" else None, args.top)
+            text = profile_inference(cfg, "bf16" if mode == "infer-bf16" else None, args.top)
         print(f"\n### R-{args.depth} {mode} (threads {args.threads}, torch {torch.__version__})\n\n{text}")
     print(f"\n{runtime.resolve_amp(torch.device('cpu'), 'auto')[1]}")
 

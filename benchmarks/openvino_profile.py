@@ -2,7 +2,7 @@
 the precision each node ran in, and the share of `predict` spent outside the graph.
 
     python benchmarks/openvino_profile.py model.xml [more.xml ...] [--threads 2] [--runs 3] [--top 12]
-                                          [--dynamic] [--plain-roi-align]
+                                          [--dynamic] [--plain-roi-align] [--dry-run]
 
 For each model (an export of `gnrcnn export --format openvino`, fp32 or `--int8`): the bundled photo
 (resized to the config's scale), batch 1, compiled for latency with `PERF_COUNT` on, two warm-ups (the
@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
+import tempfile
 from collections import defaultdict
 
 from gnrcnn import keep_freed_memory
 from gnrcnn.data.image_io import bundled_photo, read_image
 from gnrcnn.predict.openvino_detector import OpenVinoDetector
+from gnrcnn.tools import harness
 
 
 def precision_of(exec_type: str) -> str:
@@ -43,22 +44,19 @@ def profile(
     graph: list[float] = []
     run_graph = det.run_graph
 
-    def timed(batch, sizes):  # the graph call alone, as predict makes it
-        start = time.perf_counter()
-        out = run_graph(batch, sizes)
-        graph.append(time.perf_counter() - start)
+    def graph_only(batch, sizes):  # the graph call alone, as predict makes it
+        seconds, out = harness.timed(lambda: run_graph(batch, sizes))
+        graph.append(seconds)
         return out
 
-    det.run_graph = timed
+    det.run_graph = graph_only
     image = read_image(bundled_photo())
     det.predict(image)  # warm-up
     det.predict(image)  # the second call at this size compiles its static model (unless --dynamic)
     graph.clear()
     totals, by_type = [], defaultdict(list)
     for _ in range(runs):
-        start = time.perf_counter()
-        det.predict(image)
-        totals.append(time.perf_counter() - start)
+        totals.append(harness.timed(lambda: det.predict(image))[0])
         summed: dict[tuple[str, str], float] = defaultdict(float)
         for info in det.last_request.get_profiling_info():
             if info.status.name == "EXECUTED":
@@ -69,15 +67,31 @@ def profile(
     return times, by_type
 
 
-def main() -> None:
+def dry_model() -> str:
+    """The tiny config, random weights, exported to OpenVINO in a temporary folder."""
+    from gnrcnn import load_model
+    from gnrcnn.export.openvino import export_openvino
+
+    det = load_model(harness.DRY_CONFIG, weights="none", overrides=harness.DRY_OVERRIDES)
+    path = tempfile.mkdtemp(prefix="dry-") + "/model.xml"
+    export_openvino(det.cfg, det.model, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+")
+    ap.add_argument("models", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--dynamic", action="store_true", help="the model compiled for any size (no static-shape model)")
     ap.add_argument("--plain-roi-align", action="store_true", help="RoIAlign on the channels-first maps as exported")
-    args = ap.parse_args()
+    harness.add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        args.models, args.runs = [dry_model()], 1
+    elif not args.models:
+        ap.error("give one or more OpenVINO model.xml files")
     keep_freed_memory()
     for path in args.models:
         times, by_type = profile(path, args.threads, args.runs, not args.dynamic, not args.plain_roi_align)

@@ -1,7 +1,7 @@
 """Throughput and latency of `gnrcnn serve`, with and without batching, for R-50 and the demo model.
 
     python benchmarks/serve.py [--models r50,demo] [--batches 1,4] [--clients 4] [--requests 3]
-                               [--r50-weights PATH] [--demo-weights PATH] [--device cpu]
+                               [--r50-weights PATH] [--demo-weights PATH] [--device cpu] [--dry-run]
 
 For each model and each ``--batch`` setting it measures, one after the other (never at once):
   model:  ``Detector.predict`` in this process on ``clients`` copies of the picture, ``batch_size``
@@ -35,6 +35,7 @@ import numpy as np
 from gnrcnn import load_model
 from gnrcnn.data.image_io import read_image
 from gnrcnn.data.shapes import make_shapes
+from gnrcnn.tools import harness
 
 ROOT = Path(__file__).parent.parent
 PHOTO = ROOT / "src" / "gnrcnn" / "assets" / "chelsea.png"
@@ -48,13 +49,12 @@ def picture_for(model: str, tmp: Path) -> Path:
     return tmp / "shapes" / "val" / "1000000.png"
 
 
-def model_speed(config: str, weights: str | None, device: str, image: np.ndarray, n: int, batch: int) -> float:
+def model_speed(config: str, weights: str | None, device: str, image: np.ndarray, n: int, batch: int,
+                overrides: list[str]) -> float:  # fmt: skip
     """Images per second of Detector.predict on n copies, batch images per call."""
-    det = load_model(config, weights, device=device)
-    det.predict([image] * batch, color="rgb", batch_size=batch)  # warm-up
-    start = time.perf_counter()
-    det.predict([image] * n, color="rgb", batch_size=batch)
-    return n / (time.perf_counter() - start)
+    det = load_model(config, weights or "none", device=device, overrides=overrides)
+    job = {"model": lambda: det.predict([image] * n, color="rgb", batch_size=batch)}
+    return n / harness.alternate(job, rounds=1, warmup=1, device=device)["model"][0]
 
 
 def free_port() -> int:
@@ -63,12 +63,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(config: str, weights: str | None, device: str, batch: int, queue: int, log: Path):
+def start_server(config: str, weights: str | None, device: str, batch: int, queue: int, log: Path,
+                 overrides: list[str]):  # fmt: skip
     port = free_port()
     cmd = [sys.executable, "-m", "gnrcnn", "serve", "--config", config, "--device", device, "--port", str(port),
-           "--batch", str(batch), "--queue", str(queue), "--timeout", "3600"]  # fmt: skip
-    if weights:
-        cmd += ["--weights", weights]
+           "--batch", str(batch), "--queue", str(queue), "--timeout", "3600", "--weights", weights or "none",
+           *(f"--set={o}" for o in overrides)]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -125,10 +125,11 @@ def run(args: argparse.Namespace) -> list[dict]:
             path = picture_for(model, Path(tmp))
             image, data = read_image(path), path.read_bytes()
             for batch in [int(b) for b in args.batches.split(",")]:
-                speed = model_speed(config, weights, args.device, image, args.clients, batch)
+                speed = model_speed(config, weights, args.device, image, args.clients, batch, args.overrides)
                 rows.append({"model": model, "mode": "model", "batch": batch, "img_per_s": speed})
                 print(format_row(rows[-1]), flush=True)
-                proc, url = start_server(config, weights, args.device, batch, 2 * args.clients, Path(tmp) / "log")
+                proc, url = start_server(config, weights, args.device, batch, 2 * args.clients, Path(tmp) / "log",
+                                         args.overrides)  # fmt: skip
                 try:
                     stats = server_speed(url, data, args.clients, args.requests)
                 finally:
@@ -148,7 +149,7 @@ def format_row(r: dict) -> str:
             f"{r['dets_per_img']:.0f} det/img")  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="demo,r50")
     ap.add_argument("--batches", default="1,4")
@@ -157,7 +158,12 @@ def main() -> None:
     ap.add_argument("--r50-weights")
     ap.add_argument("--demo-weights")
     ap.add_argument("--device", default="cpu")
-    args = ap.parse_args()
+    harness.add_dry_run(ap)
+    args = ap.parse_args(argv)
+    args.overrides = []
+    if args.dry_run:  # the demo model at 64 px, one client, one request
+        args.models, args.batches, args.clients, args.requests = "demo", "1", 1, 1
+        args.overrides = harness.DRY_OVERRIDES
     rows = run(args)
     print(json.dumps({"device": args.device, "rows": rows}))
 

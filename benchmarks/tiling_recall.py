@@ -21,6 +21,7 @@ what the model's class-wise NMS leaves, tiled or not, and is not counted.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import cv2
@@ -34,6 +35,7 @@ from gnrcnn.modeling.box_ops import pairwise_iou
 from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.structures import Instances
+from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run
 from gnrcnn.visualize.draw import draw, save_png
 
 THR = 0.5
@@ -85,7 +87,7 @@ def panel(image: np.ndarray, inst: Instances, names: list[str], title: str, grid
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="results/demo/train/model_final.pth")
     ap.add_argument("--size", type=int, nargs=2, default=[3000, 2000], metavar=("W", "H"))
@@ -93,8 +95,13 @@ def main() -> None:
     ap.add_argument("--overlap", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--picture", default="docs/img/tiling.png")
-    args = ap.parse_args()
-    det = load_model(weights=args.weights)
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        args.size, args.tile, args.picture = [256, 160], 48, tempfile.mkdtemp(prefix="dry-") + "/tiling.png"
+        det = load_model(DRY_CONFIG, "none", overrides=DRY_OVERRIDES)
+    else:
+        det = load_model(weights=args.weights)
     m = make_mosaic(args.size[1], args.size[0], seed=args.seed)
     gt, gt_labels = torch.from_numpy(m.boxes), torch.from_numpy(m.labels)
     grid = tile_grid(args.size[1], args.size[0], args.tile, args.overlap)

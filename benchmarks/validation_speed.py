@@ -4,10 +4,12 @@
     python benchmarks/validation_speed.py --weights model_final.pth --ann val.json --data-root DATA \
         --old OLD_SRC --new NEW_SRC [--rounds 3] [--evals 3]
     python benchmarks/validation_speed.py --weights ... --ann ... --data-root ... --in-process [--rounds 3]
+    python benchmarks/validation_speed.py --dry-run     (--in-process on a random tiny model and 2 images)
 
-``--in-process`` times, alternating in one process, the new ``evaluate`` (a ``GroundTruth`` made once, as
-the trainer does) against the loop it replaced (``OLD_LOOP``, copied from before the one loop: the
-dataset and the evaluator's COCO read on every evaluation, one image at a time, no prefetching).
+``--in-process`` times, alternating in one process (``tools/harness.py``), the new ``evaluate`` (a
+``GroundTruth`` made once, as the trainer does) against the loop it replaced (``OLD_LOOP``, copied from
+before the one loop: the dataset and the evaluator's COCO read on every evaluation, one image at a time,
+no prefetching).
 
 Each process (PYTHONPATH=OLD_SRC or NEW_SRC) loads the model, then times ``--evals`` evaluations; the
 processes alternate old, new, old, new, ... ``--rounds`` times. Where the code has ``GroundTruth`` (read
@@ -22,7 +24,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+
+from gnrcnn.tools import harness
 
 CHILD = """
 import json, sys, time
@@ -74,36 +79,46 @@ def in_process(args: argparse.Namespace) -> dict:
     from gnrcnn.evaluation.ground_truth import GroundTruth
     from gnrcnn.predict.detector import Detector
 
-    loaded = load_model(weights=args.weights)
+    over = harness.DRY_OVERRIDES if args.dry_run else None
+    loaded = load_model(harness.DRY_CONFIG if args.dry_run else None, weights=args.weights, overrides=over)
     gt = GroundTruth(args.ann, args.data_root)
     ways = {"old": lambda d: old_evaluate(d, args.ann, args.data_root), "new": lambda d: evaluate(d, gt)}
-    times: dict[str, list[float]] = {k: [] for k in ways}
     aps = {}
-    for r in range(args.rounds + 1):
-        for name, run in ways.items():
-            det = Detector(loaded.cfg, loaded.model)
-            start = time.perf_counter()
-            m = run(det)
-            if r:  # round 0 warms up (and reads the GroundTruth's COCO once)
-                times[name].append(time.perf_counter() - start)
-            aps[name] = (m["bbox"]["AP"], m["segm"]["AP"])
-        print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v), flush=True)
+
+    def job(name: str) -> None:
+        m = ways[name](Detector(loaded.cfg, loaded.model))  # as Trainer.evaluate lends its model
+        aps[name] = (m["bbox"]["AP"], m["segm"]["AP"])
+
+    # the warm-up round also reads the GroundTruth's COCO once
+    times = harness.alternate({k: (lambda k=k: job(k)) for k in ways}, args.rounds, warmup=1, log=True)
     res: dict = {k: {"median_s": statistics.median(v), "runs_s": v, "AP": aps[k]} for k, v in times.items()}
     res["new_over_old"] = res["new"]["median_s"] / res["old"]["median_s"]
     return res
 
 
-def main() -> None:
+def dry_data() -> tuple[str, str]:
+    from gnrcnn.data.shapes import make_shapes
+
+    root = tempfile.mkdtemp(prefix="dry-")
+    return str(make_shapes(root, 1, 2, 64, seed=0)["val"]), root
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for flag in ("--weights", "--ann", "--data-root"):
-        ap.add_argument(flag, required=True)
+        ap.add_argument(flag)
     ap.add_argument("--old")
     ap.add_argument("--new")
     ap.add_argument("--in-process", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--evals", type=int, default=3)
     ap.add_argument("--json")
-    args = ap.parse_args()
+    harness.add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        (args.ann, args.data_root), args.weights, args.rounds, args.in_process = dry_data(), "none", 1, True
+    elif not (args.weights and args.ann and args.data_root):
+        ap.error("--weights, --ann and --data-root are required")
     if args.in_process:
         res = in_process(args)
         print(json.dumps(res))

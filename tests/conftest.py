@@ -18,7 +18,7 @@ from filelock import FileLock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import refweights
+from gnrcnn.weights import reference as refweights
 
 ROOT = Path(__file__).parent.parent
 ASSETS = DATA = ROOT / "tests" / "assets"  # test inputs (tests/assets/ is the tests of src/gnrcnn/data/)

@@ -32,8 +32,8 @@ from gnrcnn.export.onnx import export_model, save_model
 from gnrcnn.fileio import save_torch_atomic
 from gnrcnn.predict.onnx_detector import OnnxDetector
 from gnrcnn.weights import gnrcnn_checkpoint
+from gnrcnn.weights import reference as refweights
 
-import refweights
 from conftest import DOCS, REFERENCE, TINY
 
 MORE = REFERENCE / "more"

@@ -17,8 +17,8 @@ import torch
 
 from gnrcnn import load_model
 from gnrcnn.modeling import to_instances
+from gnrcnn.weights import reference as refweights
 
-import refweights
 from conftest import REFERENCE
 from reference_match import fpn_max_rel_error, match_detections, proposals_match
 

@@ -84,7 +84,7 @@ def _run_cli(args: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def r101_ckpt(ckpt_dir: Path) -> Path:
-    from refweights import manifest
+    from gnrcnn.weights.reference import manifest
 
     g = torch.Generator().manual_seed(0)
     sd = {k: torch.randn(tuple(s), generator=g) for k, s in manifest("mask-rcnn_r101_fpn_gn-all_2x_coco")["state_dict"]}

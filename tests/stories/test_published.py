@@ -55,7 +55,7 @@ def test_seed_name_through_a_mirror_then_offline(
     r50_sample: Path, photos: Path, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:  # fmt: skip
-    data = r50_sample.read_bytes()  # an MMDetection-format R-50 checkpoint (tests/refweights.py)
+    data = r50_sample.read_bytes()  # an MMDetection-format R-50 checkpoint (gnrcnn.weights.reference)
     entry = zoo.find(R50)
     url = entry.url.replace("8eee02a6", sha256(data)[:8])  # same folder, the served file's own prefix
     table = tuple(dataclasses.replace(e, url=url) if e is entry else e for e in zoo.ZOO)

@@ -10,9 +10,9 @@ import torch
 from gnrcnn import GnrcnnError, build_model, load_config, load_model
 from gnrcnn.tools.convert import convert
 from gnrcnn.weights import load_weights_file, mmdet
+from gnrcnn.weights.reference import manifest
 
 from conftest import SEED_CONFIGS
-from refweights import manifest
 
 
 @pytest.mark.parametrize("name", SEED_CONFIGS)

@@ -30,7 +30,7 @@ from ..modeling import MaskRCNN
 from ..predict.model_files import META_PREFIX
 from ..predict.openvino_runtime import RT_SECTION, compile_model, read_model, require_openvino
 from .int8 import calibration_inputs, quantize
-from .onnx import export_model, random_batch
+from .onnx import ExportResult, export_model, random_batch
 
 
 def to_openvino(proto: Any) -> Any:
@@ -102,13 +102,14 @@ class OpenVinoExport:
 
 
 def export_openvino(cfg: Config, model: MaskRCNN, out: str | Path, calib: list[Path] | None = None,
-                    opset: int | None = None) -> OpenVinoExport:  # fmt: skip
+                    opset: int | None = None, exported: ExportResult | None = None) -> OpenVinoExport:  # fmt: skip
     """``model`` (lent, unchanged) -> ``out`` (model.xml + model.bin): the ONNX graph, checked against
-    PyTorch, converted; with ``calib`` images quantized to INT8 (``export/int8.py``)."""
+    PyTorch, converted; with ``calib`` images quantized to INT8 (``export/int8.py``). ``exported``: that
+    ONNX export of ``model`` instead of a new one (``gnrcnn bench --runtimes`` converts one export twice)."""
     require_openvino()
     start = time.perf_counter()
     items = calibration_inputs(cfg, calib) if calib else None  # unreadable images: said before the export
-    result = export_model(cfg, model, **({"opset": opset} if opset else {}))
+    result = exported or export_model(cfg, model, **({"opset": opset} if opset else {}))
     ov_model = to_openvino(result.proto)
     if items:
         ov_model = quantize(ov_model, items)

@@ -57,11 +57,16 @@ STATIC_AFTER = 2  # a padded input size seen this many times gets a model compil
 STATIC_KEEP = 4  # such models kept at once
 
 
+def has_bf16() -> bool:
+    """Whether OpenVINO runs bf16 on this CPU (it has no emulation: without it, bf16 runs as f32)."""
+    return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def inference_precision(amp: str | None) -> str:
     """OpenVINO's ``INFERENCE_PRECISION_HINT`` for ``--amp``: f32, or bf16 where this CPU has it."""
     if amp not in PRECISIONS:
         raise GnrcnnError(f"--amp {amp}: an OpenVINO model runs in fp32 or bf16 (--amp bf16) on the CPU")
-    if amp == "bf16" and "BF16" not in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if amp == "bf16" and not has_bf16():
         print("warning: this CPU has no bf16 support in OpenVINO: running in fp32", file=sys.stderr)
         return "f32"
     return PRECISIONS[amp]

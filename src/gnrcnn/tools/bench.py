@@ -1,16 +1,18 @@
-"""``gnrcnn bench``: inference images/s at the test scale and training s/iter + peak memory at 2 images.
+"""``gnrcnn bench``: inference images/s at the test scale and training s/iter + peak memory at 2 images;
+``gnrcnn bench --runtimes``: the table of every runtime (``run_runtimes``).
 
 These are the seed table's "Inf time (fps)" and "Mem (GB)" columns, measured on the bundled photo
 (a 300 x 451 picture of a cat, resized to 800 x 1203 by the seed configs). The training
-measurement runs in a child process so that its peak memory is its own.
+measurement runs in a fresh process (``harness.in_fresh_process``) so that its peak memory is its own.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import statistics
-import time
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,78 +22,56 @@ from ..config.schema import Config
 from ..data.image_io import bundled_photo, read_image
 from ..fileio import write_text_atomic
 from ..predict.detector import Detector
-
-photo_path = bundled_photo  # the name benchmarks/ import
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from . import bench_measure, bench_report, bench_runtimes, harness
 
 
 def inference_speed(detector: Detector, runs: int = 5, warmup: int = 2) -> dict[str, Any]:
     """Median seconds per image over ``runs`` after ``warmup``; the whole path (resize, network,
     post-processing, mask pasting) from a decoded image to full-size masks."""
-    image = read_image(photo_path())
-    times = []
-    for i in range(warmup + runs):
-        _sync(detector.device)
-        t = time.perf_counter()
-        detector.predict(image, color="rgb")
-        _sync(detector.device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
+    image = read_image(bundled_photo())
+    job = {"model": lambda: detector.predict(image, color="rgb")}
+    times = harness.alternate(job, runs, warmup, detector.device)["model"]
     med = statistics.median(times)
     return {"s_per_img": med, "fps": 1.0 / med, "runs": times}
 
 
-def _train_child(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: int, threads: int, q: Any) -> None:
+def train_step(cfg: Config, device: str | torch.device = "cpu", amp: str | None = None, images: int = 2,
+               boxes: int = 8, model: torch.nn.Module | None = None) -> tuple[Callable[[], Any], Any]:  # fmt: skip
+    """One call = the trainer's optimizer step (``train/step.py``: forward, backward, SGD) on a synthetic
+    batch of ``images`` at the config's scale; with the memory plan it chose. ``model``: that model (trained
+    in place) instead of one built from ``cfg``. What ``gnrcnn bench`` and the benchmarks time."""
     from ..build import build_model
-    from ..config.loader import config_from_dict
     from ..data.preprocess import Normalizer
     from ..data.synthetic import synthetic_batch
     from ..train.memory_plan import plan as plan_memory
     from ..train.setup import make_optimizer
     from ..train.step import OptimizerStep, make_scaler
 
-    runtime.keep_freed_memory()  # a spawned child: the parent's setting does not carry over
-    torch.set_num_threads(threads)
-    cfg = config_from_dict(cfg_dict)
     dev = torch.device(device)
-    model = build_model(cfg).to(dev).train()
+    model = (model if model is not None else build_model(cfg)).to(dev).train()
     memory = plan_memory(model, cfg, dev, amp)
     model.configure_training(cfg.train.channels_last, memory.recompute)
     step = OptimizerStep(model, make_optimizer(model, cfg), dev, amp=amp, scaler=make_scaler(amp))
-    images, sizes, targets = synthetic_batch(2, cfg.num_classes, cfg.input.short, cfg.input.long)
-    inputs = (Normalizer(cfg.input, dev).normalize(images, sizes), sizes.to(dev), targets.to(dev))
-    times = []
-    for i in range(iters + 1):
-        _sync(dev)
-        t = time.perf_counter()
-        step([inputs], 1e-4, lambda batch: batch)  # the trainer's step; a warm-up-sized lr keeps the timed steps alike
-        _sync(dev)
-        if i:
-            times.append(time.perf_counter() - t)
-    q.put(
-        {
-            "s_per_iter": statistics.median(times),
-            "runs": times,
-            "peak_gb": runtime.peak_memory_gb(dev),
-            "recompute_backbone": memory.recompute,
-            "memory_plan": memory.reason,
-        }
-    )
+    batch, sizes, targets = synthetic_batch(images, cfg.num_classes, cfg.input.short, cfg.input.long, boxes=boxes)
+    inputs = (Normalizer(cfg.input, dev).normalize(batch, sizes), sizes.to(dev), targets.to(dev))
+    # a warm-up-sized lr keeps the timed steps alike
+    return (lambda: step([inputs], 1e-4, lambda b: b)), memory
+
+
+def train_job(cfg_dict: dict[str, Any], device: str, amp: str | None, iters: int) -> dict[str, Any]:
+    """Median s/iter of ``train_step`` at 2 images and the peak memory (what a fresh process runs)."""
+    from ..config.loader import config_from_dict
+
+    dev = torch.device(device)
+    step, memory = train_step(config_from_dict(cfg_dict), dev, amp)
+    times = harness.alternate({"step": step}, iters, 1, dev)["step"]
+    return {"s_per_iter": statistics.median(times), "runs": times, "peak_gb": runtime.peak_memory_gb(dev),
+            "recompute_backbone": memory.recompute, "memory_plan": memory.reason}  # fmt: skip
 
 
 def training_speed(cfg: Config, device: str, amp: str | None, iters: int = 3) -> dict[str, Any]:
     """Median s/iter (forward + backward + SGD step, after one warm-up) and peak memory, in a child process."""
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    p = ctx.Process(target=_train_child, args=(cfg.to_dict(), device, amp, iters, torch.get_num_threads(), q))
-    p.start()
-    result = q.get()
-    p.join()
-    return result
+    return harness.in_fresh_process(train_job, cfg.to_dict(), device, amp, iters).value
 
 
 def report(name: str, device: str, amp: str | None, inf: dict[str, Any] | None, train: dict[str, Any] | None) -> str:
@@ -127,3 +107,30 @@ def run(detector: Detector, runs: int = 5, train_iters: int = 3, *, inference: b
     else:
         print(out)
     return out
+
+
+def run_runtimes(config: str | None, weights: str | None, overrides: list[str], out: str | Path, *,
+                 images: list[Path] | None = None, rounds: int = 5, device: str = "cpu", threads: int | None = None,
+                 calib: list[Path] | None = None, val_ann: str | None = None, data_root: str | None = None,
+                 memory: bool = True, only: list[str] | None = None) -> list[bench_measure.Row]:  # fmt: skip
+    """``gnrcnn bench --runtimes``: every runtime of ``device`` exported, timed in alternating rounds over
+    ``images`` (default: the bundled photo), its peak memory and accuracy measured; the table printed and
+    written (``bench.md``, ``bench.json``, ``bench.png``) under ``out``; the rows returned in table order."""
+    paths = images or [Path(bundled_photo())]
+    detector = bench_runtimes.load_pytorch(config, weights, overrides)  # on the CPU: what the exports trace
+    source = (config, weights, tuple(overrides))
+    with tempfile.TemporaryDirectory(prefix="gnrcnn-bench-") as work:
+        prepared = bench_runtimes.prepare(detector, source, Path(work), device=device, threads=threads, calib=calib,
+                                          only=only)  # fmt: skip
+        del detector
+        for name, secs in prepared.export_s.items():
+            print(f"{name} export: {secs:.1f} s", flush=True)
+        rows = bench_measure.measure(prepared.plans, paths, rounds, gt=val_ann, data_root=data_root, memory=memory)
+    order = bench_runtimes.GPU_RUNTIMES if device.startswith("cuda") else bench_runtimes.CPU_RUNTIMES
+    rows += [bench_measure.Row(name, reason) for name, reason in prepared.skipped.items()]
+    rows.sort(key=lambda r: order.index(r.runtime) if r.runtime in order else len(order))
+    header = {"model": config or weights, "device": device, "cpu": harness.cpu_name(),
+              "threads": threads or torch.get_num_threads(), "images": len(paths), "rounds": rounds,
+              "torch": torch.__version__}  # fmt: skip
+    print(bench_report.write(rows, Path(out), header, with_ap=val_ann is not None))
+    return rows

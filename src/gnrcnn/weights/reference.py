@@ -1,9 +1,10 @@
 """Deterministic MMDetection-format weights from a state-dict manifest (no MMDetection needed).
 
 Re-implements the generator that produced ``data/reference``'s expected outputs
-(``shared/spec/reference-sample``): every tensor is drawn from numpy's legacy RandomState seeded by
-sha256("<seed>:<key>"), with distributions modelled on MMDetection's initialisation and perturbed
-so that every parameter matters. The bytes are identical on every machine.
+(``shared/spec/reference-sample``); the tests, the benchmarks and ``benchmarks/cpu_runtimes.py`` use
+these weights where no trained checkpoint is at hand. Every tensor is drawn from numpy's legacy
+RandomState seeded by sha256("<seed>:<key>"), with distributions modelled on MMDetection's
+initialisation and perturbed so that every parameter matters. The bytes are identical on every machine.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATA = Path(__file__).parent / "assets"
+DATA = Path(__file__).parent.parent / "assets"  # mmdet-state-dict/<config>.json: each config's MMDetection keys
 
 
 def _rng(key: str, seed: int) -> np.random.RandomState:
@@ -71,6 +72,6 @@ def make_state_dict(config: str, seed: int = 2026, bg_bias: float = 6.0) -> dict
 
 def write_checkpoint(config: str, path: Path, seed: int = 2026, bg_bias: float = 6.0) -> Path:
     """An MMDetection-format checkpoint: ``{"state_dict": ..., "meta": ...}``."""
-    meta = {"config": config, "generator": "tests/refweights.py", "seed": seed, "bg_bias": bg_bias}
+    meta = {"config": config, "generator": "gnrcnn.weights.reference", "seed": seed, "bg_bias": bg_bias}
     torch.save({"state_dict": make_state_dict(config, seed, bg_bias), "meta": meta}, path)
     return path
