@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gnrcnn.tools.harness import add_dry_run
 from gnrcnn.visualize.draw import palette
 
 SCALE = 4  # the shapes images are 128 px: drawn larger, so that vertices and names can be read
@@ -37,12 +38,30 @@ def drawn(label_file: Path, class_colors: dict[str, tuple[int, int, int]]) -> np
     return img
 
 
-def main() -> None:
+def tiny_labelme_folder(root: Path) -> Path:
+    """One 32 px image with one triangle, as gnrcnn predict --labels labelme writes it: for --dry-run."""
+    root.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "a.png"), np.full((32, 32, 3), 200, np.uint8))
+    shape = {"label": "triangle", "points": [[4, 28], [16, 4], [28, 28]], "description": "score 0.9",
+             "shape_type": "polygon"}  # fmt: skip
+    (root / "a.json").write_text(json.dumps({"imagePath": "a.png", "shapes": [shape]}))
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", help="a folder written by gnrcnn predict --labels labelme")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("folder", nargs="?", help="a folder written by gnrcnn predict --labels labelme")
+    ap.add_argument("--out")
     ap.add_argument("--images", type=int, default=3)
-    args = ap.parse_args()
+    add_dry_run(ap)
+    args = ap.parse_args(argv)
+    if args.dry_run:
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp())
+        args.folder, args.out = str(tiny_labelme_folder(tmp / "labels")), str(tmp / "picture.png")
+    elif not args.folder or not args.out:
+        ap.error("give the labelme folder and --out (or --dry-run)")
     colors: dict[str, tuple[int, int, int]] = {}
     files = sorted(Path(args.folder).glob("*.json"))[: args.images]
     row = np.concatenate([np.pad(drawn(f, colors), ((0, 0), (0, 8), (0, 0)), constant_values=255) for f in files], 1)
