@@ -61,11 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--val-images", type=int, help="size of the generated validation set (default: 100)")
     q.add_argument("--size", type=int, help="image side in pixels (default: 160)")
     q.add_argument("--seed", type=int, help="data and training seed (default: 0)")
-    q.add_argument("--quick", action="store_true", help="a tiny study that checks the plumbing (CI), not a result")
-    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override a config value in every run (repeatable)")  # fmt: skip
-    q.add_argument("--threads", type=int, help="torch threads (default: torch's)")
-    q.add_argument("--device", default=None)
+    add_run_flags(q)
     q.set_defaults(func=cmd_norm_vs_batch)
     a = studies.add_parser("all", help="the four studies end to end, two at a time on one thread each "
                            "(about 2 hours on a 2-core CPU): their tables, plots and wall times")  # fmt: skip
@@ -107,9 +103,14 @@ def register_active_learning(studies: argparse._SubParsersAction) -> None:
     q.add_argument("--k", type=int, help="images added per round (default: 12)")
     q.add_argument("--rounds", type=int, help="rounds of labelling (default: 3)")
     q.add_argument("--iterations", type=int, help="training iterations of every run (default: 100)")
+    add_run_flags(q)
+    q.set_defaults(func=cmd_active_learning)
+
+
+def add_run_flags(q: argparse.ArgumentParser) -> None:
+    """The flags every detection study's runs share: --quick, --set, --threads, --device."""
     q.add_argument("--quick", action="store_true", help="a tiny study that checks the plumbing (CI), not a result")
     q.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value in every run (repeatable)")  # fmt: skip
     q.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     q.add_argument("--device", default=None)
-    q.set_defaults(func=cmd_active_learning)
