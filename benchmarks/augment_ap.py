@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 from gnrcnn import load_config
 from gnrcnn.data.shapes import make_shapes
 from gnrcnn.tools.demo import CONFIG
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 from gnrcnn.train.trainer import TrainArgs, Trainer
 
 VARIANTS = {
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     args.extra = []
     if args.dry_run:
-        args.out, args.iters, args.size, args.train, args.val = tempfile.mkdtemp(prefix="dry-"), 3, 64, 2, 1
+        args.out, args.iters, args.size, args.train, args.val = scratch_folder(), 3, 64, 2, 1
         args.variants, args.seeds = ["baseline"], [0]
         args.extra = ["train.images_per_gpu=1", "train.num_workers=0"]  # no worker process to start
     torch.set_num_threads(args.threads)

@@ -9,7 +9,6 @@ so that a glance shows whether boxes, masks and pixels still agree.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from gnrcnn.data.coco import CocoDataset
 from gnrcnn.data.shapes import make_shapes
 from gnrcnn.data.train_data import TrainDataset
 from gnrcnn.tools.demo import CONFIG
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 from gnrcnn.visualize.draw import palette, save_png
 
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     args = ap.parse_args(argv)
     if args.dry_run:
-        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        tmp = Path(scratch_folder())
         make_shapes(tmp, 2, 1, 64, seed=0)
         args.data, args.out, args.rows, args.epochs = str(tmp), str(tmp / "augment.png"), 1, 1
     elif not (args.data and args.out):

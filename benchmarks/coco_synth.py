@@ -9,13 +9,12 @@ Written in chunks through msgspec, so a 118k-image file (about 450 MB) takes wel
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import msgspec
 import numpy as np
 
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (640, 640))
 
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     a = ap.parse_args(argv)
     if a.dry_run:
-        a.out, a.images = Path(tempfile.mkdtemp(prefix="dry-")) / "coco.json", 5
+        a.out, a.images = Path(scratch_folder()) / "coco.json", 5
     elif a.out is None:
         ap.error("give the output file")
     n = write_coco(a.out, a.images, a.seed)

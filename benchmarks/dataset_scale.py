@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 from coco_synth import write_coco  # this script's folder, which Python puts first on the path
 
 from gnrcnn.runtime import current_rss_gb
-from gnrcnn.tools.harness import add_dry_run, in_fresh_process
+from gnrcnn.tools.harness import add_dry_run, in_fresh_process, scratch_folder
 
 
 def _now_rss_mb() -> float:
@@ -108,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     a = ap.parse_args(argv)
     if a.dry_run:
-        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        tmp = Path(scratch_folder())
         a.dir, a.sizes, a.out = tmp, [20], tmp / "dataset_scale.png"
     if a.replot:
         rows = json.loads(a.replot.read_text())

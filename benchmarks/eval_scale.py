@@ -16,14 +16,13 @@ import contextlib
 import io
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from eval_speed import make_data  # this script's folder, which Python puts first on the path
 
 from gnrcnn.fileio import write_json_list_atomic
-from gnrcnn.tools.harness import add_dry_run, in_fresh_process
+from gnrcnn.tools.harness import add_dry_run, in_fresh_process, scratch_folder
 
 
 def run_eval(argv: list[str]) -> tuple[int, str, str]:
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     a = ap.parse_args(argv)
     if a.dry_run:
-        a.images, a.dets, a.classes, a.dir = 4, 5, 3, Path(tempfile.mkdtemp(prefix="dry-"))
+        a.images, a.dets, a.classes, a.dir = 4, 5, 3, Path(scratch_folder())
     a.dir.mkdir(parents=True, exist_ok=True)
     gt_path, res_path = a.dir / "gt.json", a.dir / "results.json"
     if not res_path.exists():

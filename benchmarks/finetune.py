@@ -26,11 +26,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 
 CONFIG = "shapes-demo_r18_fpn_gn-all"
 B_CLASSES = "star,hexagon,cross"
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.dry_run:
         args.pretrain_iters, args.pretrain_images, args.iters, args.new_images, args.size = 3, 2, 3, 2, 64
-        args.quick, args.out, args.batch_size = True, tempfile.mkdtemp(prefix="dry-"), 1
+        args.quick, args.out, args.batch_size = True, scratch_folder(), 1
         IN_PROCESS.append(True)
     if args.quick and not args.dry_run:
         args.pretrain_iters, args.pretrain_images, args.iters, args.new_images, args.size = 20, 10, 10, 8, 96

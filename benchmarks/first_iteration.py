@@ -17,12 +17,11 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from gnrcnn.data.shapes import make_shapes
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 
 
 def _smaps(pid: int) -> dict[str, int]:
@@ -63,12 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     a = ap.parse_args(argv)
     if a.dry_run:
-        tmp = Path(tempfile.mkdtemp(prefix="dry-"))
+        tmp = Path(scratch_folder())
         make_shapes(tmp, 2, 1, 64, seed=0)
         a.ann, a.data_root = str(tmp / "annotations" / "train.json"), str(tmp)
     elif not (a.ann and a.data_root):
         ap.error("--ann and --data-root are required")
-    work = Path(tempfile.mkdtemp(prefix="first_iter_"))
+    work = Path(scratch_folder())
     train = ["-m", "gnrcnn", "train", "--config", a.config, "--data-root", a.data_root, "--ann", a.ann,
              "--work-dir", str(work), "--max-iters", "1", "--device", "cpu", "--num-workers", "0"]  # fmt: skip
     if a.ranks > 1:

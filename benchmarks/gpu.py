@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from gnrcnn.predict.detector import Detector
 from gnrcnn.runtime import set_tf32
 from gnrcnn.structures import Instances
 from gnrcnn.tools.bench import inference_speed, training_speed
-from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run
+from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run, scratch_folder
 from gnrcnn.weights import reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.dry_run:
         DEVICE, RUNS = "cpu", 1
-        args.out = args.out or tempfile.mkdtemp(prefix="dry-") + "/gpu.json"
+        args.out = args.out or scratch_folder() + "/gpu.json"
     RESULTS["device"] = torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu"
     say(f"{RESULTS['device']}, torch {torch.__version__}")
     steps = [reference_on_cuda, lambda: inference(50, True), lambda: training(50), lambda: inference(101, False),

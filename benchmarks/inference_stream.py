@@ -15,11 +15,10 @@ peak RSS is the process's VmHWM); PNG pictures and the annotated video are writt
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
-from gnrcnn.tools.harness import DRY_OVERRIDES, add_dry_run, in_fresh_process
+from gnrcnn.tools.harness import DRY_OVERRIDES, add_dry_run, in_fresh_process, scratch_folder
 
 CONFIG = "shapes-demo_r18_fpn_gn-all"
 
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     over: tuple[str, ...] = ()
     if args.dry_run:
-        args.counts, args.speed_images, args.frames, args.work = [2], 2, 2, tempfile.mkdtemp(prefix="dry-")
+        args.counts, args.speed_images, args.frames, args.work = [2], 2, 2, scratch_folder()
         args.weights, over = "", tuple(DRY_OVERRIDES)
     weights = args.weights if Path(args.weights).exists() else ""
     if not weights:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 from collections import defaultdict
 
 from gnrcnn import keep_freed_memory
@@ -73,7 +72,7 @@ def dry_model() -> str:
     from gnrcnn.export.openvino import export_openvino
 
     det = load_model(harness.DRY_CONFIG, weights="none", overrides=harness.DRY_OVERRIDES)
-    path = tempfile.mkdtemp(prefix="dry-") + "/model.xml"
+    path = harness.scratch_folder() + "/model.xml"
     export_openvino(det.cfg, det.model, path)
     return path
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gnrcnn.tools.harness import add_dry_run
+from gnrcnn.tools.harness import add_dry_run, scratch_folder
 from gnrcnn.visualize.draw import palette
 
 SCALE = 4  # the shapes images are 128 px: drawn larger, so that vertices and names can be read
@@ -56,9 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     args = ap.parse_args(argv)
     if args.dry_run:
-        import tempfile
-
-        tmp = Path(tempfile.mkdtemp())
+        tmp = Path(scratch_folder())
         args.folder, args.out = str(tiny_labelme_folder(tmp / "labels")), str(tmp / "picture.png")
     elif not args.folder or not args.out:
         ap.error("give the labelme folder and --out (or --dry-run)")

@@ -21,7 +21,6 @@ what the model's class-wise NMS leaves, tiled or not, and is not counted.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 
 import cv2
@@ -35,7 +34,7 @@ from gnrcnn.modeling.box_ops import pairwise_iou
 from gnrcnn.predict.loop import make_runner
 from gnrcnn.predict.tiling import TiledRunner, tile_grid
 from gnrcnn.structures import Instances
-from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run
+from gnrcnn.tools.harness import DRY_CONFIG, DRY_OVERRIDES, add_dry_run, scratch_folder
 from gnrcnn.visualize.draw import draw, save_png
 
 THR = 0.5
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     add_dry_run(ap)
     args = ap.parse_args(argv)
     if args.dry_run:
-        args.size, args.tile, args.picture = [256, 160], 48, tempfile.mkdtemp(prefix="dry-") + "/tiling.png"
+        args.size, args.tile, args.picture = [256, 160], 48, scratch_folder() + "/tiling.png"
         det = load_model(DRY_CONFIG, "none", overrides=DRY_OVERRIDES)
     else:
         det = load_model(weights=args.weights)

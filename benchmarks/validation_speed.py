@@ -24,7 +24,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 from gnrcnn.tools import harness
@@ -99,7 +98,7 @@ def in_process(args: argparse.Namespace) -> dict:
 def dry_data() -> tuple[str, str]:
     from gnrcnn.data.shapes import make_shapes
 
-    root = tempfile.mkdtemp(prefix="dry-")
+    root = harness.scratch_folder()
     return str(make_shapes(root, 1, 2, 64, seed=0)["val"]), root
 
 

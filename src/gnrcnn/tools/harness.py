@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import importlib.util
 import multiprocessing as mp
 import queue
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -36,6 +39,13 @@ DRY_OVERRIDES = ["input.short=64", "input.long=64"]
 def add_dry_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="a tiny config, one round, 64 px: checks that the script runs (seconds)")  # fmt: skip
+
+
+def scratch_folder() -> str:
+    """A temporary folder removed when the process exits: a dry run's outputs, a scratch work folder."""
+    path = tempfile.mkdtemp(prefix="gnrcnn-scratch-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def sync(device: torch.device | str | None = None) -> None:
