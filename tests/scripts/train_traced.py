@@ -42,6 +42,10 @@ def main() -> None:
             marker.write_text("killed\n")
             os.kill(os.getpid(), signal.SIGKILL)
         if hang == (trainer.rank, trainer.iteration):
+            # Hung as in native code, where no Python handler runs: torchrun's SIGTERM ends it at once
+            # (the trainer's handler would only ask it to stop after the step, and torchrun would wait
+            # 30 s before its SIGKILL).
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             time.sleep(3600)
 
     # every process calls it; the trainer joins the process group and leaves it at the end
