@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 ERROR = "error"  # training cannot start: the data is inconsistent
 SKIP = "skip"  # the item is left out, as the reference does; training goes on
+WARNING = "warning"  # nothing is left out, but a guess was made (classes named by their index, ...)
 # Problem kinds that leave out a whole image (the other kinds leave out an annotation or a shape).
 IMAGE_KINDS = ("missing-file", "unreadable-image", "undecodable-image", "size-mismatch", "bad-image-entry",
                "duplicate-image-id")  # fmt: skip
@@ -15,7 +16,7 @@ IMAGE_KINDS = ("missing-file", "unreadable-image", "undecodable-image", "size-mi
 
 @dataclass(frozen=True)
 class Problem:
-    severity: str  # ERROR or SKIP
+    severity: str  # ERROR, SKIP or WARNING
     where: str  # "ann.json: annotation 17", "images/a.jpg", ...
     message: str
     kind: str = ""  # a short tag for counting: "bad-polygon", "missing-file", ...

@@ -92,3 +92,70 @@ def test_train_counts_the_image_it_could_not_decode(tmp_path: Path, capsys: pyte
     assert f"skip: {root}/images/train/0003.jpg: {TRUNCATED}; replaced by the next image" in lines
     assert "data: left out during training: 1 (1 undecodable-image) images" in text
     assert "UserWarning" not in text
+
+
+@pytest.mark.parametrize("place", ["labels/train", "labels", "."])
+def test_yolo_without_data_yaml_reads_classes_txt(place: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _yolo(tmp_path / "y")
+    (src / "data.yaml").unlink()
+    (src / place / "classes.txt").write_text("circle\nsquare\n")
+    code, text = _run(capsys, "import-data", str(src), "--out", str(tmp_path / "coco"))
+    assert code == 0, text
+    assert "2 categories (id name): 1 circle, 2 square" in text
+    assert "classes.txt" not in text  # neither a warning nor a label file without its image
+
+
+def test_yolo_without_names_warns_that_classes_are_numbered(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _yolo(tmp_path / "y")
+    (src / "data.yaml").unlink()
+    code, text = _run(capsys, "import-data", str(src), "--out", str(tmp_path / "coco"))
+    assert code == 0, text
+    assert f"warning: {src.resolve()}: no data.yaml nor classes.txt with the class names: classes are named by " \
+        "their index (0, 1, ...)" in text.splitlines()  # fmt: skip
+    assert not [ln for ln in text.splitlines() if ln.startswith("skip:") and "index" in ln]  # nothing skipped for it
+    assert "3 categories (id name): 1 0, 2 1, 3 5" in text  # the fixture's line of class 5 is a class too
+
+
+def test_labelme_names_where_it_looked_for_the_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = WRITERS["labelme"](tmp_path / "lm")
+    doc = json.loads((src / "img_0.json").read_text())
+    (src / "x.json").write_text(json.dumps({**doc, "imagePath": "photos/x.jpg"}))
+    code, text = _run(capsys, "import-data", str(src), "--out", str(tmp_path / "coco"))
+    root = src.resolve()
+    line = f"skip: {root}/x.json: image photos/x.jpg is not found (looked for {root}/photos/x.jpg, then {root}/x.jpg)"
+    assert code == 0 and f"{line}; not imported" in text.splitlines(), text
+
+
+def test_import_says_the_format_and_writes_names_relative_to_the_root_it_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    lm = WRITERS["labelme"](tmp_path / "lm")
+    ds = tmp_path / "ds"  # the JSONs in ann/, the images in images/
+    (ds / "ann").mkdir(parents=True)
+    (ds / "images").mkdir()
+    for j in sorted(lm.glob("img_*.json")):
+        doc = json.loads(j.read_text())
+        (ds / "images" / doc["imagePath"]).write_bytes((lm / doc["imagePath"]).read_bytes())
+        (ds / "ann" / j.name).write_text(json.dumps({**doc, "imagePath": f"../images/{doc['imagePath']}"}))
+    code, text = _run(capsys, "import-data", str(ds / "ann"), "--out", str(tmp_path / "coco"))
+    assert code == 0, text
+    assert text.splitlines()[0] == "format: labelme (told by the layout; --format to choose)"
+    assert f"the file names are relative to --data-root {ds.resolve()}" in text.splitlines()
+    coco = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    assert sorted(i["file_name"] for i in coco["images"]) == [f"images/img_{i}.png" for i in range(8)]
+    ann = tmp_path / "coco" / "annotations.json"
+    code, text = _run(capsys, "check-data", "--data-root", str(ds.resolve()), "--ann", str(ann))
+    assert code == 0, text
+
+
+def test_a_used_out_is_refused_or_cleared(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src, out = _yolo(tmp_path / "y"), tmp_path / "coco"
+    assert _run(capsys, "import-data", str(src), "--out", str(out), "--split", "0.75", "--format", "yolo")[0] == 0
+    code, text = _run(capsys, "import-data", str(src), "--out", str(out))
+    assert code != 0 and sorted(p.name for p in out.iterdir()) == ["train.json", "val.json"]
+    assert text.strip().splitlines() == [f"error: --out {out} holds another run's files (train.json, val.json): "
+                                         "choose another --out, or add --overwrite to clear them first"]  # fmt: skip
+    (out / "notes.txt").write_text("mine")
+    code, text = _run(capsys, "import-data", str(src), "--out", str(out), "--overwrite")
+    assert code == 0, text
+    assert sorted(p.name for p in out.iterdir()) == ["annotations.json", "notes.txt"]  # others' files stay

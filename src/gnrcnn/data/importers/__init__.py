@@ -13,6 +13,7 @@ what COCO's own tools compute.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ def detect_format(src: Path) -> str:
         return "labelme"
     raise GnrcnnError(f"{src}: cannot tell the format (no annotations.xml, Annotations/, images/ + labels/ or "
                       "LabelMe *.json); pass --format labelme|cvat|yolo|voc|labelstudio")  # fmt: skip
+
+
+def rooted(imported: Imported) -> Imported:
+    """``imported`` with its root the folder holding it and every image (LabelMe's ``ann/`` + ``images/``: their
+    parent), and every file name relative to that root, as the report says they are (never absolute)."""
+    # abspath, not resolve: an image that is a symlink keeps its place in the dataset's tree
+    paths = [Path(os.path.abspath(imported.root / i.file_name)) for i in imported.images]
+    root = Path(os.path.commonpath([os.path.abspath(imported.root), *(p.parent for p in paths)]))
+    images = [dataclasses.replace(i, file_name=p.relative_to(root).as_posix()) for i, p in zip(imported.images, paths)]
+    return dataclasses.replace(imported, root=root, images=images)
 
 
 def decoded(imported: Imported) -> Imported:
@@ -91,7 +102,7 @@ def import_dataset(src: str | Path, out: str | Path, fmt: str | None = None, spl
         labelstudio.read(src, Path(images) if images else None) if fmt == "labelstudio" else READERS[fmt](src)
     )
     claim(out, OUT_FILES, resume=False, overwrite=overwrite, flag="--out", resumable=False)
-    imported = decoded(imported)
+    imported = decoded(rooted(imported))
     coco, shape_problems, counts = to_coco(imported)
     result = ImportResult(fmt, detected, imported.root, {}, coco, imported.problems + shape_problems, counts)
     if not coco["images"]:
