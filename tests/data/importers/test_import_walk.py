@@ -159,3 +159,29 @@ def test_a_used_out_is_refused_or_cleared(tmp_path: Path, capsys: pytest.Capture
     code, text = _run(capsys, "import-data", str(src), "--out", str(out), "--overwrite")
     assert code == 0, text
     assert sorted(p.name for p in out.iterdir()) == ["annotations.json", "notes.txt"]  # others' files stay
+
+
+def test_export_int8_calibrates_on_the_coco_file_import_data_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnrcnn import GnrcnnError
+    from gnrcnn.cli import export as export_cli
+    from gnrcnn.export.int8 import calibration_images
+
+    src, out = _yolo(tmp_path / "y"), tmp_path / "coco"
+    assert _run(capsys, "import-data", str(src), "--out", str(out))[0] == 0
+    ann, root = out / "annotations.json", src.resolve()
+    paths = calibration_images(str(ann), 3, str(root))
+    assert [p.name for p in paths] == ["0000.jpg", "0002.jpg", "0005.jpg"] and all(p.is_file() for p in paths)
+
+    def stop(args: object) -> None:  # the model is not needed to see what --calib resolved to
+        raise GnrcnnError(f"calibration images resolved: {len(calibration_images(str(ann), 8, str(root)))}")
+
+    monkeypatch.setattr(export_cli, "_load", stop)
+    base = ["export", "--weights", "none", "--int8", "--calib", str(ann), "--out", str(tmp_path / "m.xml")]
+    assert _run(capsys, *base)[1].strip() == (
+        f"error: --calib {ann}: image images/train/0000.jpg is not found under {out} or {tmp_path} or "
+        f"{tmp_path / 'images'}: give --data-root, the folder its file names are relative to"
+    )
+    assert _run(capsys, *base, "--data-root", str(root))[1].strip() == "error: calibration images resolved: 8"
+    assert "not found under --data-root" in _run(capsys, *base, "--data-root", str(tmp_path))[1]
