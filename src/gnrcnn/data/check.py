@@ -21,6 +21,15 @@ from .image_io import _DECODABLE, undecodable
 from .problems import ERROR, SKIP, Problem, count_text, images_left_out, summarize
 
 
+def _why(path: Path, fmt: str = "") -> str:
+    """Why ``path`` is not a decodable image, told from its first bytes (never a library's message)."""
+    try:
+        with open(path, "rb") as f:
+            return undecodable(f.read(16), fmt)
+    except OSError:
+        return f"image {path} is not found"
+
+
 def decode_problem(path: Path, where: str, size: tuple[int, int] | None, action: str) -> Problem | None:
     """None if ``path`` decodes in full (to ``size``, width x height after EXIF rotation, when given), else the
     one line saying why not; ``action`` ends it ("image dropped", "not imported")."""
@@ -32,14 +41,9 @@ def decode_problem(path: Path, where: str, size: tuple[int, int] | None, action:
             im.load()  # the whole file: Pillow refuses truncated data, which some decoders fill with grey
             w, h = ImageOps.exif_transpose(im).size if fmt in ("JPEG", "MPO", "TIFF", "WEBP", "PNG") else im.size
     except (OSError, SyntaxError, ValueError):
-        try:
-            with open(path, "rb") as f:
-                head = f.read(16)
-        except OSError:
-            return Problem(SKIP, where, f"image {path} is not found; {action}", "undecodable-image")
-        return Problem(SKIP, where, f"{undecodable(head)}; {action}", "undecodable-image")
+        return Problem(SKIP, where, f"{_why(path)}; {action}", "undecodable-image")
     if fmt not in _DECODABLE:
-        return Problem(SKIP, where, f"{undecodable(b'', fmt)}; {action}", "undecodable-image")
+        return Problem(SKIP, where, f"{_why(path, fmt)}; {action}", "undecodable-image")
     if size is not None and (w, h) != tuple(size):
         return Problem(SKIP, where, f"decodes to {w}x{h} but the annotations say {size[0]}x{size[1]}; {action}",
                        "size-mismatch")  # fmt: skip

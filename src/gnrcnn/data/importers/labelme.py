@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ def _shape(s: dict[str, Any], index: int) -> Shape:
 def _image_path(json_path: Path, image_path: str) -> list[Path]:
     """Where the image is looked for: where ``imagePath`` points, then its bare name beside the JSON."""
     rel = image_path.replace("\\", "/")
-    return list(dict.fromkeys([(json_path.parent / rel).resolve(), (json_path.parent / Path(rel).name).resolve()]))
+    places = (json_path.parent / rel, json_path.parent / Path(rel).name)
+    return list(dict.fromkeys(Path(os.path.abspath(p)) for p in places))  # "../images" folded; symlinks kept
 
 
 def _merge_groups(shapes: list[tuple[Shape, Any]]) -> list[Shape]:
