@@ -36,11 +36,14 @@ def run_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted({p for pattern in patterns for p in folder.glob(pattern)})
 
 
-def claim(folder: str | Path, patterns: tuple[str, ...], *, resume: bool, overwrite: bool, flag: str) -> None:
+def claim(
+    folder: str | Path, patterns: tuple[str, ...], *, resume: bool, overwrite: bool, flag: str, resumable: bool = True
+) -> None:
     """Make ``folder`` ready for a run: writable, and with no earlier run's files unless ``resume``.
 
     ``patterns`` name what a run of this command leaves (``iter_*.pth``, ``metrics.json``, ...);
-    ``flag`` is the option that picks the folder (``--work-dir``, ``--out``), for the message."""
+    ``flag`` is the option that picks the folder (``--work-dir``, ``--out``), for the message; ``resumable``:
+    the command has a ``--resume`` to offer."""
     folder = Path(folder)
     check_writable(folder)
     if resume:
@@ -50,8 +53,9 @@ def claim(folder: str | Path, patterns: tuple[str, ...], *, resume: bool, overwr
         return
     if not overwrite:
         names = ", ".join(p.name for p in found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
-        raise GnrcnnError(f"{flag} {folder} holds another run's files ({names}): add --resume to go on with that "
-                          f"run, choose another {flag}, or add --overwrite to clear them first")  # fmt: skip
+        resume_hint = "add --resume to go on with that run, " if resumable else ""
+        raise GnrcnnError(f"{flag} {folder} holds another run's files ({names}): {resume_hint}choose another "
+                          f"{flag}, or add --overwrite to clear them first")  # fmt: skip
     for path in found:
         try:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()

@@ -86,13 +86,13 @@ def test_check_data_counts_empty_images_and_refuses_nothing_to_train_on(with_neg
     text, code = report(ann, with_negatives)
     assert code == 0 and "3 image(s) without annotations: left out" in text
     text, code = report(ann, with_negatives, keep_empty=True)
-    assert code == 0 and "used as negatives" in text and "7 usable training images" in text
+    assert code == 0 and "used as negatives" in text and "7 usable images" in text
     data = json.loads(ann.read_text())
     data["annotations"] = []
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(data))
     text, code = report(bare, with_negatives)
-    assert code == 1 and "0 usable training images" in text and text.endswith("training would stop")
+    assert code == 1 and "0 usable images" in text and text.endswith("training would stop")
     text, code = report(bare, with_negatives, keep_empty=True)
     assert code == 1 and "no annotated instance" in text
     assert main(["check-data", "--data-root", str(with_negatives), "--ann", str(bare), "--no-decode"]) == 1

@@ -28,7 +28,7 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
     images = list_images([args.images]) if args.images else None
     if images == []:
         raise GnrcnnError(f"--images {args.images}: no images there")
-    calib = calibration_images(args.calib, args.calib_count) if args.calib else None
+    calib = calibration_images(args.calib, args.calib_count, args.data_root) if args.calib else None
     if args.val_ann and not Path(args.val_ann).is_file():
         raise GnrcnnError(f"--val-ann {args.val_ann}: no such file")
     bench.run_runtimes(args.config, args.weights, args.overrides, args.out, images=images, rounds=args.rounds,
@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--calib-count", type=int, default=30, help="calibration images taken from --calib")
     r.add_argument("--val-ann", help="a COCO annotation file: box and mask AP per runtime (default: agreement "
                    "with PyTorch fp32's detections)")  # fmt: skip
-    r.add_argument("--data-root", help="the folder --val-ann's file names are relative to")
+    r.add_argument("--data-root", help="the folder --val-ann's (and a COCO JSON --calib's) file names are relative to")
     r.add_argument("--out", default="bench", help="where bench.md, bench.json and bench.png go (default: ./bench)")
     r.add_argument("--only", nargs="+", metavar="RUNTIME", help="just these runtimes, e.g. 'pytorch fp32'")
     r.add_argument("--no-memory", action="store_true", help="skip the peak memory runs (a fresh process each)")

@@ -8,7 +8,7 @@ import argparse
 def cmd_import_data(args: argparse.Namespace) -> int:
     from ..data.importers import import_dataset, report
 
-    result = import_dataset(args.src, args.out, args.format, args.split, args.seed, args.images)
+    result = import_dataset(args.src, args.out, args.format, args.split, args.seed, args.images, args.overwrite)
     print(report(result))
     return 0
 
@@ -30,4 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write train.json with this fraction of the images and val.json with the rest (e.g. 0.8)",
     )
     p.add_argument("--seed", type=int, default=0, help="the split's shuffle (default 0)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="remove an earlier import's annotations.json, train.json, val.json from --out")  # fmt: skip
     p.set_defaults(func=cmd_import_data)

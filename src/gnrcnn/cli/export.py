@@ -43,11 +43,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"{' (INT8 is written as OpenVINO IR)' if args.int8 else ''}")  # fmt: skip
     if args.int8 and not args.calib:
         raise GnrcnnError("--int8 needs --calib IMAGES_DIR_OR_COCO_JSON: images like the ones the model will see")
+    if args.data_root and not (args.calib or "").lower().endswith(".json"):
+        raise GnrcnnError(f"--data-root {args.data_root}: it names the images of a COCO JSON --calib; give one")
     calib = None
     if args.int8:  # before the model loads: a bad folder is said at once
         from ..export.int8 import calibration_images
 
-        calib = calibration_images(args.calib, args.calib_count)
+        calib = calibration_images(args.calib, args.calib_count, args.data_root)
     cfg, model = _load(args)
     if fmt == "openvino":
         return _openvino(args, cfg, model, calib)
@@ -100,5 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--int8", action="store_true", help="OpenVINO INT8: NNCF post-training quantization "
                    "of the backbone, FPN and heads (box decoding, RoIAlign, NMS, masks stay fp32)")  # fmt: skip
     p.add_argument("--calib", help="--int8's calibration images: a folder of images or a COCO JSON")
+    p.add_argument("--data-root", help="the folder a COCO JSON --calib's file names are relative to (as train's); "
+                   "default: the JSON's folder or the one above")  # fmt: skip
     p.add_argument("--calib-count", type=int, default=300, help="at most this many calibration images (default 300)")
     p.set_defaults(func=cmd_export)

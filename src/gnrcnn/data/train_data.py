@@ -7,7 +7,6 @@ masks (G, h, w) uint8. A batch pads images and masks with zeros to a common size
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +21,7 @@ from .coco import CocoDataset
 from .image_io import read_image
 from .masks import rasterize
 from .preprocess import pad_shape, resize, scaled_size
+from .problems import SKIP, Problem
 from .records import ImageRecord
 
 
@@ -153,10 +153,13 @@ def collate(samples: list[Sample], divisor: int = 32) -> Batch:
     return Batch(images, sizes, targets, [s.meta for s in samples], skipped)
 
 
-def warn_skipped(messages: list[str], seen: set[str]) -> int:
-    """Warn once per unreadable image; returns how many were new."""
-    new = [m for m in messages if m not in seen]
-    for m in new:
-        seen.add(m)
-        warnings.warn(f"skipped unreadable image: {m}", stacklevel=2)
-    return len(new)
+def new_skipped(messages: list[str], seen: set[str]) -> list[Problem]:
+    """The images of ``messages`` ("path: why") not reported before, one line each, as ``check-data`` would
+    have named them (it decodes every image up front; training's start-up reads only headers)."""
+    new = []
+    for m in messages:
+        if m not in seen:
+            seen.add(m)
+            where, _, why = m.partition(": ")
+            new.append(Problem(SKIP, where, f"{why}; replaced by the next image", "undecodable-image"))
+    return new

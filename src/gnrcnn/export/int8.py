@@ -29,13 +29,15 @@ from ..runtime import openvino_core, signal_stack_kept
 QUANTIZED_TYPES = {"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"}
 
 
-def calibration_images(source: str, count: int) -> list[Path]:
-    """At most ``count`` image paths, evenly spread over a folder's images or a COCO JSON's."""
+def calibration_images(source: str, count: int, data_root: str | None = None) -> list[Path]:
+    """At most ``count`` image paths, evenly spread over a folder's images or a COCO JSON's (its file names
+    relative to ``data_root``, as ``train --data-root`` reads them; without it, guessed near the JSON; a
+    folder's images ignore it)."""
     if count < 1:
         raise GnrcnnError(f"--calib-count {count}: give at least 1 calibration image")
     p = Path(source)
     if p.suffix.lower() == ".json" and p.is_file():
-        paths = _coco_images(p)
+        paths = _coco_images(p, data_root)
     elif p.is_dir():
         try:
             paths = list_images([str(p)])
@@ -51,17 +53,23 @@ def calibration_images(source: str, count: int) -> list[Path]:
     return [paths[int(i * step)] for i in range(min(count, len(paths)))]
 
 
-def _coco_images(path: Path) -> list[Path]:
-    """The image files of a COCO JSON (read and resolved as every dataset is: ``data/coco.py``), found beside
-    it or one folder up (``annotations/x.json``)."""
+def _coco_images(path: Path, data_root: str | None) -> list[Path]:
+    """The image files of a COCO JSON (read and resolved as every dataset is: ``data/coco.py``), under
+    ``data_root``, else found beside it or one folder up (``annotations/x.json``)."""
     dataset = CocoDataset(path, path.parent, train=False, check_files=False)
     if not len(dataset):
         raise GnrcnnError(f"--calib {path}: the JSON lists no images")
     first = dataset.records[0].file_name
-    roots = [path.parent, path.parent.parent, path.parent.parent / "images"]
-    root = next((r for r in roots if (r / first).is_file()), None)
-    if root is None:
-        raise GnrcnnError(f"--calib {path}: image {first} is not found under {' or '.join(map(str, roots))}")
+    if data_root is not None:
+        root = Path(data_root)
+        if not (root / first).is_file():
+            raise GnrcnnError(f"--calib {path}: image {first} is not found under --data-root {root}")
+    else:
+        roots = [path.parent, path.parent.parent, path.parent.parent / "images"]
+        root = next((r for r in roots if (r / first).is_file()), None)
+        if root is None:
+            raise GnrcnnError(f"--calib {path}: image {first} is not found under {' or '.join(map(str, roots))}: "
+                              "give --data-root, the folder its file names are relative to")  # fmt: skip
     images = CocoDataset(path, root, train=False)
     missing = [p for p in images.problems if p.kind == "missing-file"]
     if missing:

@@ -111,7 +111,9 @@ class FineTuner:
             run.mkdir(parents=True, exist_ok=True)
             (run / "export.json").write_text(json.dumps(tasks))
             fetched = gather_images(tasks, source, run / "images", self.limit)
-            imported = import_dataset(run / "export.json", run / "coco", "labelstudio", images=run / "images")
+            # The run's own folder (a restarted server counts runs from 1 again): its earlier import is replaced.
+            imported = import_dataset(run / "export.json", run / "coco", "labelstudio", images=run / "images",
+                                      overwrite=True)  # fmt: skip
             coco = in_model_names(imported.coco, to_label, list(self.config.data.class_names))
             write_json_atomic(coco, run / "coco" / "train.json", "COCO annotations")
             self.status.message = f"training {self.iters} iterations on {fetched} annotated images"

@@ -11,15 +11,13 @@ from collections import Counter
 from typing import Any
 
 from ..data.coco import CocoDataset
-
-# Problem kinds that leave out an image (the rest, from check_annotation, leave out an annotation).
-IMAGE_KINDS = ("missing-file", "unreadable-image", "size-mismatch", "bad-image-entry", "duplicate-image-id")
+from ..data.problems import IMAGE_KINDS, count_text, images_left_out
 
 
 def summary(dataset: CocoDataset, val: CocoDataset | None = None) -> dict[str, Any]:
     """Counts of the training set (and the validation set, when given: the one its evaluations read) as plain
     JSON data."""
-    images = Counter(p.kind for p in dataset.problems if p.kind in IMAGE_KINDS) + dataset.left_out
+    images = images_left_out(dataset.problems, dataset.left_out)  # as import-data and check-data count them
     anns = Counter(p.kind for p in dataset.problems
                    if p.kind not in IMAGE_KINDS and not p.message.endswith("the instance kept"))  # fmt: skip
     if dataset.num_crowd:
@@ -39,14 +37,10 @@ def summary(dataset: CocoDataset, val: CocoDataset | None = None) -> dict[str, A
     return out
 
 
-def _counts(c: dict[str, int]) -> str:
-    return f"{sum(c.values())} (" + ", ".join(f"{n} {k}" for k, n in c.items()) + ")" if c else "0"
-
-
 def describe(s: dict[str, Any]) -> str:
     """The record in one line."""
-    text = (f"data: {s['images']} images ({s['negatives']} negatives), {s['annotations']} annotations; left out: "
-            f"{_counts(s['images_left_out'])} images, {_counts(s['annotations_left_out'])} annotations")  # fmt: skip
+    left = f"{count_text(s['images_left_out'])} images, {count_text(s['annotations_left_out'])} annotations"
+    text = f"data: {s['images']} images ({s['negatives']} negatives), {s['annotations']} annotations; left out: {left}"
     if "val" in s:
         v = s["val"]
         text += (

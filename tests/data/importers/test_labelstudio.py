@@ -97,7 +97,10 @@ def test_import_labelstudio_export(tmp_path: Path, capsys: pytest.CaptureFixture
                 ("task 5: region 0 (keypointlabels '')", "shape type 'keypointlabels'")]  # fmt: skip
     for where, what in expected:
         assert sum(where in ln and what in ln for ln in lines) == 1, f"no single line for {where}: {what}\n{text}"
-    assert "and 5 of 7 shapes; not imported: 2 shapes (1 unsupported-shape, 1 unreadable-shape), 2 file(s)" in text
+    assert (
+        "and 5 of 7 shapes; not imported: 2 shapes (1 unsupported-shape, 1 unreadable-shape), 1 (1 unreadable-image)"
+        " images, 1 other file(s) (1 not-labelled)"
+    ) in text
     coco = json.loads((tmp_path / "coco" / "annotations.json").read_text())
     assert [i["file_name"] for i in coco["images"]] == ["a.png", "d.png", "sub/c.png"]
     names = {c["id"]: c["name"] for c in coco["categories"]}

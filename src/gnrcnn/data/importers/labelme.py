@@ -1,8 +1,10 @@
 """LabelMe: one JSON per image (``shapes``, ``imagePath``, ``imageWidth``/``imageHeight``), as labelme 5 saves it.
 
 ``imagePath`` is resolved against the JSON's folder (Windows separators too; the bare file name beside
-the JSON when the relative path does not exist); the embedded ``imageData`` is ignored: the image
-file is what training reads. Polygons, rectangles (two corners) and circles (centre and a point on
+the JSON when the relative path does not exist, and both named when neither does); the embedded
+``imageData`` is ignored: the image file is what training reads. File names are the images' absolute
+paths here; ``import_dataset`` makes them relative to the folder holding the JSONs and every image
+(``ann/`` + ``images/``: their parent). Polygons, rectangles (two corners) and circles (centre and a point on
 the circle, made a 64-gon) are imported; shapes with the same label and ``group_id`` are one
 instance, as labelme's own ``labelme2coco`` example merges them. Lines, points and other types are
 listed as not imported.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +55,11 @@ def _shape(s: dict[str, Any], index: int) -> Shape:
     return Shape(label, kind, name)
 
 
-def _image_path(json_path: Path, image_path: str) -> Path:
+def _image_path(json_path: Path, image_path: str) -> list[Path]:
+    """Where the image is looked for: where ``imagePath`` points, then its bare name beside the JSON."""
     rel = image_path.replace("\\", "/")
-    candidate = (json_path.parent / rel).resolve()
-    if candidate.is_file():
-        return candidate
-    return (json_path.parent / Path(rel).name).resolve()
+    places = (json_path.parent / rel, json_path.parent / Path(rel).name)
+    return list(dict.fromkeys(Path(os.path.abspath(p)) for p in places))  # "../images" folded; symlinks kept
 
 
 def _merge_groups(shapes: list[tuple[Shape, Any]]) -> list[Shape]:
@@ -78,7 +80,8 @@ def _merge_groups(shapes: list[tuple[Shape, Any]]) -> list[Shape]:
     return out
 
 
-def read_one(path: Path, root: Path) -> tuple[ImportedImage | None, list]:
+def read_one(path: Path) -> tuple[ImportedImage | None, list]:
+    """The image of one JSON, its ``file_name`` the image's absolute path."""
     where = str(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -90,26 +93,27 @@ def read_one(path: Path, root: Path) -> tuple[ImportedImage | None, list]:
     if not data.get("imagePath"):
         return None, [skip(where, "has no imagePath (the embedded imageData is not imported: keep the image file "
                            "beside the JSON); file not imported", "unreadable-file")]  # fmt: skip
-    image = _image_path(path, str(data["imagePath"]))
+    looked = _image_path(path, str(data["imagePath"]))
+    image = next((p for p in looked if p.is_file()), None)
+    if image is None:
+        places = ", then ".join(str(p) for p in looked)
+        return None, [skip(where, f"image {data['imagePath']} is not found (looked for {places}); not imported",
+                           "unreadable-image")]  # fmt: skip
     declared = (data.get("imageWidth"), data.get("imageHeight"))
     size = checked_size(image, where, declared if all(isinstance(v, int) for v in declared) else None)
     if not isinstance(size, tuple):
         return None, [size]
     w, h = size
-    try:
-        file_name = image.relative_to(root).as_posix()
-    except ValueError:
-        file_name = str(image)  # outside the root: an absolute file name still reads
     shapes = [(_shape(s, i), s.get("group_id")) for i, s in enumerate(data["shapes"]) if isinstance(s, dict)]
-    return ImportedImage(file_name, w, h, where, _merge_groups(shapes)), []
+    return ImportedImage(image.as_posix(), w, h, where, _merge_groups(shapes)), []
 
 
 def read(src: Path) -> Imported:
-    root = src.resolve()
+    src = src.resolve()
     images, problems = [], []
-    for path in sorted(root.rglob("*.json")):
-        img, found = read_one(path, root)
+    for path in sorted(src.rglob("*.json")):
+        img, found = read_one(path)
         problems += found
         if img is not None:
             images.append(img)
-    return Imported(root, images, None, problems)
+    return Imported(src, images, None, problems)

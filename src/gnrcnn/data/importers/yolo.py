@@ -4,7 +4,9 @@
 of the path becomes ``labels``, the suffix ``.txt``) holds one instance per line: ``class x1 y1 x2 y2
 ...``, coordinates divided by the image's width and height. A line of exactly five numbers is a box
 (``class cx cy w h``), as ultralytics reads it. ``data.yaml``'s ``names`` (a list or {index: name})
-are the labels in index order; an image without a label file is a negative.
+are the labels in index order; without a YAML, ``classes.txt`` (one name a line, as labelImg and
+Label Studio's YOLO export write it: in the dataset's folder or beside the label files); without either,
+classes are named by their index, with a warning. An image without a label file is a negative.
 """
 
 from __future__ import annotations
@@ -15,15 +17,32 @@ import numpy as np
 import yaml
 
 from ..image_io import IMAGE_SUFFIXES
+from ..problems import WARNING, Problem
 from .common import BOX, POLYGON, Imported, ImportedImage, Shape, checked_size, skip
+
+CLASSES_TXT = "classes.txt"
+
+
+def _classes_txt(src: Path) -> tuple[list[str] | None, list]:
+    """The names in ``classes.txt`` (the dataset's folder, ``labels/``, else beside the label files)."""
+    places = [src / CLASSES_TXT, src / "labels" / CLASSES_TXT, *sorted((src / "labels").rglob(CLASSES_TXT))]
+    found = next((p for p in places if p.is_file()), None)
+    if found is None:
+        return None, [Problem(WARNING, str(src), f"no data.yaml nor {CLASSES_TXT} with the class names: classes "
+                              "are named by their index (0, 1, ...)", "no-names")]  # fmt: skip
+    try:
+        names = [line.strip() for line in found.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        return None, [skip(str(found), f"not readable ({type(e).__name__}); classes are named by their index",
+                           "unreadable-file")]  # fmt: skip
+    return names, []
 
 
 def class_names(src: Path) -> tuple[list[str] | None, list]:
-    """``names`` of the dataset's YAML (``data.yaml``, else the one ``*.yaml`` there)."""
+    """``names`` of the dataset's YAML (``data.yaml``, else the one ``*.yaml`` there), else ``classes.txt``."""
     found = [src / "data.yaml"] if (src / "data.yaml").is_file() else sorted(src.glob("*.yaml"))
     if not found:
-        return None, [skip(str(src), "no data.yaml with the class names: classes are named by their index",
-                           "no-names")]  # fmt: skip
+        return _classes_txt(src)
     try:
         names = (yaml.safe_load(found[0].read_text(encoding="utf-8")) or {}).get("names")
     except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError) as e:
@@ -94,6 +113,7 @@ def read(src: Path) -> Imported:
         if img is not None:
             images.append(img)
     used = {label_path(p) for p in files}
+    orphans = [t for t in sorted((src / "labels").rglob("*.txt")) if t not in used and t.name != CLASSES_TXT]
     problems += [skip(str(t), "has no image of the same name under images/; not imported", "no-image")
-                 for t in sorted((src / "labels").rglob("*.txt")) if t not in used]  # fmt: skip
+                 for t in orphans]  # fmt: skip
     return Imported(src, images, names, problems)

@@ -4,13 +4,15 @@ iterations and the ranks with the time per iteration, data time, ETA and peak me
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
 from ... import distributed as dist
 from ... import runtime
 from ...config.loader import dump_yaml
-from ...data.train_data import warn_skipped
+from ...data.problems import Problem, count_text, images_left_out
+from ...data.train_data import new_skipped
 from ...fileio import write_text_atomic
 from .. import data_summary
 from ..setup import describe
@@ -27,6 +29,7 @@ class LogHook(Hook):
     def __init__(self) -> None:
         self.window: list[dict[str, float]] = []
         self.skipped_seen: set[str] = set()
+        self.skipped: list[Problem] = []  # images that failed to decode during the run
         self.t_last = time.perf_counter()
         self.data_time = 0.0
 
@@ -43,13 +46,27 @@ class LogHook(Hook):
 
     def after_step(self, trainer: Trainer, batches: list[Batch]) -> None:
         for b in batches:
-            warn_skipped(b.skipped, self.skipped_seen)
+            for problem in new_skipped(b.skipped, self.skipped_seen):
+                self.skipped.append(problem)
+                self._say(trainer, str(problem))
         self.window.append(trainer.last_losses)
         self.data_time += trainer.data_time
         trainer.events.put_scalars(trainer.last_losses, "iter")
         it = trainer.iteration
         if it % max(1, trainer.cfg.train.log_every) == 0 or it == trainer.end:
             self._log(trainer)
+
+    def after_train(self, trainer: Trainer, outcome: str) -> None:
+        if self.skipped:  # counted as the data: line counts, for the images only a full decode finds
+            self._say(trainer, f"data: left out during training: {count_text(images_left_out(self.skipped))} "
+                      "images (`gnrcnn check-data` finds them before training)")  # fmt: skip
+
+    @staticmethod
+    def _say(trainer: Trainer, line: str) -> None:
+        if trainer.main:
+            trainer.events.message(line)
+        else:
+            print(line, file=sys.stderr)  # another rank's loader found it
 
     def _log(self, trainer: Trainer) -> None:
         now, n = time.perf_counter(), len(self.window)
