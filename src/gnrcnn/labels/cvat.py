@@ -4,8 +4,12 @@ as CVAT's own dumper writes it and its importer (Actions -> Upload annotations) 
 An object of one part without holes is a ``<polygon>``; an object with a hole or of several parts is
 a ``<mask>`` (CVAT's run lengths over the mask's box, row by row, from a run of background: the
 encoder beside the reader, ``data/importers/cvat.py``). Every shape is marked ``source="auto"``, as
-CVAT marks a model's annotations. The format has no place for a score: a per-shape attribute would
-have to be declared on the task's labels first, so scores are left out.
+CVAT's own export marks a model's annotations (CVAT's importer records uploaded shapes as "file"
+whatever it says). The format has no place for a score: a per-shape attribute would have to be
+declared on the task's labels first, so scores are left out. The images are listed in the lexical
+order of their names, ``id`` counting from 0, as the format documents. CVAT's task importer needs each
+shape's label to be a label of the task: create the task with the model's class names (``<meta>``'s).
+``tests/labels/test_cvat_layout.py`` checks the file against the documented layout and CVAT's importer.
 """
 
 from __future__ import annotations
@@ -55,7 +59,9 @@ def write(images: list[ImageLabels], out: str | Path, class_names: list[str], *,
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     _meta(root, class_names, len(images))
-    for i, img in enumerate(images):
+    # CVAT numbers a task's images in the lexical order of their names (its default sorting): the ids it
+    # falls back on where a name does not match a frame
+    for i, img in enumerate(sorted(images, key=lambda im: Path(im.file_name).name)):
         el = ET.SubElement(root, "image", id=str(i), name=Path(img.file_name).name, width=str(img.width),
                            height=str(img.height))  # fmt: skip
         for obj in img.objects:

@@ -26,7 +26,8 @@ WRITERS: dict[str, Callable[..., Path]] = {"labelme": labelme.write, "cvat": cva
                                            "coco": coco.write}  # fmt: skip
 WHAT_TO_IMPORT = {
     "labelme": "open the folder in labelme (File -> Open Dir)",
-    "cvat": "create a task with the images in images/, then Actions -> Upload annotations -> CVAT 1.1: annotations.xml",
+    "cvat": "create a task with the images in images/ and labels named as the model's classes (annotations.xml's "
+    "<meta>), then Actions -> Upload annotations -> CVAT 1.1: annotations.xml",
     "labelstudio": "serve the folder as local files (LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true, "
     "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=<folder>), create the project with label_config.xml, import tasks.json",
     "yolo": "data.yaml (ultralytics layout: images/, labels/)",
