@@ -21,10 +21,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise GnrcnnError(f"--tolerance {args.tolerance}: give 0 or more pixels")
     claim(args.out, PREDICT_RUN_FILES, resume=args.resume, overwrite=args.overwrite, flag="--out")
+    inputs = predict.split_inputs(args.inputs)  # a missing input is one line before the model is built
     detector = common.load_detector(args)  # --tile, --overlap, --tta: the config's predict keys
     opts = predict.PredictOptions(args.score_thr, args.batch_size, args.workers, args.resume, args.every,
                                   not args.no_pictures)  # fmt: skip
-    code = predict.run(detector, args.inputs, args.out, opts)
+    code = predict.run(detector, inputs, args.out, opts)
     if args.labels:
         write_prelabels(detector, args)
     return code

@@ -60,8 +60,10 @@ def predict_files(
 
 
 @torch.inference_mode()
-def run(detector: Detector, inputs: list[str], out_dir: str, opts: PredictOptions) -> int:
-    images, videos = split_inputs(inputs)
+def run(detector: Detector, inputs: tuple[list[Path], list[Path]], out_dir: str, opts: PredictOptions) -> int:
+    """``gnrcnn predict`` of ``inputs`` as ``split_inputs`` gave them (before the model was built, so that a
+    missing file is told in a moment, not after seconds of loading)."""
+    images, videos = inputs
     runner = make_runner(detector, opts.batch_size, opts.settings)
     errors: list[str] = []
     if images:
