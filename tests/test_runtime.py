@@ -47,6 +47,11 @@ def test_recompute_follows_the_budget_and_leaves_model_and_rng_alone() -> None:
     assert not model.backbone.checkpoint_blocks
     forced = plan(model, load_config(str(TINY), ["train.recompute_backbone=always"]), torch.device("cpu"), None)
     assert forced.recompute and forced.reason == "train.recompute_backbone=always"
+    # above the smaller probe (256 px) the estimate is extrapolated from the two probes: larger images, more
+    big = plan(model, load_config(str(TINY), ["train.memory_budget_gb=1000", "input.short=320", "input.long=320"]),
+               torch.device("cpu"), None)  # fmt: skip
+    assert ample.estimate_gb < big.estimate_gb and big.estimate_recompute_gb < big.estimate_gb
+    assert torch.equal(torch.get_rng_state(), rng)
 
 
 def test_bf16_inference_runs_nhwc_on_its_own_copy() -> None:

@@ -8,7 +8,8 @@ process already holds).
 
 The estimate: the bytes autograd saves for backward in one training forward of a copy of the
 model, measured on one small synthetic image at two sizes (saved-tensor hooks count every storage
-once, parameters excluded), extrapolated linearly in pixels to the largest training image, times
+once, parameters excluded), extrapolated linearly in pixels to the largest training image (or measured
+at that image's own size when it is no larger than the smaller probe, as the 128 px shapes are), times
 the images per step, plus the gradients and momentum of the trainable weights and what the process
 holds now. The copy and restored random generators leave the real model and run untouched.
 """
@@ -90,12 +91,15 @@ def estimate_peak_gb(model: nn.Module, cfg: Config, device: torch.device, amp: s
     probe.backbone.checkpoint_blocks = recompute
     (s0, s1) = PROBE_SHORTS
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        b0, b1 = (_saved_bytes(probe, cfg, s, device, amp) for s in (s0, s1))
-    px0, px1, full = (
-        float(math.prod(pad_shape(size, cfg.input.size_divisor)))
-        for size in (_probe_size(cfg, s0), _probe_size(cfg, s1), (cfg.input.short, cfg.input.long))
-    )
-    per_image = b0 + (b1 - b0) * (full - px0) / (px1 - px0)
+        if cfg.input.short <= s0:  # images no larger than a probe (128 px shapes): measured at their own size,
+            per_image = float(_saved_bytes(probe, cfg, cfg.input.short, device, amp))  # cheaper than a probe
+        else:
+            b0, b1 = (_saved_bytes(probe, cfg, s, device, amp) for s in (s0, s1))
+            px0, px1, full = (
+                float(math.prod(pad_shape(size, cfg.input.size_divisor)))
+                for size in (_probe_size(cfg, s0), _probe_size(cfg, s1), (cfg.input.short, cfg.input.long))
+            )
+            per_image = b0 + (b1 - b0) * (full - px0) / (px1 - px0)
     trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     return held + (2 * trainable + PEAK_OVER_SAVED * cfg.train.images_per_gpu * per_image) / 2**30
 
