@@ -74,3 +74,27 @@ def test_an_unknown_malloc_choice_is_one_line() -> None:
 
     with pytest.raises(GnrcnnError, match="choose 'keep'"):
         load_model("tiny.yaml", weights="none", malloc="jemalloc")
+
+
+CLI_SCRIPT = """
+import sys
+from unittest import mock
+from gnrcnn import cli, runtime
+args = cli.build_parser().parse_args(sys.argv[1:])
+args.func = lambda a: 0  # the command's own work is not the point: only main's allocator choice before it
+with mock.patch.object(cli, "build_parser", return_value=mock.Mock(parse_args=lambda argv: args)):
+    cli.main(sys.argv[1:])
+print(runtime._allocator_set)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+@pytest.mark.parametrize(("argv", "kept"), [
+    (["predict", "x.png", "--out", "o"], "True"), (["study", "active-learning", "--quick"], "False"),
+])  # fmt: skip
+def test_a_study_gives_freed_memory_back_and_a_single_command_keeps_it(argv: list[str], kept: str) -> None:
+    """A study trains many models in one process: kept freed memory would pile up run after run."""
+    env = {k: v for k, v in os.environ.items() if k != "GNRCNN_MALLOC"}
+    out = subprocess.run([sys.executable, "-c", CLI_SCRIPT, *argv], capture_output=True, text=True, check=True,
+                         env=env)  # fmt: skip
+    assert out.stdout.split()[-1] == kept

@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not getattr(args, "light", False):  # commands that print tables (zoo) never import torch
+    if not getattr(args, "light", False) and getattr(args, "keep_freed_memory", True):  # zoo never imports torch
         from ..runtime import keep_freed_memory  # imports torch: not before a command runs, so --help is instant
 
         keep_freed_memory()
