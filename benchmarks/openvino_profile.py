@@ -68,10 +68,10 @@ def profile(
 
 def dry_model() -> str:
     """The tiny config, random weights, exported to OpenVINO in a temporary folder."""
+    import torch
+
     from gnrcnn import load_model
     from gnrcnn.export.openvino import export_openvino
-
-    import torch
 
     torch.manual_seed(0)  # torch seeds itself at random: the same random weights every run, so that the
     det = load_model(harness.DRY_CONFIG, weights="none", overrides=harness.DRY_OVERRIDES)  # export check is too
