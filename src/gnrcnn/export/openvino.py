@@ -102,17 +102,19 @@ class OpenVinoExport:
 
 
 def export_openvino(cfg: Config, model: MaskRCNN, out: str | Path, calib: list[Path] | None = None,
-                    opset: int | None = None, exported: ExportResult | None = None) -> OpenVinoExport:  # fmt: skip
+                    opset: int | None = None, exported: ExportResult | None = None,
+                    converted: Any = None) -> OpenVinoExport:  # fmt: skip
     """``model`` (lent, unchanged) -> ``out`` (model.xml + model.bin): the ONNX graph, checked against
     PyTorch, converted; with ``calib`` images quantized to INT8 (``export/int8.py``). ``exported``: that
-    ONNX export of ``model`` instead of a new one (``gnrcnn bench --runtimes`` converts one export twice)."""
+    ONNX export of ``model`` instead of a new one, and ``converted``: its ``to_openvino`` model (lent,
+    unchanged) instead of a new conversion (``gnrcnn bench --runtimes`` writes fp32 and INT8 from one)."""
     require_openvino()
     start = time.perf_counter()
     items = calibration_inputs(cfg, calib) if calib else None  # unreadable images: said before the export
     result = exported or export_model(cfg, model, **({"opset": opset} if opset else {}))
-    ov_model = to_openvino(result.proto)
-    if items:
-        ov_model = quantize(ov_model, items)
+    ov_model = converted if converted is not None else to_openvino(result.proto)
+    if items:  # NNCF may rename a lent model's nodes: it gets a copy
+        ov_model = quantize(ov_model if converted is None else ov_model.clone(), items)
     size = save_openvino(ov_model, out)
     check = check_against_onnx(out, result.proto.SerializeToString(), cfg.input.size_divisor)
     if items:  # on random pixels most scores sit near a threshold: INT8 moves them, real images far less

@@ -8,6 +8,7 @@ others go on. ``load`` is what both the timing process and each fresh memory-mea
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,11 +112,13 @@ def export_onnx(cfg: Any, model: torch.nn.Module, path: Path) -> Any:
     return result
 
 
-def export_openvino(detector: Any, exported: Any, path: Path, calib: list[Path] | None = None) -> Path:
-    """``gnrcnn export --out model.xml [--int8 --calib]`` from the ONNX export already made."""
+def export_openvino(detector: Any, exported: Any, path: Path, calib: list[Path] | None = None,
+                    converted: Any = None) -> Path:  # fmt: skip
+    """``gnrcnn export --out model.xml [--int8 --calib]`` from the ONNX export already made (and its
+    OpenVINO conversion, ``converted``, when made)."""
     from ..export.openvino import export_openvino as to_openvino_files
 
-    to_openvino_files(detector.cfg, detector.model, path, calib, exported=exported)
+    to_openvino_files(detector.cfg, detector.model, path, calib, exported=exported, converted=converted)
     return path
 
 
@@ -169,10 +172,22 @@ def _exports(detector: Any, work: Path, names: list[str], calib: list[Path] | No
     if onnx is None:  # every exported runtime starts from the ONNX graph
         return dict.fromkeys(["onnx", "openvino", "int8"], reasons["ONNX"])
     files: dict[str, Any] = {"onnx": work / "model.onnx"}
+    converted = functools.cache(lambda: to_openvino(onnx.proto))  # ONNX -> OpenVINO once (~10 s) for fp32 and INT8
+
+    def openvino(path: Path, images: list[Path] | None = None) -> Path:
+        return export_openvino(detector, onnx, path, images, converted())
+
     if any(n in names for n in ("openvino fp32", "openvino bf16")):
-        path = _export("OpenVINO", lambda: export_openvino(detector, onnx, work / "model.xml"), out, reasons)
+        path = _export("OpenVINO", lambda: openvino(work / "model.xml"), out, reasons)
         files["openvino"] = path or reasons["OpenVINO"]
     if "openvino int8" in names:
-        path = _export("OpenVINO INT8", lambda: export_openvino(detector, onnx, work / "int8.xml", calib), out, reasons)
+        path = _export("OpenVINO INT8", lambda: openvino(work / "int8.xml", calib), out, reasons)
         files["int8"] = path or reasons["OpenVINO INT8"]
     return files
+
+
+def to_openvino(proto: Any) -> Any:
+    """The ONNX graph as an ``ov.Model`` (``export/openvino.to_openvino``), imported only when needed."""
+    from ..export.openvino import to_openvino as convert
+
+    return convert(proto)
