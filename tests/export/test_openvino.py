@@ -54,6 +54,30 @@ def test_openvino_export_describes_itself_and_matches_pytorch(tiny) -> None:
     assert_parity(agreement(ref, det, PHOTOS[1:], batch_size=2), at_least=100)
 
 
+def test_the_conversion_is_openvinos_converter_less_its_empty_preprocessing(tiny, tmp_path: Path) -> None:
+    """export/openvino._convert stands in for ov.convert_model (whose no-op preprocessing cost seconds): the
+    same graph and the same weights, byte for byte, so that an OpenVINO upgrade that changes its converter
+    is noticed here."""
+    import openvino as ov
+
+    from gnrcnn.export.onnx import export_model
+    from gnrcnn.export.openvino import _convert
+
+    det = load_model(weights=tiny[0])
+    onnx_path = tmp_path / "m.onnx"
+    onnx_path.write_bytes(export_model(det.cfg, det.model).proto.SerializeToString())
+    ours, theirs = _convert(ov, str(onnx_path)), ov.convert_model(str(onnx_path))
+    for name, model in (("ours", ours), ("theirs", theirs)):
+        ov.save_model(model, str(tmp_path / f"{name}.xml"), compress_to_fp16=False)
+    assert (tmp_path / "ours.bin").read_bytes() == (tmp_path / "theirs.bin").read_bytes()
+
+    def graph(model: ov.Model) -> list[tuple[str, list[str]]]:  # names of made-up nodes count up process-wide
+        ops = model.get_ordered_ops()
+        return [(op.get_type_name(), [str(o.get_partial_shape()) for o in op.outputs()]) for op in ops]
+
+    assert graph(ours) == graph(theirs)
+
+
 def test_a_recurring_size_gets_its_own_static_model_with_the_same_results(tiny) -> None:
     import torch
 
