@@ -1,8 +1,10 @@
 """torchrun beyond one machine: two "machines" on one host train as one machine with two processes, a
 SIGKILLed worker is restarted by torchrun and training resumes by itself, a hung rank ends the job.
 
-Every run: tests/assets/tiny.yaml on shapes8, 1 image per process, 6 iterations, a checkpoint every 2,
-one thread per process (the losses depend on the thread count), 127.0.0.1 on free ports.
+Every run: tests/assets/tiny.yaml on shapes8 at 64 px, 1 image per process, 6 iterations, a checkpoint every 2,
+no memory probe (train.recompute_backbone=never: its four forwards at 256-512 px cost seconds per process), one
+thread per process (the losses depend on the thread count), 127.0.0.1 on free ports. The uninterrupted
+one-machine run is launched once (the module's ``reference``) and checked by two tests.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from conftest import SCRIPTS, TINY
 
 SCRIPT = SCRIPTS / "train_traced.py"
 RUN = [sys.executable, "-m", "torch.distributed.run"]
-OVER = ["train.checkpoint_every_iters=2"]
+OVER = ["train.checkpoint_every_iters=2", "train.recompute_backbone=never", "input.short=64", "input.long=64"]
 
 
 def free_port() -> int:
@@ -61,6 +63,19 @@ def reference(shapes8: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = _one_machine(shapes8, tmp / "work", _env(tmp))
     assert res.returncode == 0, res.stderr[-3000:]
     return tmp / "work"
+
+
+def test_torchrun_two_processes_split_the_data_and_rank_0_alone_writes(reference: Path) -> None:
+    assert [p.name for p in sorted(reference.glob("iter_*.pth"))] == [f"iter_{i:08d}.pth" for i in (2, 4, 6)]
+    assert len(losses(reference)) == 6  # rank 0 alone logs
+    seen = [
+        [line.split()[1:] for line in (reference / f"data_trace.rank{r}.txt").read_text().splitlines()] for r in (0, 1)
+    ]
+    assert len(seen[0]) == len(seen[1]) == 6
+    for step0, step1 in zip(*seen):
+        assert set(step0).isdisjoint(step1)  # the ranks train on different images at every step
+    ckpt = load_weights_file(reference / "iter_00000006.pth")
+    assert ckpt.meta["images_seen"] == 12  # 6 iterations x 2 processes x 1 image
 
 
 def test_two_machines_train_as_one(shapes8: Path, reference: Path, tmp_path: Path) -> None:

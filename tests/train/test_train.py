@@ -1,12 +1,8 @@
-"""Training: it learns, it resumes exactly, it runs under torchrun, it writes what it promises."""
+"""Training: it learns, it resumes exactly, it writes what it promises (under torchrun: tests/distributed/)."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ from gnrcnn import load_config
 from gnrcnn.train.trainer import TrainArgs, Trainer
 from gnrcnn.weights import load_weights_file
 
-from conftest import SCRIPTS, TINY
+from conftest import TINY
 
 
 def losses(work: Path) -> list[dict]:
@@ -25,7 +21,9 @@ def losses(work: Path) -> list[dict]:
 
 
 def run(root: Path, work: Path, overrides: list[str], **kw) -> dict:
-    cfg = load_config(str(TINY), overrides)
+    # No memory probe: its four training forwards at 256-512 px cost seconds (R-50: more than the 60
+    # iterations' tenth) and the plan is not what these tests check (tests/test_runtime.py does).
+    cfg = load_config(str(TINY), ["train.recompute_backbone=never", *overrides])
     args = TrainArgs(data_root=str(root), ann=str(root / "annotations" / "train.json"), work_dir=str(work), **kw)
     return Trainer(cfg, args).train()
 
@@ -60,28 +58,3 @@ def test_resume_is_exact(shapes8: Path, tmp_path: Path) -> None:
     wb = load_weights_file(tmp_path / "split" / "model_final.pth").state_dict
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_torchrun_two_processes(shapes8: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    script = SCRIPTS / "train_traced.py"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
-           "--master_addr=127.0.0.1", str(script), str(TINY), str(shapes8), str(tmp_path)]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert [p.name for p in sorted(tmp_path.glob("iter_*.pth"))] == ["iter_00000004.pth"]
-    assert len(losses(tmp_path)) == 4  # rank 0 alone logs
-    seen = [
-        [line.split()[1:] for line in (tmp_path / f"data_trace.rank{r}.txt").read_text().splitlines()] for r in (0, 1)
-    ]
-    assert len(seen[0]) == len(seen[1]) == 4
-    for step0, step1 in zip(*seen):
-        assert set(step0).isdisjoint(step1)  # the ranks train on different images at every step
-    ckpt = load_weights_file(tmp_path / "iter_00000004.pth")
-    assert ckpt.meta["images_seen"] == 8  # 4 iterations x 2 processes x 1 image
