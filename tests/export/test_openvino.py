@@ -24,7 +24,7 @@ from test_onnx import PHOTOS, agreement, assert_parity, coco_tensors, lively_che
 from gnrcnn import GnrcnnError, load_model
 from gnrcnn.cli import main
 from gnrcnn.export.int8 import QUANTIZED_TYPES
-from gnrcnn.predict.files import PredictOptions, run
+from gnrcnn.predict.files import PredictOptions, run, split_inputs
 from gnrcnn.predict.openvino_detector import OpenVinoDetector
 from gnrcnn.serve import ServeOptions, create_app
 
@@ -137,7 +137,7 @@ def test_a_folder_runs_in_throughput_mode_with_the_same_results(tiny, tmp_path: 
     for p in PHOTOS:
         shutil.copy(p, folder / p.name)
     det = load_model(weights=path)
-    assert run(det, [str(folder)], str(tmp_path / "ov"), PredictOptions(pictures=False)) == 0
+    assert run(det, split_inputs([str(folder)]), str(tmp_path / "ov"), PredictOptions(pictures=False)) == 0
     assert det.hint == "THROUGHPUT" and det.requests >= 1  # the folder went through the request pool
     assert len(det.static) == 0  # three photos of three sizes: none recurred
     assert (
