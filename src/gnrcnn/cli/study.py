@@ -6,23 +6,26 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from . import common, study_classify, study_detect
 
 
 def cmd_norm_vs_batch(args: argparse.Namespace) -> int:
-    import torch
-
     from ..study import norm_vs_batch as study
+
+    keys = ("norms", "batches", "images", "train_images", "val_images", "size", "seed", "iterations")
+    return _run_study(study, args, keys)
+
+
+def _run_study(study: Any, args: argparse.Namespace, keys: tuple[str, ...]) -> int:
+    """A detection study's plan (its QUICK or default plan, with the flags given), run, then its table."""
+    import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-
     base = study.QUICK if args.quick else study.Plan()
-    given = {
-        k: getattr(args, k)
-        for k in ("norms", "batches", "images", "train_images", "val_images", "size", "seed", "iterations")
-    }
+    given = {k: getattr(args, k) for k in keys}
     plan = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
                                         if v is not None}, overrides=tuple(args.overrides))  # fmt: skip
     study.run(plan, args.out, device=common.device(args.device))
@@ -79,20 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_active_learning(args: argparse.Namespace) -> int:
-    import torch
-
     from ..study import active_learning as study
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    base = study.QUICK if args.quick else study.Plan()
-    given = {k: getattr(args, k) for k in ("signals", "seeds", "pool", "start", "k", "rounds", "iterations")}
-    plan = dataclasses.replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()
-                                        if v is not None}, overrides=tuple(args.overrides))  # fmt: skip
-    study.run(plan, args.out, device=common.device(args.device))
-    print(f"\n{args.out}/study.md:\n" + (Path(args.out) / "study.md").read_text(), end="")
-    print(f"plot: {args.out}/study.png   runs: {args.out}/runs/   (rerun the same command to continue a stopped study)")
-    return 0
+    return _run_study(study, args, ("signals", "seeds", "pool", "start", "k", "rounds", "iterations"))
 
 
 def register_active_learning(studies: argparse._SubParsersAction) -> None:

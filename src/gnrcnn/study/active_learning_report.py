@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .. import runtime
-from ..fileio import write_figure_atomic, write_json_atomic, write_text_atomic
+from ..fileio import write_figure_atomic
 from .active_learning_plan import Plan
+from .folder import write_study_files
 
 METRICS = (("mask_AP", "mask AP"), ("box_AP", "box AP"))
 
@@ -72,6 +72,4 @@ def plot(records: list[dict[str, Any]], plan: Plan, png: Path) -> bool:
 
 
 def write_report(records: list[dict[str, Any]], plan: Plan, out: Path) -> None:
-    write_text_atomic(table(records, plan), out / "study.md", "study table")
-    write_json_atomic({"plan": asdict(plan), "runs": records}, out / "study.json", "study results", indent=2)
-    plot(records, plan, out / "study.png")
+    write_study_files(out, plan, records, table(records, plan), lambda png: plot(records, plan, png))

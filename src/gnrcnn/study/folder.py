@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import GnrcnnError
-from ..fileio import write_json_atomic
+from ..fileio import write_json_atomic, write_text_atomic
 
 
 def open_study(plan: Any, out: str | Path) -> Path:
@@ -24,3 +25,12 @@ def open_study(plan: Any, out: str | Path) -> Path:
             raise GnrcnnError(f"{out}: holds a study with another plan ({what}); use another --out")
     write_json_atomic(asdict(plan), path, "study plan", indent=2)
     return out
+
+
+def write_study_files(out: Path, plan: Any, records: list[dict[str, Any]], table: str,
+                      plot: Callable[[Path], Any]) -> None:  # fmt: skip
+    """``study.md`` (the table), ``study.json`` (plan and runs) and ``study.png`` in ``out``, rewritten after
+    every run so that a stopped study still has its report."""
+    write_text_atomic(table, out / "study.md", "study table")
+    write_json_atomic({"plan": asdict(plan), "runs": records}, out / "study.json", "study results", indent=2)
+    plot(out / "study.png")
