@@ -68,18 +68,11 @@ def fork_server() -> Iterator[multiprocessing.context.BaseContext]:
     20 of them no longer pay ~3 s each of interpreter start and imports."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "torchvision", "gnrcnn.api", "gnrcnn.tools.harness", "matplotlib.pyplot"])
-    env = {
-        "OMP_NUM_THREADS": "1",
-        "MPLBACKEND": "Agg",
-        "PYTHONPATH": os.pathsep.join([str(BENCHMARKS.parent / "src"), os.environ.get("PYTHONPATH", "")]),
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the fork server starts with the environment of its first use
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the fork server starts with the environment of its first use
+        mp.setenv("OMP_NUM_THREADS", "1")
+        mp.setenv("MPLBACKEND", "Agg")
+        mp.setenv("PYTHONPATH", os.pathsep.join([str(BENCHMARKS.parent / "src"), os.environ.get("PYTHONPATH", "")]))
         yield ctx
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
