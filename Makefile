@@ -15,11 +15,11 @@ LS_READY := $(GNRCNN_LS_VENV)/template/READY
 
 .PHONY: setup demo test lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[test,plot,tensorboard,onnx,serve,browser,fasteval,hub,openvino,mlflow]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,plot,tensorboard,onnx,serve,browser,fasteval,hub,openvino,mlflow]"
 	$(BIN)/python -c "import torch, torchvision, gnrcnn; print('gnrcnn', gnrcnn.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 

@@ -7,11 +7,12 @@ set -euo pipefail
 VENV=${1:-${GNRCNN_LS_VENV:-.venv-labelstudio}}
 PYTHON=${PYTHON:-python3}
 PINS="label-studio==1.23.2 label-studio-sdk==2.1.2"
+LOCK=$(dirname "$0")/label_studio_lock.txt  # every dependency's version: new releases upstream cannot break it
 TEMPLATE=$VENV/template  # the migrated data folder, with the test user; ready when template/READY exists
 
 if [ ! -x "$VENV/bin/label-studio" ]; then
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q $PINS
+    "$VENV/bin/python" -m pip install -q -c "$LOCK" $PINS
 fi
 if [ ! -f "$TEMPLATE/READY" ]; then
     rm -rf "$TEMPLATE.partial"
