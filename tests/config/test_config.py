@@ -62,6 +62,7 @@ def test_exponent_notation_reads_as_a_float(tmp_path: Path) -> None:
         ("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\nmodel: {backbone: {norm: xn}}\n", [], "model.backbone.norm"),
         ("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\n", ["train.lr=0.1"], "train.lr"),
         ("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\n", ["train.epochs=1.5"], "train.epochs"),
+        ("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\n", ["model.backbone.width=48"], "multiple of 32"),
         ("_base_: no-such-config\n", [], "no-such-config"),
         ("_base_: mask-rcnn_r50_fpn_gn-all_2x_coco\nmodel: [1, 2\n", [], "not valid YAML"),
         ("_base_: bad.yaml\n", [], "circular _base_ chain"),  # the file is its own base

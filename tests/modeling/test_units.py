@@ -232,3 +232,17 @@ def test_detectron2_and_mmdet_rescaling_round_differently() -> None:
     mm = to_instances(dets, torch.ones(1, 28, 28), meta, box_arithmetic="mmdet")[0].boxes
     assert torch.equal(d2, torch.tensor([[3.3333335, 4.666667, 6.666667, 9.333334]]))
     assert torch.equal(mm, torch.tensor([[3.3333333, 4.6666665, 6.6666665, 9.333333]]))
+
+
+def test_resnet_width_scales_every_stage() -> None:
+    from gnrcnn.modeling.norm import group_norm
+    from gnrcnn.modeling.resnet import ResNet
+
+    full, narrow = (ResNet(depth=18, norm=group_norm, width=w) for w in (64, 32))
+    assert list(full.out_channels.values()) == [64, 128, 256, 512]
+    assert list(narrow.out_channels.values()) == [32, 64, 128, 256]
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(narrow) < 0.26 * count(full)  # convolutions' weights go with the square of the width
+    feats = narrow(torch.zeros(1, 3, 64, 64))
+    assert {k: tuple(v.shape[1:]) for k, v in feats.items()} == {
+        "c2": (32, 16, 16), "c3": (64, 8, 8), "c4": (128, 4, 4), "c5": (256, 2, 2)}  # fmt: skip

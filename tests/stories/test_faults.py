@@ -145,7 +145,7 @@ def test_weights_of_another_architecture_or_class_count_name_keys_and_both_shape
     from gnrcnn.weights import gnrcnn_checkpoint
 
     with pytest.raises(GnrcnnError, match=r"weights do not fit this model; .*mis-shaped: backbone\.\S+ \(file "
-                       r"\[\d+, \d+, 3, 3\] vs model \[\d+, \d+, 1, 1\]\)") as e:  # fmt: skip
+                       r"\[\d+, \d+, 7, 7\] vs model \[\d+, \d+, 7, 7\]\)") as e:  # fmt: skip
         load_model("mask-rcnn_r101_fpn_gn-all_2x_coco", weights=ckpt)  # tiny R-18 weights, an R-101 config
     assert "\n" not in str(e.value)
     five = load_config(str(TINY), ["data.class_names=[a,b,c,d,e]", "data.category_ids=[1,2,3,4,5]"])

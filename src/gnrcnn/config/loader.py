@@ -221,6 +221,8 @@ def validate(cfg: Config) -> None:
         raise GnrcnnError("config key 'model.roi.box_stds': expected 4 values")
     if not -1 <= cfg.model.backbone.frozen_stages <= 4:
         raise GnrcnnError("config key 'model.backbone.frozen_stages': expected -1..4")
+    if cfg.model.backbone.width < 1 or (cfg.model.backbone.norm == "gn" and cfg.model.backbone.width % 32):
+        raise GnrcnnError("config key 'model.backbone.width': expected a positive multiple of 32 (GN's 32 groups)")
     if cfg.input.short <= 0 or cfg.input.long <= 0:
         raise GnrcnnError("config keys 'input.short'/'input.long' must be positive")
     check_predict(cfg.predict)

@@ -30,6 +30,7 @@ class BackboneConfig:
     norm: str = _choice("gn", *NORMS)
     frozen_stages: int = 1  # stem + this many stages get no gradient; -1: nothing frozen
     zero_init_residual: bool = False  # when not pretrained: each block's last norm starts at 0
+    width: int = 64  # the stem's and first stage's channels, doubled by each later stage (published: 64)
 
 
 @dataclass

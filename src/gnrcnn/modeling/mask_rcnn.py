@@ -32,7 +32,7 @@ ROI_FEATURES = ["p2", "p3", "p4", "p5"]  # P6 is never pooled
 
 def build_backbone(cfg: ModelConfig) -> ResNet:
     b = cfg.backbone
-    return ResNet(depth=b.depth, norm=norm_layer(b.norm), frozen_stages=b.frozen_stages)
+    return ResNet(depth=b.depth, norm=norm_layer(b.norm), frozen_stages=b.frozen_stages, width=b.width)
 
 
 def build_fpn(cfg: ModelConfig, in_channels: dict[str, int]) -> FPN:

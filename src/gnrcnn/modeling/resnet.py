@@ -1,7 +1,8 @@
 """ResNet backbone, "pytorch style" (a bottleneck's stride sits in its 3x3 conv).
 
 Shapes: image (N, 3, H, W) -> {"c2", "c3", "c4", "c5"} with strides 4, 8, 16, 32 and channels
-(256, 512, 1024, 2048) for depth 50/101, (64, 128, 256, 512) for depth 18/34.
+(256, 512, 1024, 2048) for depth 50/101, (64, 128, 256, 512) for depth 18/34; ``width`` (64 in the
+published ResNets) scales them all, as detectron2's STEM_OUT_CHANNELS/RES2_OUT_CHANNELS do (tests use 32).
 
 ``stages(x)`` yields the outputs one at a time, so a consumer (the FPN's lateral convs) can let
 each go before the next is computed; ``forward`` collects them in a dict.
@@ -19,7 +20,6 @@ from torch.utils.checkpoint import checkpoint
 from .norm import NormLayer, conv, make_norm
 
 STAGE_BLOCKS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-WIDTHS = (64, 128, 256, 512)
 
 
 def _shortcut(cin: int, cout: int, stride: int, norm: NormLayer | None) -> nn.Module | None:
@@ -72,19 +72,19 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """``frozen_stages``: the stem and this many stages get no gradient and keep inference behaviour."""
 
-    def __init__(self, *, depth: int = 50, norm: NormLayer | None, frozen_stages: int = 1) -> None:
+    def __init__(self, *, depth: int = 50, norm: NormLayer | None, frozen_stages: int = 1, width: int = 64) -> None:
         super().__init__()
         block = Bottleneck if depth >= 50 else BasicBlock
-        self.conv1 = conv(3, 64, 7, norm, stride=2)
-        self.norm1 = make_norm(norm, 64)
-        cin = 64
+        self.conv1 = conv(3, width, 7, norm, stride=2)
+        self.norm1 = make_norm(norm, width)
+        cin = width
         self.out_channels: dict[str, int] = {}
         self.strides = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
-        for i, (n, width) in enumerate(zip(STAGE_BLOCKS[depth], WIDTHS)):
+        for i, n in enumerate(STAGE_BLOCKS[depth]):
             blocks = []
             for j in range(n):
-                blocks.append(block(cin, width, 2 if (j == 0 and i > 0) else 1, norm))
-                cin = width * block.expansion
+                blocks.append(block(cin, width << i, 2 if (j == 0 and i > 0) else 1, norm))
+                cin = (width << i) * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             self.out_channels[f"c{i + 2}"] = cin
         self.frozen_stages = frozen_stages
