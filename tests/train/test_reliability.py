@@ -96,7 +96,7 @@ SMALL = ("--set", "input.short=64", "--set", "input.long=64")  # quick iteration
 
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shapes8: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="2")
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread, as the test worker: no third thread on two cores
     straight = tmp_path / "straight"
     subprocess.run(_cmd(shapes8, straight, *SMALL), check=True, capture_output=True, env=env, timeout=600)
     work = tmp_path / "killed"
