@@ -177,38 +177,40 @@ def test_sigterm_keeps_the_work_and_resume_ends_where_an_uninterrupted_run_does(
 
 
 def test_train_command_exits_143_on_sigterm_and_names_the_file_to_ship(shapes8: Path, tmp_path: Path) -> None:
-    """A real SIGTERM from outside (as a scheduler sends it) to `gnrcnn train`, then --resume to the end."""
+    """A real SIGTERM from outside (as a scheduler sends it) to `gnrcnn train`, then --resume to the end. The
+    command runs in a process of its own, forked with the imports done (tests/forked.py); a fresh interpreter
+    with OpenVINO loaded first gets the same signal in tests/export/test_openvino.py."""
     import json
     import signal
-    import subprocess
-    import sys
     import time
+
+    from forked import Forked, run
 
     from conftest import TINY
 
     # SIGTERM after 2 logged iterations of 16: room for a loaded machine's late signal; no memory probe (its
     # forwards at 256-512 px cost seconds and are not what this test is about)
     work, iters = tmp_path / "w", 16
-    cmd = [sys.executable, "-m", "gnrcnn", "train", "--config", str(TINY), "--data-root", str(shapes8), "--ann",
-           str(shapes8 / "annotations" / "train.json"), "--work-dir", str(work), "--max-iters", str(iters),
-           "--device", "cpu", "--set", "train.recompute_backbone=never"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = ["train", "--config", str(TINY), "--data-root", str(shapes8), "--ann",
+            str(shapes8 / "annotations" / "train.json"), "--work-dir", str(work), "--max-iters", str(iters),
+            "--device", "cpu", "--set", "train.recompute_backbone=never"]  # fmt: skip
+    proc = Forked(argv, tmp_path / "stopped.log")
     log, deadline = work / "metrics.jsonl", time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if log.exists() and sum("loss" in line for line in log.read_text().splitlines()) >= 2:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    code, err = proc.wait(timeout=300), proc.output()
+    assert code == 128 + signal.SIGTERM, err[-2000:]
     line = [ln for ln in err.splitlines() if "stopped by SIGTERM" in ln]
     assert len(line) == 1 and "run the same command with --resume" in line[0], err[-2000:]
     done = [json.loads(ln)["iter"] for ln in log.read_text().splitlines() if "loss" in ln]
     assert 2 <= done[-1] < iters and (work / f"iter_{done[-1]:08d}.pth").exists()
-    res = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert f"resumed from {work / f'iter_{done[-1]:08d}.pth'} at iteration {done[-1]}" in res.stdout
-    assert "model_final.pth" in res.stdout and "<- ship this one" in res.stdout, res.stdout[-2000:]
+    code, out = run([*argv, "--resume"], tmp_path / "resumed.log")
+    assert code == 0, out[-2000:]
+    assert f"resumed from {work / f'iter_{done[-1]:08d}.pth'} at iteration {done[-1]}" in out
+    assert "model_final.pth" in out and "<- ship this one" in out, out[-2000:]
 
 
 def test_the_end_of_training_names_best_pth_to_ship_when_validation_kept_one(tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ import multiprocessing.context
 import os
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+import forked
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SCRIPTS = sorted(BENCHMARKS.glob("*.py"))
@@ -62,17 +63,12 @@ def _dry_run(script: str, cwd: str, tmpdir: str, log: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fork_server() -> Iterator[multiprocessing.context.BaseContext]:
-    """Children forked from one process that has imported torch, torchvision and gnrcnn once: each script
-    still runs in a process of its own (a crash in a native library is that script's failure only), and
-    20 of them no longer pay ~3 s each of interpreter start and imports."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "torchvision", "gnrcnn.api", "gnrcnn.tools.harness", "matplotlib.pyplot"])
-    with pytest.MonkeyPatch.context() as mp:  # the fork server starts with the environment of its first use
-        mp.setenv("OMP_NUM_THREADS", "1")
-        mp.setenv("MPLBACKEND", "Agg")
-        mp.setenv("PYTHONPATH", os.pathsep.join([str(BENCHMARKS.parent / "src"), os.environ.get("PYTHONPATH", "")]))
-        yield ctx
+def fork_server() -> multiprocessing.context.BaseContext:
+    """Children forked from one process that has imported torch, torchvision and gnrcnn once (tests/forked.py:
+    one thread, matplotlib's file backend): each script still runs in a process of its own (a crash in a
+    native library is that script's failure only), and 20 of them no longer pay ~3 s each of interpreter
+    start and imports."""
+    return forked.fork_server()
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)

@@ -16,6 +16,8 @@ import pytest
 import torch
 
 import corpus
+import forked
+from forked import Forked
 from gnrcnn import GnrcnnError, load_config
 from gnrcnn.data.check import report
 from gnrcnn.fileio import save_torch_atomic
@@ -28,13 +30,17 @@ from conftest import TINY
 ITERS = 24
 
 
-def _cmd(root: Path, work: Path, *extra: str) -> list[str]:
+def _argv(root: Path, work: Path, *extra: str) -> list[str]:
     # No memory probe (train.recompute_backbone=never): its four training forwards at 256-512 px cost seconds in
     # every process these tests start, and the plan is not what they check (tests/test_runtime.py does).
-    return [sys.executable, "-m", "gnrcnn", "train", "--config", str(TINY), "--data-root", str(root), "--ann",
-            str(root / "annotations" / "train.json"), "--work-dir", str(work), "--max-iters", str(ITERS),
-            "--device", "cpu", "--set", "train.checkpoint_every_iters=2", "--set", "train.keep_checkpoints=20",
-            "--set", "train.recompute_backbone=never", *extra]  # fmt: skip
+    return ["train", "--config", str(TINY), "--data-root", str(root), "--ann", str(root / "annotations" / "train.json"),
+            "--work-dir", str(work), "--max-iters", str(ITERS), "--device", "cpu", "--set",
+            "train.checkpoint_every_iters=2", "--set", "train.keep_checkpoints=20", "--set",
+            "train.recompute_backbone=never", *extra]  # fmt: skip
+
+
+def _cmd(root: Path, work: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gnrcnn", *_argv(root, work, *extra)]
 
 
 def _log(work: Path) -> list[dict]:
@@ -52,13 +58,13 @@ def _temporaries(work: Path) -> dict[Path, tuple[int, int]]:
     return out
 
 
-def _sigkill(proc: subprocess.Popen) -> bool:
+def _sigkill(proc: Forked) -> bool:
     """SIGKILL ``proc``; True if the signal is what ended it (it had not exited on its own)."""
     proc.send_signal(signal.SIGKILL)
     return proc.wait() == -signal.SIGKILL
 
 
-def _kill_during_a_checkpoint_write(proc: subprocess.Popen, work: Path, timeout: float = 300) -> str | None:
+def _kill_during_a_checkpoint_write(proc: Forked, work: Path, timeout: float = 300) -> str | None:
     """SIGKILL as soon as a checkpoint's temporary file is being written (one left by an earlier kill
     does not count). Returns "write" if the kill left that file behind (it came before the rename),
     "mid" if the rename won the race, None if the run ended first."""
@@ -77,7 +83,7 @@ def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _kill_mid_training(proc: subprocess.Popen, work: Path, delay: float, timeout: float = 300) -> str | None:
+def _kill_mid_training(proc: Forked, work: Path, delay: float, timeout: float = 300) -> str | None:
     """SIGKILL ``delay`` seconds after the run logs its next iteration; "mid", or None if it ended first."""
     start, end = _lines(work / "metrics.jsonl"), time.time() + timeout
     while time.time() < end and proc.poll() is None:
@@ -96,16 +102,19 @@ SMALL = ("--set", "input.short=64", "--set", "input.long=64")  # quick iteration
 
 
 def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shapes8: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1")  # one thread, as the test worker: no third thread on two cores
+    # Each run a process of its own, forked with the imports done (tests/forked.py), on one thread as the test
+    # worker: no third thread on two cores.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     straight = tmp_path / "straight"
-    subprocess.run(_cmd(shapes8, straight, *SMALL), check=True, capture_output=True, env=env, timeout=600)
+    code, printed = forked.run(_argv(shapes8, straight, *SMALL), tmp_path / "straight.log", env)
+    assert code == 0, printed[-2000:]
     work = tmp_path / "killed"
     rng = random.Random(0)
     kills = {"write": 0, "mid": 0}
     for planned in PLAN:
         for _ in range(TRIES):
-            cmd = _cmd(shapes8, work, *SMALL, *(("--resume",) if any(kills.values()) else ()))
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            argv = _argv(shapes8, work, *SMALL, *(("--resume",) if any(kills.values()) else ()))
+            proc = Forked(argv, tmp_path / "killed.log", env)
             if planned == "write":
                 got = _kill_during_a_checkpoint_write(proc, work)
             else:
@@ -120,9 +129,8 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shap
             pytest.fail(f"no kill before a checkpoint's rename in {TRIES} tries")
     assert kills["write"] == PLAN.count("write") and kills["mid"] >= PLAN.count("mid"), kills
     assert not (work / "model_final.pth").exists()  # every run so far was interrupted
-    proc = subprocess.Popen(_cmd(shapes8, work, *SMALL, "--resume"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=env)  # fmt: skip
-    assert proc.wait(timeout=600) == 0, proc.stderr.read().decode()[-2000:]
+    code, printed = forked.run(_argv(shapes8, work, *SMALL, "--resume"), tmp_path / "resumed.log", env)
+    assert code == 0, printed[-2000:]
     assert (work / "model_final.pth").exists()
     assert not _temporaries(work)  # the killed writes' temporary files went with the next checkpoint
     a, b = _log(straight), _log(work)
