@@ -52,7 +52,6 @@ def _run(argv: list[str], env: dict[str, str], log: str) -> None:
     os.dup2(fd, 1), os.dup2(fd, 2)
     os.environ.clear()
     os.environ.update(env)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     import torch
 
     torch.set_num_threads(int(env.get("OMP_NUM_THREADS", "1")))

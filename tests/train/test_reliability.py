@@ -17,7 +17,6 @@ import torch
 
 import corpus
 import forked
-from forked import Forked
 from gnrcnn import GnrcnnError, load_config
 from gnrcnn.data.check import report
 from gnrcnn.fileio import save_torch_atomic
@@ -58,13 +57,13 @@ def _temporaries(work: Path) -> dict[Path, tuple[int, int]]:
     return out
 
 
-def _sigkill(proc: Forked) -> bool:
+def _sigkill(proc: forked.Forked) -> bool:
     """SIGKILL ``proc``; True if the signal is what ended it (it had not exited on its own)."""
     proc.send_signal(signal.SIGKILL)
     return proc.wait() == -signal.SIGKILL
 
 
-def _kill_during_a_checkpoint_write(proc: Forked, work: Path, timeout: float = 300) -> str | None:
+def _kill_during_a_checkpoint_write(proc: forked.Forked, work: Path, timeout: float = 300) -> str | None:
     """SIGKILL as soon as a checkpoint's temporary file is being written (one left by an earlier kill
     does not count). Returns "write" if the kill left that file behind (it came before the rename),
     "mid" if the rename won the race, None if the run ended first."""
@@ -83,7 +82,7 @@ def _lines(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _kill_mid_training(proc: Forked, work: Path, delay: float, timeout: float = 300) -> str | None:
+def _kill_mid_training(proc: forked.Forked, work: Path, delay: float, timeout: float = 300) -> str | None:
     """SIGKILL ``delay`` seconds after the run logs its next iteration; "mid", or None if it ended first."""
     start, end = _lines(work / "metrics.jsonl"), time.time() + timeout
     while time.time() < end and proc.poll() is None:
@@ -114,7 +113,7 @@ def test_sigkill_at_random_moments_then_resume_matches_an_uninterrupted_run(shap
     for planned in PLAN:
         for _ in range(TRIES):
             argv = _argv(shapes8, work, *SMALL, *(("--resume",) if any(kills.values()) else ()))
-            proc = Forked(argv, tmp_path / "killed.log", env)
+            proc = forked.Forked(argv, tmp_path / "killed.log", env)
             if planned == "write":
                 got = _kill_during_a_checkpoint_write(proc, work)
             else:
