@@ -1,5 +1,5 @@
 """Everything process- or device-wide, in one place: the allocator, TF32, autocast, the bf16 weight
-cast, torch.compile, the RoIAlign thread pool, the video decoder's log level, the MLflow client's
+cast, the RoIAlign thread pool, the video decoder's log level, the MLflow client's
 patience, the one OpenVINO Core and peak-memory readings.
 
 A function that changes the model it is handed says so in its name (``..._in_place``); the caller
@@ -170,13 +170,6 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for m, training in flags:
             m.training = training
-
-
-def compile_in_place(parts: list[tuple[nn.Module, bool]]) -> None:
-    """``torch.compile`` each (module, dynamic shapes) in place: state-dict keys stay unchanged. The
-    caller owns the modules (``Detector`` compiles its own copy, never a model it was lent)."""
-    for module, dynamic in parts:
-        module.compile(dynamic=dynamic)
 
 
 def thread_pool() -> ThreadPoolExecutor:

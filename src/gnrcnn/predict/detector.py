@@ -103,7 +103,7 @@ class Detector(DetectorBase):
                 # convolutions reorder NCHW maps around every call (R-50: 33% of the time in copies).
                 self.model.set_memory_layout("all")
         if compile:
-            runtime.compile_in_place(self.model.compile_targets())
+            self.model.compile_in_place()  # the detector's own copy (above)
         self.preprocessor = Preprocessor(cfg.input, self.device)
 
     @torch.inference_mode()
