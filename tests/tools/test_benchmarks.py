@@ -50,6 +50,9 @@ def _dry_run(script: str, cwd: str, tmpdir: str, log: str) -> None:
     os.dup2(fd, 1), os.dup2(fd, 2)  # native libraries' output too
     os.chdir(cwd)
     os.environ["TMPDIR"], tempfile.tempdir = tmpdir, None
+    # The harness's fresh processes forked from a server of the script's own that imported torch once
+    # (the figures of a dry run are not reported: only the path is checked).
+    os.environ.setdefault("GNRCNN_FRESH_PROCESS", "forkserver")
     sys.argv, sys.path[0:0] = [script, "--dry-run"], [str(Path(script).parent)]
     code: object = 0
     try:
