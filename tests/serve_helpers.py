@@ -1,4 +1,5 @@
-"""A real `gnrcnn serve` process on a free loopback port, started and stopped inside a test."""
+"""A real `gnrcnn serve` process on a free loopback port, started and stopped inside a test: forked with the
+imports done (tests/forked.py), so its peak memory is compared before and after, not read alone."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +18,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-SRC = Path(__file__).parent.parent / "src"
+from forked import Forked
+
 KEY = "test-key-0123456789"
 
 
@@ -42,21 +43,19 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self.key = key
-        self.cmd = [sys.executable, "-m", "gnrcnn", "serve", "--weights", str(weights), "--port", str(self.port), *args]
-        self.proc: subprocess.Popen | None = None
+        self.argv = ["serve", "--weights", str(weights), "--port", str(self.port), *args]
+        self.proc: Forked | None = None
         self.client = httpx.Client(base_url=self.url, timeout=120, headers={"X-API-Key": key} if key else {})
 
     def __enter__(self) -> ServerProcess:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH", "")) if p)
         if self.key:
             env["GNRCNN_API_KEY"] = self.key  # the environment variable, as a deployment would pass it
-        self._log = open(self.log_path, "wb")  # closed in __exit__
-        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 240  # importing torch and building the model on a busy 2-core machine
+        self.proc = Forked(self.argv, self.log_path, env)
+        deadline = time.monotonic() + 240  # building the model on a busy 2-core machine
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+                raise AssertionError(f"server exited with {self.proc.poll()}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
@@ -76,15 +75,14 @@ class ServerProcess:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(60)
             raise AssertionError(f"server still running {timeout} s after SIGTERM:\n{self.log()}") from None
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
         if self.proc is not None and self.proc.poll() is None:
             self.terminate()
-        self._log.close()
 
 
 @contextlib.contextmanager

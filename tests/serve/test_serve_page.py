@@ -47,7 +47,9 @@ def test_page_uploads_draws_lists_and_filters(tiny_trained: Path, tmp_path: Path
         predicts: list[str] = []
         page.on("request", lambda r: predicts.append(r.url) if r.url.endswith("/predict") else None)
         page.goto(srv.url)
-        page.wait_for_function("document.getElementById('model').textContent.includes('3 classes')")
+        # Null-safe: the browser may still be between the 401 of its first try and the page (the key as Basic
+        # auth is sent once challenged), and a predicate that throws fails at once instead of waiting.
+        page.wait_for_function("document.getElementById('model')?.textContent.includes('3 classes')")
 
         page.set_input_files("#file", str(picture))
         page.wait_for_selector("body.has-result", timeout=120_000)
