@@ -46,10 +46,11 @@ def fork_server() -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _run(argv: list[str], env: dict[str, str], log: str) -> None:
-    """The child: the command's output to ``log``, its environment, its exit code (as from a shell)."""
+def _run(argv: list[str], env: dict[str, str], log: str, err: str | None) -> None:
+    """The child: the command's output to ``log`` (its stderr to ``err`` if given), its environment, its exit
+    code (as from a shell)."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    os.dup2(fd, 1), os.dup2(fd, 2)
+    os.dup2(fd, 1), os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC) if err else fd, 2)
     os.environ.clear()
     os.environ.update(env)
     import torch
@@ -71,11 +72,13 @@ def _run(argv: list[str], env: dict[str, str], log: str) -> None:
 class Forked:
     """``Forked(["train", ...], log, env=...)``: a ``subprocess.Popen`` of ``python -m gnrcnn train ...`` as
     far as these tests use one (pid, poll, wait, send_signal; return codes -N for a signal N); what it
-    printed is in ``log`` (``output()``)."""
+    printed is in ``log`` (``output()``), or its stderr apart in ``err``."""
 
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], log: Path, env: dict[str, str] | None = None, err: Path | None = None
+                 ) -> None:  # fmt: skip
         self.log = Path(log)
-        self.process = fork_server().Process(target=_run, args=(list(argv), dict(env or os.environ), str(log)))
+        where = (str(log), str(err) if err else None)
+        self.process = fork_server().Process(target=_run, args=(list(argv), dict(env or os.environ), *where))
         self.process.start()
         self.pid = self.process.pid
         self.args = argv
@@ -97,9 +100,10 @@ class Forked:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def run(argv: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 600) -> tuple[int, str]:
-    """Run to the end: (exit code, what it printed)."""
-    proc = Forked(argv, log, env)
+def run(argv: list[str], log: Path, env: dict[str, str] | None = None, timeout: float = 600,
+        err: Path | None = None) -> tuple[int, str]:  # fmt: skip
+    """Run to the end: (exit code, what it printed; with ``err``, its stdout alone)."""
+    proc = Forked(argv, log, env, err)
     try:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:

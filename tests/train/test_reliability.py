@@ -7,8 +7,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,10 +34,6 @@ def _argv(root: Path, work: Path, *extra: str) -> list[str]:
             "--work-dir", str(work), "--max-iters", str(ITERS), "--device", "cpu", "--set",
             "train.checkpoint_every_iters=2", "--set", "train.keep_checkpoints=20", "--set",
             "train.recompute_backbone=never", *extra]  # fmt: skip
-
-
-def _cmd(root: Path, work: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "gnrcnn", *_argv(root, work, *extra)]
 
 
 def _log(work: Path) -> list[dict]:
@@ -246,12 +240,13 @@ def test_check_data_reports_every_case_on_one_line(broken: Path) -> None:
 
 
 def test_training_on_the_corpus_stops_before_the_first_iteration(broken: Path, tmp_path: Path) -> None:
-    res = subprocess.run(_cmd(broken, tmp_path / "w"), capture_output=True, text=True, timeout=300)
-    assert res.returncode != 0 and "Traceback" not in res.stderr
+    code, _ = forked.run(_argv(broken, tmp_path / "w"), tmp_path / "out.log", timeout=300, err=tmp_path / "err.log")
+    stderr = (tmp_path / "err.log").read_text()
+    assert code != 0 and "Traceback" not in stderr
     errors = [c for c in corpus.CASES if c.outcome == "error"]
-    assert f"{len(errors)} problem(s) in the dataset" in res.stderr
+    assert f"{len(errors)} problem(s) in the dataset" in stderr
     for case in errors:
-        assert case.needle in res.stderr, case.name
+        assert case.needle in stderr, case.name
     assert not (tmp_path / "w" / "metrics.jsonl").exists()
 
 
@@ -266,13 +261,14 @@ def test_training_with_only_skippable_problems_runs_and_counts_them(shapes8: Pat
     assert len(listed) == len(skips) > 5
     for case in skips:
         assert len([line for line in listed if case.needle in line]) == 1, case.name
-    cmd = _cmd(root, tmp_path / "w")
-    cmd[cmd.index("--max-iters") + 1] = "8"
-    res = subprocess.run([*cmd, "--batch-size", "4", *SMALL], capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "Traceback" not in res.stderr
+    argv = _argv(root, tmp_path / "w")
+    argv[argv.index("--max-iters") + 1] = "8"
+    code, _ = forked.run([*argv, "--batch-size", "4", *SMALL], tmp_path / "out.log", err=tmp_path / "err.log")
+    stderr = (tmp_path / "err.log").read_text()
+    assert code == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
     # Training names the first five, counts the rest, and sums them up by kind, as check-data does.
-    err = res.stderr.splitlines()
+    err = stderr.splitlines()
     head = err.index(next(line for line in err if line.startswith("warning: left out of training: ")))
     assert err[head] == f"warning: left out of training: {summarize_line(text)}"
     assert [line.strip() for line in err[head + 1 : head + 6]] == listed[:5]
