@@ -70,12 +70,14 @@ def test_predict_small_scale_and_api_inputs(r50_sample: Path, tmp_path: Path) ->
 
 
 def test_no_detection_is_empty_and_well_formed(r50_silent: Path, tmp_path: Path) -> None:
-    det = load_model(R50, weights=r50_silent, overrides=["input.short=256", "input.long=400"])
+    # 100 proposals, not 1000, as above: none of them survives either way.
+    small = ["input.short=256", "input.long=400", "model.rpn.post_nms_topk_test=100"]
+    det = load_model(R50, weights=r50_silent, overrides=small)
     inst = det.predict(REFERENCE / "astronaut.png")[0]
     assert len(inst) == 0 and inst.boxes.shape == (0, 4) and inst.masks.shape == (0, 512, 512)
     out = tmp_path / "empty"
-    args = ["predict", "--config", R50, "--weights", str(r50_silent), "--set", "input.short=256",
-            "--set", "input.long=400", str(REFERENCE / "astronaut.png"), "--out", str(out)]  # fmt: skip
+    args = ["predict", "--config", R50, "--weights", str(r50_silent), *(a for o in small for a in ("--set", o)),
+            str(REFERENCE / "astronaut.png"), "--out", str(out)]  # fmt: skip
     assert main(args) == 0
     assert json.loads((out / "predictions.json").read_text()) == []
     assert (out / "astronaut.png").exists()
